@@ -21,14 +21,21 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 
+def gpu_present() -> bool:
+    # onnxruntime-gpu lists CUDA even on machines without a GPU, then logs errors when it is tried.
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 def pick_providers(device: str) -> list[str]:
-    """Execution providers to ask for: CUDA first where onnxruntime has it, unless `device` is cpu."""
+    """Execution providers to ask for: CUDA first where there is a GPU and onnxruntime has CUDA."""
     available = ort.get_available_providers()
     if device == "cpu":
         return [CPU]
-    if device == "cuda" and CUDA not in available:
-        raise RuntimeError(f"--device cuda, but this onnxruntime has only {available}; install onnxruntime-gpu")
-    return [CUDA, CPU] if CUDA in available else [CPU]
+    if device == "cuda":
+        if CUDA not in available:
+            raise RuntimeError(f"--device cuda, but this onnxruntime has only {available}; install onnxruntime-gpu")
+        return [CUDA, CPU]
+    return [CUDA, CPU] if CUDA in available and gpu_present() else [CPU]
 
 
 class OnnxModel:

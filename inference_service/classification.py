@@ -1,0 +1,125 @@
+"""The classification pipeline: preprocess in worker threads, batch per model, top-k out."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference_service.batcher import DynamicBatcher
+from inference_service.errors import InvalidArgument, NotFound
+from inference_service.image_cache import CachedImage, ImageCache, image_id_for
+from inference_service.models import ModelRegistry, OnnxModel
+from inference_service.postprocess import softmax, top_k
+from inference_service.preprocess import decode_image, preprocess
+from maskscope.v1 import classifier_pb2 as pb
+
+DEFAULT_TOP_K = 5
+FILL_NAMES = {
+    pb.FILL_UNSPECIFIED: "gray",
+    pb.FILL_GRAY: "gray",
+    pb.FILL_BLACK: "black",
+    pb.FILL_BLUR: "blur",
+    pb.FILL_NOISE: "noise",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_batch_size: int = 16
+    max_delay_s: float = 0.002
+    max_queue_size: int = 256
+    max_image_pixels: int = 40_000_000
+    image_cache_bytes: int = 512 << 20
+    preprocess_workers: int = 2
+
+
+class ClassificationService:
+    """Everything a Classify call needs, apart from gRPC: models, image cache, batchers."""
+
+    def __init__(self, registry: ModelRegistry, limits: Limits = Limits()):
+        self.registry = registry
+        self.limits = limits
+        self.cache = ImageCache(limits.image_cache_bytes)
+        self._preprocess_pool = ThreadPoolExecutor(limits.preprocess_workers, thread_name_prefix="preprocess")
+        self.batchers = {
+            name: DynamicBatcher(
+                _probabilities_for(model), max_batch_size=limits.max_batch_size,
+                max_delay_s=limits.max_delay_s, max_queue_size=limits.max_queue_size,
+                # One thread per model: onnxruntime parallelises inside a run.
+                executor=ThreadPoolExecutor(1, thread_name_prefix=f"infer-{name}"), name=name)
+            for name, model in registry.models.items()
+        }
+
+    def start(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.start()
+
+    async def stop(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.stop()
+            batcher.executor.shutdown(wait=True)
+        self._preprocess_pool.shutdown(wait=True)
+
+    async def classify(self, request: pb.ClassifyRequest, deadline: float | None = None) -> pb.ClassifyResponse:
+        arrived = time.monotonic()
+        model = self.registry.get(request.model)
+        k = _validate_top_k(request.top_k, len(model.metadata.labels))
+        if request.fill not in FILL_NAMES:
+            raise InvalidArgument(f"unknown fill {request.fill}; use one of {sorted(FILL_NAMES)}")
+        loop = asyncio.get_running_loop()
+        model_input, image = await loop.run_in_executor(self._preprocess_pool, self._prepare, request, model)
+        preprocessed = time.monotonic()
+        probabilities, stats = await self.batchers[model.name].submit(model_input, deadline)
+        labels = model.metadata.labels
+        return pb.ClassifyResponse(
+            predictions=[pb.Prediction(class_index=i, label=labels[i], probability=p)
+                         for i, p in top_k(probabilities, k)],
+            model=model.name, image_id=image.image_id, sequence=request.sequence,
+            image_width=image.width, image_height=image.height,
+            timings=pb.Timings(preprocess_ms=(preprocessed - arrived) * 1e3, queue_ms=stats.queue_s * 1e3,
+                               inference_ms=stats.inference_s * 1e3,
+                               total_ms=(time.monotonic() - arrived) * 1e3, batch_size=stats.size))
+
+    def _prepare(self, request: pb.ClassifyRequest, model: OnnxModel) -> tuple[np.ndarray, CachedImage]:
+        """Runs in a worker thread: decoding and resizing must not hold up the event loop."""
+        image = self._image(request)
+        fill = FILL_NAMES[request.fill]
+        needs_fill = bool(request.mask) or request.keep_painted
+        fill_pixels = image.fill(fill) if needs_fill else None
+        return preprocess(image.rgb, request.mask, fill_pixels, request.keep_painted,
+                          model.metadata.preprocessing), image
+
+    def _image(self, request: pb.ClassifyRequest) -> CachedImage:
+        source = request.WhichOneof("source")
+        if source == "image_id":
+            image = self.cache.get(request.image_id)
+            if image is None:
+                raise NotFound(f"image_id {request.image_id!r} is not (or no longer) cached on this server; "
+                               "send the image itself again")
+            return image
+        if source != "image" or not request.image:
+            raise InvalidArgument("the request has no image: send `image` (the bytes) or `image_id`")
+        image_id = image_id_for(request.image)
+        image = self.cache.get(image_id)
+        if image is None:
+            image = self.cache.put(CachedImage(image_id, decode_image(request.image, self.limits.max_image_pixels)))
+        return image
+
+
+def _validate_top_k(top_k_requested: int, num_labels: int) -> int:
+    if top_k_requested == 0:
+        return min(DEFAULT_TOP_K, num_labels)
+    if not 1 <= top_k_requested <= num_labels:
+        raise InvalidArgument(f"top_k must be between 1 and {num_labels} (0 means {DEFAULT_TOP_K}); "
+                              f"got {top_k_requested}")
+    return top_k_requested
+
+
+def _probabilities_for(model: OnnxModel):
+    def run_batch(inputs: list[np.ndarray]) -> np.ndarray:
+        return softmax(model.run(np.stack(inputs)))
+    return run_batch

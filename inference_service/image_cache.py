@@ -1,0 +1,83 @@
+"""A bounded LRU cache of decoded images, keyed by a hash of their bytes."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inference_service.preprocess import fill_image, noise_seed
+
+# An entry may grow by up to two full-size fills (blur, noise) after it is cached; budget for them.
+_BYTES_PER_PIXEL_BUDGET = 3 * 3
+
+
+def image_id_for(data: bytes) -> str:
+    """The image's id: a SHA-256 of its bytes, unguessable without having the image."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class CachedImage:
+    image_id: str
+    rgb: np.ndarray  # H x W x 3 uint8, upright
+    _fills: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[0]
+
+    @property
+    def budget_bytes(self) -> int:
+        return self.width * self.height * _BYTES_PER_PIXEL_BUDGET
+
+    def fill(self, name: str) -> np.ndarray:
+        """The fill's pixels for this image, computed once (blur and noise are full-size)."""
+        pixels = self._fills.get(name)
+        if pixels is None:
+            pixels = self._fills[name] = fill_image(self.rgb, name, noise_seed(self.image_id))
+        return pixels
+
+
+class ImageCache:
+    """Thread-safe; evicts the least recently used images beyond `max_bytes`."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._entries: collections.OrderedDict[str, CachedImage] = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, image_id: str) -> CachedImage | None:
+        with self._lock:
+            entry = self._entries.get(image_id)
+            if entry is not None:
+                self._entries.move_to_end(image_id)
+            return entry
+
+    def put(self, entry: CachedImage) -> CachedImage:
+        """Adds `entry` (or returns the one already cached under its id)."""
+        with self._lock:
+            existing = self._entries.get(entry.image_id)
+            if existing is not None:
+                self._entries.move_to_end(entry.image_id)
+                return existing
+            self._entries[entry.image_id] = entry
+            self._bytes += entry.budget_bytes
+            while self._bytes > self.max_bytes and len(self._entries) > 1:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.budget_bytes
+            return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, image_id: str) -> bool:
+        return image_id in self._entries

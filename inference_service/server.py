@@ -1,0 +1,118 @@
+"""The inference server: `python -m inference_service --model-dir models`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from inference_service.classification import ClassificationService, Limits
+from inference_service.models import ModelRegistry
+from inference_service.servicer import ClassifierServicer
+from maskscope.flags import add_flag
+from maskscope.v1 import classifier_pb2 as pb
+from maskscope.v1 import classifier_pb2_grpc as pb_grpc
+
+log = logging.getLogger("inference_service")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Classifier"].full_name
+MB = 1 << 20
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m inference_service",
+                                     description="Maskscope's gRPC inference service.")
+    add_flag(parser, "--host", default="127.0.0.1", help="address to bind; 0.0.0.0 or [::] to serve other machines")
+    add_flag(parser, "--port", type=int, default=50051, help="gRPC port (0: pick a free one and log it)")
+    add_flag(parser, "--model-dir", type=Path, default=Path("models"), help="folder of exported model folders")
+    add_flag(parser, "--device", default="auto", choices=("auto", "cuda", "cpu"),
+             help="where models run: auto = CUDA when onnxruntime can use it, else the CPU")
+    add_flag(parser, "--max-batch-size", type=int, default=16, help="most requests in one model run")
+    add_flag(parser, "--max-delay-ms", type=float, default=2.0,
+             help="longest wait, in milliseconds from the first queued request, for a batch to fill")
+    add_flag(parser, "--max-queue-size", type=int, default=256,
+             help="requests queued per model before new ones are refused with RESOURCE_EXHAUSTED")
+    add_flag(parser, "--max-receive-mb", type=float, default=16, help="largest request message, in MiB")
+    add_flag(parser, "--max-image-pixels", type=int, default=40_000_000,
+             help="largest image, in pixels (width x height), checked before decoding")
+    add_flag(parser, "--image-cache-mb", type=float, default=512, help="memory for decoded images, in MiB")
+    add_flag(parser, "--preprocess-workers", type=int, default=2, help="threads that decode and preprocess")
+    add_flag(parser, "--intra-op-threads", type=int, default=0, help="onnxruntime threads per model run (0: all cores)")
+    add_flag(parser, "--grace-period-s", type=float, default=10.0,
+             help="on SIGTERM, seconds to let in-flight requests finish")
+    add_flag(parser, "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    return parser
+
+
+def limits_from_args(args: argparse.Namespace) -> Limits:
+    return Limits(max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1e3,
+                  max_queue_size=args.max_queue_size, max_image_pixels=args.max_image_pixels,
+                  image_cache_bytes=int(args.image_cache_mb * MB), preprocess_workers=args.preprocess_workers)
+
+
+def create_server(service: ClassificationService, address: str, *, max_receive_bytes: int = 16 * MB
+                  ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """A server with the Classifier, health and reflection services, bound to `address` (not started)."""
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", max_receive_bytes),
+        ("grpc.max_send_message_length", 64 * MB),
+    ])
+    pb_grpc.add_ClassifierServicer_to_server(ClassifierServicer(service), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"could not bind {address}")
+    return server, port, health_servicer
+
+
+async def set_serving(health_servicer, serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, status)
+
+
+def load_models(args: argparse.Namespace) -> ModelRegistry:
+    registry = ModelRegistry.load_dir(args.model_dir, device=args.device, intra_op_threads=args.intra_op_threads)
+    for model in registry.models.values():
+        model.warm_up((1, args.max_batch_size))
+    return registry
+
+
+async def serve(args: argparse.Namespace) -> None:
+    registry = await asyncio.to_thread(load_models, args)
+    service = ClassificationService(registry, limits_from_args(args))
+    address = f"{args.host}:{args.port}"
+    server, port, health_servicer = create_server(service, address,
+                                                  max_receive_bytes=int(args.max_receive_mb * MB))
+    service.start()
+    await server.start()
+    await set_serving(health_servicer, True)
+    host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
+    log.info("Maskscope inference service listening on %s:%d (default model %s; models %s)",
+             host, port, registry.default, ", ".join(
+                 f"{name} on {m.provider}" for name, m in sorted(registry.models.items())))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: NOT_SERVING, finishing in-flight requests (grace %.1f s)", args.grace_period_s)
+    await health_servicer.enter_graceful_shutdown()
+    await server.stop(args.grace_period_s)
+    await service.stop()
+    log.info("stopped")
+
+
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(args))

@@ -1,0 +1,94 @@
+"""The gRPC face of the ClassificationService: status codes, deadlines and latest-wins streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import grpc
+
+from inference_service.classification import ClassificationService
+from inference_service.errors import RequestError
+from maskscope.v1 import classifier_pb2 as pb
+from maskscope.v1 import classifier_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+INTERNAL_MESSAGE = "the server failed to classify this image; see its log"
+
+
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class ClassifierServicer(pb_grpc.ClassifierServicer):
+    def __init__(self, service: ClassificationService):
+        self._service = service
+
+    async def Classify(self, request, context):
+        try:
+            return await self._service.classify(request, _deadline(context))
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        except Exception:
+            log.exception("Classify failed")
+            await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+
+    async def ClassifyStream(self, request_iterator, context):
+        # Latest wins: the reader keeps only the newest unanswered request; older ones are skipped.
+        latest: list[pb.ClassifyRequest] = []
+        arrived = asyncio.Event()
+        reading_done = False
+
+        async def read():
+            nonlocal reading_done
+            try:
+                async for request in request_iterator:
+                    latest[:] = [request]
+                    arrived.set()
+            finally:
+                reading_done = True
+                arrived.set()
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                if not latest:
+                    if reading_done:
+                        break
+                    arrived.clear()
+                    await arrived.wait()
+                    continue
+                request = latest.pop()
+                yield await self._classify_in_stream(request, context)
+        finally:
+            reader.cancel()
+
+    async def _classify_in_stream(self, request, context) -> pb.ClassifyResponse:
+        # A bad request must not end the painting session's stream: it is answered with `error`.
+        try:
+            return await self._service.classify(request, _deadline(context))
+        except RequestError as exc:
+            error = pb.Error(code=exc.code.value[0], message=exc.message)
+        except Exception:
+            log.exception("ClassifyStream request failed")
+            error = pb.Error(code=grpc.StatusCode.INTERNAL.value[0], message=INTERNAL_MESSAGE)
+        return pb.ClassifyResponse(sequence=request.sequence, error=error)
+
+    async def ListModels(self, request, context):
+        registry = self._service.registry
+        return pb.ListModelsResponse(default_model=registry.default, models=[
+            _model_info(model, name == registry.default) for name, model in sorted(registry.models.items())])
+
+
+def _model_info(model, is_default: bool) -> pb.ModelInfo:
+    meta = model.metadata
+    pre = meta.preprocessing
+    return pb.ModelInfo(
+        name=meta.name, num_labels=len(meta.labels), input_size=meta.input_size,
+        preprocessing=pb.Preprocessing(resize=pre.resize, crop=pre.crop, interpolation=pre.interpolation,
+                                       mean=pre.mean, std=pre.std),
+        provenance=meta.provenance, pretrained=meta.pretrained, is_default=is_default,
+        execution_provider=model.provider, sha256=meta.sha256, labels=meta.labels)
