@@ -1,0 +1,126 @@
+"""Shared fixtures: the real exported model, real sample photos, and a real server on a free port."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from PIL import Image
+
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("MASKSCOPE_ARTIFACTS_DIR", ROOT / "artifacts"))
+
+
+def sample_arrays() -> dict[str, np.ndarray]:
+    """The real photos Maskscope ships as samples, as H x W x 3 uint8 arrays."""
+    import matplotlib
+    import skimage.data
+
+    photos = {name: getattr(skimage.data, name)() for name in ("coffee", "chelsea", "astronaut", "rocket")}
+    hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    photos["grace_hopper"] = np.asarray(Image.open(hopper).convert("RGB"))
+    return photos
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, np.ndarray]:
+    return sample_arrays()
+
+
+@pytest.fixture(scope="session")
+def photo_png(photos) -> dict[str, bytes]:
+    return {name: png_bytes(array) for name, array in photos.items()}
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The offline default model, exported once (by `make models`, or here if it is missing)."""
+    root = Path(os.environ.get("MASKSCOPE_MODEL_DIR", ROOT / "models"))
+    if not (root / "efficientnet-lite0" / "metadata.json").exists():
+        subprocess.run([sys.executable, "-m", "inference_service.export", "efficientnet-lite0", "--out", str(root)],
+                       check=True, cwd=ROOT)
+    return root
+
+
+class ServerProcess:
+    """`python -m inference_service` as a subprocess on a free loopback port."""
+
+    def __init__(self, model_dir: Path, *extra_args: str, env: dict | None = None):
+        self.log_path = ARTIFACTS / "logs" / f"inference-{time.time_ns()}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "inference_service", "--host", "127.0.0.1", "--port", "0",
+             "--model-dir", str(model_dir), *extra_args],
+            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+        self.port = self._wait_for_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self._wait_until_serving()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def _wait_for_port(self, timeout_s: float = 120) -> int:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            match = re.search(r"listening on [^ ]+:(\d+)", self.log())
+            if match:
+                return int(match.group(1))
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.1)
+        raise TimeoutError(f"server did not start:\n{self.log()}")
+
+    def _wait_until_serving(self, timeout_s: float = 30) -> None:
+        with grpc.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            end = time.monotonic() + timeout_s
+            while time.monotonic() < end:
+                try:
+                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == \
+                            health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.1)
+        raise TimeoutError(f"server never became SERVING:\n{self.log()}")
+
+    def stop(self, timeout_s: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        return self.process.returncode
+
+
+@pytest.fixture(scope="session")
+def server(model_dir):
+    process = ServerProcess(model_dir)
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def channel(server):
+    with grpc.insecure_channel(server.address) as channel:
+        yield channel

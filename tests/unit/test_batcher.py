@@ -1,0 +1,155 @@
+"""DynamicBatcher: what runs together, when, and what each caller gets back."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from inference_service.batcher import DynamicBatcher
+from inference_service.errors import DeadlineExceeded, ResourceExhausted, Unavailable
+
+
+class Model:
+    """Records every batch; can be held on an event to let a queue build up behind it."""
+
+    def __init__(self, fail_on=None, hold: threading.Event | None = None):
+        self.batches: list[list] = []
+        self.fail_on = fail_on
+        self.hold = hold
+        self.started = threading.Event()
+
+    def __call__(self, items):
+        self.started.set()
+        if self.hold is not None:
+            assert self.hold.wait(5)
+        self.batches.append(list(items))
+        if self.fail_on is not None and self.fail_on in items:
+            raise RuntimeError("model run failed")
+        return [item * 10 for item in items]
+
+
+async def started(batcher):
+    batcher.start()
+    return batcher
+
+
+async def test_full_batch_runs_at_once_without_waiting_for_the_delay():
+    model = Model()
+    batcher = await started(DynamicBatcher(model, max_batch_size=4, max_delay_s=10.0))
+    t0 = time.monotonic()
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(4)))
+    assert time.monotonic() - t0 < 2.0
+    assert model.batches == [[0, 1, 2, 3]]
+    assert [output for output, _ in results] == [0, 10, 20, 30]
+    assert all(stats.size == 4 for _, stats in results)
+    await batcher.stop()
+
+
+async def test_partial_batch_runs_after_the_delay_from_the_first_request():
+    model = Model()
+    batcher = await started(DynamicBatcher(model, max_batch_size=8, max_delay_s=0.2))
+    t0 = time.monotonic()
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.1)
+    second = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.gather(first, second)
+    elapsed = time.monotonic() - t0
+    assert model.batches == [[1, 2]]
+    assert 0.19 <= elapsed < 0.29, "the delay counts from the first request, not the last"
+    await batcher.stop()
+
+
+async def test_outputs_are_matched_one_to_one_while_the_model_is_busy():
+    hold = threading.Event()
+    model = Model(hold=hold)
+    batcher = await started(DynamicBatcher(model, max_batch_size=3, max_delay_s=0.0))
+    tasks = [asyncio.ensure_future(batcher.submit(0))]
+    await asyncio.to_thread(model.started.wait, 5)
+    tasks += [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 7)]
+    await asyncio.sleep(0.05)  # the rest queue up behind the held first batch
+    hold.set()
+    results = await asyncio.gather(*tasks)
+    assert [output for output, _ in results] == [i * 10 for i in range(7)]
+    assert model.batches[0] == [0]
+    assert [len(b) for b in model.batches[1:]] == [3, 3]
+    assert batcher.largest_batch == 3
+    await batcher.stop()
+
+
+async def test_a_failed_run_fails_every_request_of_that_batch_only():
+    hold = threading.Event()
+    model = Model(fail_on=13, hold=hold)
+    batcher = await started(DynamicBatcher(model, max_batch_size=2, max_delay_s=0.0))
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.to_thread(model.started.wait, 5)
+    bad_batch = [asyncio.ensure_future(batcher.submit(i)) for i in (12, 13)]
+    good_batch = [asyncio.ensure_future(batcher.submit(i)) for i in (14, 15)]
+    await asyncio.sleep(0.05)
+    hold.set()
+    assert (await first)[0] == 10
+    for task in bad_batch:
+        with pytest.raises(RuntimeError, match="model run failed"):
+            await task
+    assert [(await t)[0] for t in good_batch] == [140, 150]
+    await batcher.stop()
+
+
+async def test_wrong_number_of_outputs_is_an_error_for_all():
+    batcher = await started(DynamicBatcher(lambda items: [0], max_batch_size=2, max_delay_s=0.5))
+    results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) and "1 outputs for 2 inputs" in str(r) for r in results)
+    await batcher.stop()
+
+
+async def test_full_queue_is_refused_at_once():
+    hold = threading.Event()
+    model = Model(hold=hold)
+    batcher = await started(DynamicBatcher(model, max_batch_size=1, max_delay_s=0.0, max_queue_size=2))
+    running = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.to_thread(model.started.wait, 5)
+    queued = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
+    await asyncio.sleep(0)
+    t0 = time.monotonic()
+    with pytest.raises(ResourceExhausted, match="2 requests queued"):
+        await batcher.submit(3)
+    assert time.monotonic() - t0 < 0.1
+    hold.set()
+    assert [(await t)[0] for t in (running, *queued)] == [0, 10, 20]
+    await batcher.stop()
+
+
+async def test_a_request_whose_deadline_passes_in_the_queue_is_not_run():
+    hold = threading.Event()
+    model = Model(hold=hold)
+    batcher = await started(DynamicBatcher(model, max_batch_size=4, max_delay_s=0.0))
+    running = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.to_thread(model.started.wait, 5)
+    late = asyncio.ensure_future(batcher.submit(1, deadline=time.monotonic() + 0.05))
+    on_time = asyncio.ensure_future(batcher.submit(2, deadline=time.monotonic() + 30))
+    await asyncio.sleep(0.1)
+    hold.set()
+    await running
+    with pytest.raises(DeadlineExceeded, match="not run"):
+        await late
+    assert (await on_time)[0] == 20
+    assert [1] not in model.batches and all(1 not in batch for batch in model.batches)
+    await batcher.stop()
+
+
+async def test_stop_fails_what_is_still_queued():
+    hold = threading.Event()
+    model = Model(hold=hold)
+    batcher = await started(DynamicBatcher(model, max_batch_size=1, max_delay_s=0.0))
+    asyncio.ensure_future(batcher.submit(0))
+    await asyncio.to_thread(model.started.wait, 5)
+    queued = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0)
+    stopping = asyncio.ensure_future(batcher.stop())
+    await asyncio.sleep(0.05)
+    hold.set()
+    await stopping
+    with pytest.raises(Unavailable):
+        await queued
+    with pytest.raises(Unavailable):
+        await batcher.submit(2)

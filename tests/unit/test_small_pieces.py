@@ -1,0 +1,82 @@
+"""Postprocessing, flags with env twins, and the image cache."""
+
+import argparse
+
+import numpy as np
+import pytest
+
+from inference_service.image_cache import CachedImage, ImageCache, image_id_for
+from inference_service.postprocess import softmax, top_k
+from maskscope.flags import add_flag, env_name
+
+
+def test_softmax_is_stable_and_sums_to_one():
+    probabilities = softmax(np.array([[1000.0, 1000.0, -1000.0], [0.0, np.log(3.0), 0.0]]))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    np.testing.assert_allclose(probabilities[0], [0.5, 0.5, 0.0], atol=1e-12)
+    np.testing.assert_allclose(probabilities[1], [0.2, 0.6, 0.2])
+
+
+def test_top_k_is_sorted_and_breaks_ties_by_index():
+    row = np.array([0.1, 0.3, 0.05, 0.3, 0.25])
+    assert top_k(row, 3) == [(1, 0.3), (3, 0.3), (4, 0.25)]
+    assert [i for i, _ in top_k(row, 10)] == [1, 3, 4, 0, 2]
+
+
+def parse(argv, monkeypatch, **env):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    parser = argparse.ArgumentParser()
+    add_flag(parser, "--max-delay-ms", type=float, default=2.0, help="delay")
+    add_flag(parser, "--verbose-log", type=bool, default=False, help="more logging")
+    return parser.parse_args(argv)
+
+
+def test_flag_precedence_is_cli_over_env_over_default(monkeypatch):
+    assert env_name("--max-delay-ms") == "MASKSCOPE_MAX_DELAY_MS"
+    assert parse([], monkeypatch).max_delay_ms == 2.0
+    assert parse([], monkeypatch, MASKSCOPE_MAX_DELAY_MS="7.5").max_delay_ms == 7.5
+    assert parse(["--max-delay-ms", "1"], monkeypatch, MASKSCOPE_MAX_DELAY_MS="7.5").max_delay_ms == 1.0
+    assert parse([], monkeypatch, MASKSCOPE_VERBOSE_LOG="yes").verbose_log is True
+    assert parse(["--no-verbose-log"], monkeypatch, MASKSCOPE_VERBOSE_LOG="1").verbose_log is False
+
+
+def test_bad_env_value_is_a_clear_error(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        parse([], monkeypatch, MASKSCOPE_MAX_DELAY_MS="soon")
+    assert "MASKSCOPE_MAX_DELAY_MS='soon'" in capsys.readouterr().err
+
+
+def entry(seed: int, side: int = 10) -> CachedImage:
+    data = bytes([seed]) * 8
+    return CachedImage(image_id_for(data), np.full((side, side, 3), seed, np.uint8))
+
+
+def test_image_cache_evicts_least_recently_used():
+    a, b, c = entry(1), entry(2), entry(3)
+    cache = ImageCache(max_bytes=2 * a.budget_bytes)
+    cache.put(a)
+    cache.put(b)
+    assert cache.get(a.image_id) is a  # a is now the most recent
+    cache.put(c)
+    assert a.image_id in cache and c.image_id in cache and b.image_id not in cache
+    assert len(cache) == 2
+
+
+def test_image_cache_returns_the_existing_entry_for_the_same_id():
+    cache = ImageCache(max_bytes=1 << 20)
+    first = cache.put(entry(5))
+    assert cache.put(entry(5)) is first and len(cache) == 1
+
+
+def test_image_ids_are_content_hashes():
+    assert image_id_for(b"abc") == image_id_for(b"abc") != image_id_for(b"abd")
+    assert len(image_id_for(b"abc")) == 64
+
+
+def test_cached_fills_are_computed_once_and_noise_is_seeded_by_the_image():
+    image = entry(9, side=32)
+    noise = image.fill("noise")
+    assert image.fill("noise") is noise
+    other = CachedImage(image_id_for(b"other"), image.rgb)
+    assert not np.array_equal(other.fill("noise"), noise)
