@@ -1,0 +1,20 @@
+"""The README documents every server flag, with its real default."""
+
+import re
+from pathlib import Path
+
+from inference_service.server import build_parser
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_every_server_flag_is_in_the_readme_table():
+    rows = dict(re.findall(r"^\| `(--[a-z0-9-]+)` \| `([^`]*)` \|", README, flags=re.M))
+    for action in build_parser()._actions:
+        flag = next((s for s in action.option_strings if s.startswith("--") and s != "--help"), None)
+        if flag is None:
+            continue
+        assert flag in rows, f"{flag} is missing from the README's flag table"
+        default = action.default
+        documented = rows[flag]
+        assert documented == str(default) or float(documented) == float(default), (flag, documented, default)
