@@ -11,7 +11,7 @@ ARTIFACTS ?= artifacts
 
 install: $(INSTALLED)
 
-$(INSTALLED): requirements/serve.txt requirements/export.txt requirements/dev.txt
+$(INSTALLED): requirements/*.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt

@@ -68,6 +68,9 @@ class ClassificationService:
         arrived = time.monotonic()
         model = self.registry.get(request.model)
         k = _validate_top_k(request.top_k, len(model.metadata.labels))
+        bad_track = [i for i in request.track if not 0 <= i < len(model.metadata.labels)]
+        if bad_track:
+            raise InvalidArgument(f"track holds class indices outside 0..{len(model.metadata.labels) - 1}: {bad_track}")
         if request.fill not in FILL_NAMES:
             raise InvalidArgument(f"unknown fill {request.fill}; use one of {sorted(FILL_NAMES)}")
         loop = asyncio.get_running_loop()
@@ -78,6 +81,8 @@ class ClassificationService:
         return pb.ClassifyResponse(
             predictions=[pb.Prediction(class_index=i, label=labels[i], probability=p)
                          for i, p in top_k(probabilities, k)],
+            tracked=[pb.Prediction(class_index=i, label=labels[i], probability=float(probabilities[i]))
+                     for i in request.track],
             model=model.name, image_id=image.image_id, sequence=request.sequence,
             image_width=image.width, image_height=image.height,
             timings=pb.Timings(preprocess_ms=(preprocessed - arrived) * 1e3, queue_ms=stats.queue_s * 1e3,

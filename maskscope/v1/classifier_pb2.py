@@ -24,33 +24,33 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmaskscope/v1/classifier.proto\x12\x0cmaskscope.v1\"\xb6\x01\n\x0f\x43lassifyRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12\x12\n\x08image_id\x18\x03 \x01(\tH\x00\x12\x0c\n\x04mask\x18\x04 \x01(\x0c\x12 \n\x04\x66ill\x18\x05 \x01(\x0e\x32\x12.maskscope.v1.Fill\x12\x14\n\x0ckeep_painted\x18\x06 \x01(\x08\x12\r\n\x05top_k\x18\x07 \x01(\x05\x12\x10\n\x08sequence\x18\x08 \x01(\x04\x42\x08\n\x06source\"E\n\nPrediction\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x02\"n\n\x07Timings\x12\x15\n\rpreprocess_ms\x18\x01 \x01(\x02\x12\x10\n\x08queue_ms\x18\x02 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x03 \x01(\x02\x12\x10\n\x08total_ms\x18\x04 \x01(\x02\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xeb\x01\n\x10\x43lassifyResponse\x12-\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x18.maskscope.v1.Prediction\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08image_id\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12&\n\x07timings\x18\x05 \x01(\x0b\x32\x15.maskscope.v1.Timings\x12\"\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x13.maskscope.v1.Error\x12\x13\n\x0bimage_width\x18\x07 \x01(\x05\x12\x14\n\x0cimage_height\x18\x08 \x01(\x05\"\x13\n\x11ListModelsRequest\"_\n\rPreprocessing\x12\x0e\n\x06resize\x18\x01 \x01(\x05\x12\x0c\n\x04\x63rop\x18\x02 \x01(\x05\x12\x15\n\rinterpolation\x18\x03 \x01(\t\x12\x0c\n\x04mean\x18\x04 \x03(\x02\x12\x0b\n\x03std\x18\x05 \x03(\x02\"\xed\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nnum_labels\x18\x02 \x01(\x05\x12\x12\n\ninput_size\x18\x03 \x01(\x05\x12\x32\n\rpreprocessing\x18\x04 \x01(\x0b\x32\x1b.maskscope.v1.Preprocessing\x12\x12\n\nprovenance\x18\x05 \x01(\t\x12\x12\n\npretrained\x18\x06 \x01(\x08\x12\x12\n\nis_default\x18\x07 \x01(\x08\x12\x1a\n\x12\x65xecution_provider\x18\x08 \x01(\t\x12\x0e\n\x06sha256\x18\t \x01(\t\x12\x0e\n\x06labels\x18\n \x03(\t\"T\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.maskscope.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t*Z\n\x04\x46ill\x12\x14\n\x10\x46ILL_UNSPECIFIED\x10\x00\x12\r\n\tFILL_GRAY\x10\x01\x12\x0e\n\nFILL_BLACK\x10\x02\x12\r\n\tFILL_BLUR\x10\x03\x12\x0e\n\nFILL_NOISE\x10\x04\x32\xfd\x01\n\nClassifier\x12I\n\x08\x43lassify\x12\x1d.maskscope.v1.ClassifyRequest\x1a\x1e.maskscope.v1.ClassifyResponse\x12S\n\x0e\x43lassifyStream\x12\x1d.maskscope.v1.ClassifyRequest\x1a\x1e.maskscope.v1.ClassifyResponse(\x01\x30\x01\x12O\n\nListModels\x12\x1f.maskscope.v1.ListModelsRequest\x1a .maskscope.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmaskscope/v1/classifier.proto\x12\x0cmaskscope.v1\"\xc5\x01\n\x0f\x43lassifyRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x05image\x18\x02 \x01(\x0cH\x00\x12\x12\n\x08image_id\x18\x03 \x01(\tH\x00\x12\x0c\n\x04mask\x18\x04 \x01(\x0c\x12 \n\x04\x66ill\x18\x05 \x01(\x0e\x32\x12.maskscope.v1.Fill\x12\x14\n\x0ckeep_painted\x18\x06 \x01(\x08\x12\r\n\x05top_k\x18\x07 \x01(\x05\x12\x10\n\x08sequence\x18\x08 \x01(\x04\x12\r\n\x05track\x18\t \x03(\x05\x42\x08\n\x06source\"E\n\nPrediction\x12\x13\n\x0b\x63lass_index\x18\x01 \x01(\x05\x12\r\n\x05label\x18\x02 \x01(\t\x12\x13\n\x0bprobability\x18\x03 \x01(\x02\"n\n\x07Timings\x12\x15\n\rpreprocess_ms\x18\x01 \x01(\x02\x12\x10\n\x08queue_ms\x18\x02 \x01(\x02\x12\x14\n\x0cinference_ms\x18\x03 \x01(\x02\x12\x10\n\x08total_ms\x18\x04 \x01(\x02\x12\x12\n\nbatch_size\x18\x05 \x01(\x05\"&\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x96\x02\n\x10\x43lassifyResponse\x12-\n\x0bpredictions\x18\x01 \x03(\x0b\x32\x18.maskscope.v1.Prediction\x12\r\n\x05model\x18\x02 \x01(\t\x12\x10\n\x08image_id\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12&\n\x07timings\x18\x05 \x01(\x0b\x32\x15.maskscope.v1.Timings\x12\"\n\x05\x65rror\x18\x06 \x01(\x0b\x32\x13.maskscope.v1.Error\x12\x13\n\x0bimage_width\x18\x07 \x01(\x05\x12\x14\n\x0cimage_height\x18\x08 \x01(\x05\x12)\n\x07tracked\x18\t \x03(\x0b\x32\x18.maskscope.v1.Prediction\"\x13\n\x11ListModelsRequest\"_\n\rPreprocessing\x12\x0e\n\x06resize\x18\x01 \x01(\x05\x12\x0c\n\x04\x63rop\x18\x02 \x01(\x05\x12\x15\n\rinterpolation\x18\x03 \x01(\t\x12\x0c\n\x04mean\x18\x04 \x03(\x02\x12\x0b\n\x03std\x18\x05 \x03(\x02\"\xed\x01\n\tModelInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nnum_labels\x18\x02 \x01(\x05\x12\x12\n\ninput_size\x18\x03 \x01(\x05\x12\x32\n\rpreprocessing\x18\x04 \x01(\x0b\x32\x1b.maskscope.v1.Preprocessing\x12\x12\n\nprovenance\x18\x05 \x01(\t\x12\x12\n\npretrained\x18\x06 \x01(\x08\x12\x12\n\nis_default\x18\x07 \x01(\x08\x12\x1a\n\x12\x65xecution_provider\x18\x08 \x01(\t\x12\x0e\n\x06sha256\x18\t \x01(\t\x12\x0e\n\x06labels\x18\n \x03(\t\"T\n\x12ListModelsResponse\x12\'\n\x06models\x18\x01 \x03(\x0b\x32\x17.maskscope.v1.ModelInfo\x12\x15\n\rdefault_model\x18\x02 \x01(\t*Z\n\x04\x46ill\x12\x14\n\x10\x46ILL_UNSPECIFIED\x10\x00\x12\r\n\tFILL_GRAY\x10\x01\x12\x0e\n\nFILL_BLACK\x10\x02\x12\r\n\tFILL_BLUR\x10\x03\x12\x0e\n\nFILL_NOISE\x10\x04\x32\xfd\x01\n\nClassifier\x12I\n\x08\x43lassify\x12\x1d.maskscope.v1.ClassifyRequest\x1a\x1e.maskscope.v1.ClassifyResponse\x12S\n\x0e\x43lassifyStream\x12\x1d.maskscope.v1.ClassifyRequest\x1a\x1e.maskscope.v1.ClassifyResponse(\x01\x30\x01\x12O\n\nListModels\x12\x1f.maskscope.v1.ListModelsRequest\x1a .maskscope.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'maskscope.v1.classifier_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FILL']._serialized_start=1137
-  _globals['_FILL']._serialized_end=1227
+  _globals['_FILL']._serialized_start=1195
+  _globals['_FILL']._serialized_end=1285
   _globals['_CLASSIFYREQUEST']._serialized_start=48
-  _globals['_CLASSIFYREQUEST']._serialized_end=230
-  _globals['_PREDICTION']._serialized_start=232
-  _globals['_PREDICTION']._serialized_end=301
-  _globals['_TIMINGS']._serialized_start=303
-  _globals['_TIMINGS']._serialized_end=413
-  _globals['_ERROR']._serialized_start=415
-  _globals['_ERROR']._serialized_end=453
-  _globals['_CLASSIFYRESPONSE']._serialized_start=456
-  _globals['_CLASSIFYRESPONSE']._serialized_end=691
-  _globals['_LISTMODELSREQUEST']._serialized_start=693
-  _globals['_LISTMODELSREQUEST']._serialized_end=712
-  _globals['_PREPROCESSING']._serialized_start=714
-  _globals['_PREPROCESSING']._serialized_end=809
-  _globals['_MODELINFO']._serialized_start=812
-  _globals['_MODELINFO']._serialized_end=1049
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1051
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1135
-  _globals['_CLASSIFIER']._serialized_start=1230
-  _globals['_CLASSIFIER']._serialized_end=1483
+  _globals['_CLASSIFYREQUEST']._serialized_end=245
+  _globals['_PREDICTION']._serialized_start=247
+  _globals['_PREDICTION']._serialized_end=316
+  _globals['_TIMINGS']._serialized_start=318
+  _globals['_TIMINGS']._serialized_end=428
+  _globals['_ERROR']._serialized_start=430
+  _globals['_ERROR']._serialized_end=468
+  _globals['_CLASSIFYRESPONSE']._serialized_start=471
+  _globals['_CLASSIFYRESPONSE']._serialized_end=749
+  _globals['_LISTMODELSREQUEST']._serialized_start=751
+  _globals['_LISTMODELSREQUEST']._serialized_end=770
+  _globals['_PREPROCESSING']._serialized_start=772
+  _globals['_PREPROCESSING']._serialized_end=867
+  _globals['_MODELINFO']._serialized_start=870
+  _globals['_MODELINFO']._serialized_end=1107
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1109
+  _globals['_LISTMODELSRESPONSE']._serialized_end=1193
+  _globals['_CLASSIFIER']._serialized_start=1288
+  _globals['_CLASSIFIER']._serialized_end=1541
 # @@protoc_insertion_point(module_scope)

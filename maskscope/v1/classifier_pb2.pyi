@@ -21,7 +21,7 @@ FILL_BLUR: Fill
 FILL_NOISE: Fill
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("model", "image", "image_id", "mask", "fill", "keep_painted", "top_k", "sequence")
+    __slots__ = ("model", "image", "image_id", "mask", "fill", "keep_painted", "top_k", "sequence", "track")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -30,6 +30,7 @@ class ClassifyRequest(_message.Message):
     KEEP_PAINTED_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TRACK_FIELD_NUMBER: _ClassVar[int]
     model: str
     image: bytes
     image_id: str
@@ -38,7 +39,8 @@ class ClassifyRequest(_message.Message):
     keep_painted: bool
     top_k: int
     sequence: int
-    def __init__(self, model: _Optional[str] = ..., image: _Optional[bytes] = ..., image_id: _Optional[str] = ..., mask: _Optional[bytes] = ..., fill: _Optional[_Union[Fill, str]] = ..., keep_painted: _Optional[bool] = ..., top_k: _Optional[int] = ..., sequence: _Optional[int] = ...) -> None: ...
+    track: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, model: _Optional[str] = ..., image: _Optional[bytes] = ..., image_id: _Optional[str] = ..., mask: _Optional[bytes] = ..., fill: _Optional[_Union[Fill, str]] = ..., keep_painted: _Optional[bool] = ..., top_k: _Optional[int] = ..., sequence: _Optional[int] = ..., track: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Prediction(_message.Message):
     __slots__ = ("class_index", "label", "probability")
@@ -73,7 +75,7 @@ class Error(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ClassifyResponse(_message.Message):
-    __slots__ = ("predictions", "model", "image_id", "sequence", "timings", "error", "image_width", "image_height")
+    __slots__ = ("predictions", "model", "image_id", "sequence", "timings", "error", "image_width", "image_height", "tracked")
     PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +84,7 @@ class ClassifyResponse(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
     IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TRACKED_FIELD_NUMBER: _ClassVar[int]
     predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
     model: str
     image_id: str
@@ -90,7 +93,8 @@ class ClassifyResponse(_message.Message):
     error: Error
     image_width: int
     image_height: int
-    def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., model: _Optional[str] = ..., image_id: _Optional[str] = ..., sequence: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ...) -> None: ...
+    tracked: _containers.RepeatedCompositeFieldContainer[Prediction]
+    def __init__(self, predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., model: _Optional[str] = ..., image_id: _Optional[str] = ..., sequence: _Optional[int] = ..., timings: _Optional[_Union[Timings, _Mapping]] = ..., error: _Optional[_Union[Error, _Mapping]] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., tracked: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()

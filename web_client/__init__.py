@@ -1,0 +1,43 @@
+"""Maskscope's web page: a thin Flask app that talks to the inference service over gRPC."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from web_client import inference
+from web_client.samples import DEFAULT_DIR as SAMPLES_DIR
+
+# Same-origin everything; the page draws user images from blob: and data: URLs.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "
+                           "style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "frame-ancestors 'none'; form-action 'self'")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.from_mapping(
+        INFERENCE_ADDR=os.environ.get("MASKSCOPE_INFERENCE_ADDR", "127.0.0.1:50051"),
+        MAX_CONTENT_LENGTH=int(float(os.environ.get("MASKSCOPE_MAX_UPLOAD_MB", "16")) * (1 << 20)),
+        SAMPLES_DIR=Path(os.environ.get("MASKSCOPE_SAMPLES_DIR", SAMPLES_DIR)),
+        SECRET_KEY=os.environ.get("MASKSCOPE_SECRET_KEY") or os.urandom(32),
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.config["SAMPLES_DIR"] = Path(app.config["SAMPLES_DIR"])
+
+    inference.init_app(app)
+    from web_client.views import bp
+    app.register_blueprint(bp)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    return app

@@ -1,0 +1,63 @@
+"""The web app's one gRPC channel to the inference service, made once per app and reused."""
+
+from __future__ import annotations
+
+import grpc
+from flask import Flask, current_app
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from maskscope.v1 import classifier_pb2_grpc as pb_grpc
+
+EXTENSION = "maskscope_inference"
+
+# gRPC status -> (HTTP status, what the page tells the user).
+HTTP_STATUS = {
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+}
+UNAVAILABLE_MESSAGE = ("The inference service is not reachable right now. "
+                       "Maskscope keeps trying and will carry on by itself when it is back.")
+
+
+class Inference:
+    """A channel and stubs for one inference service address."""
+
+    def __init__(self, address: str):
+        self.address = address
+        self.channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", 16 << 20),
+            ("grpc.max_send_message_length", 64 << 20),
+            # Notice a restarted or vanished service quickly, and reconnect soon after it is back.
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2_000),
+        ])
+        self.classifier = pb_grpc.ClassifierStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    def serving(self, timeout_s: float = 1.0) -> bool:
+        try:
+            response = self.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
+        except grpc.RpcError:
+            return False
+        return response.status == health_pb2.HealthCheckResponse.SERVING
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions[EXTENSION] = Inference(app.config["INFERENCE_ADDR"])
+
+
+def get_inference() -> Inference:
+    return current_app.extensions[EXTENSION]
+
+
+def error_payload(error: grpc.RpcError) -> tuple[dict, int]:
+    code = error.code()
+    message = UNAVAILABLE_MESSAGE if code == grpc.StatusCode.UNAVAILABLE else error.details()
+    return {"error": message, "code": code.name}, HTTP_STATUS.get(code, 502)

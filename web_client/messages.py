@@ -1,0 +1,122 @@
+"""Turning the page's fields into a ClassifyRequest, and a ClassifyResponse into JSON."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from maskscope.v1 import classifier_pb2 as pb
+
+FILLS = {"gray": pb.FILL_GRAY, "black": pb.FILL_BLACK, "blur": pb.FILL_BLUR, "noise": pb.FILL_NOISE}
+MAX_TRACKED = 32
+
+# The first bytes of the image formats a browser uploads; anything else is refused before gRPC.
+IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")
+
+
+class BadRequest(ValueError):
+    """The page sent something unusable; the message says what."""
+
+
+def looks_like_image(data: bytes) -> bool:
+    return data.startswith(IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+def _int(fields, name: str, default: int) -> int:
+    raw = fields.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _bool(fields, name: str) -> bool:
+    raw = fields.get(name, False)
+    if isinstance(raw, bool):
+        return raw
+    if str(raw).lower() in ("1", "true", "on", "yes"):
+        return True
+    if str(raw).lower() in ("", "0", "false", "off", "no"):
+        return False
+    raise BadRequest(f"{name} must be true or false, got {raw!r}")
+
+
+def _track(fields) -> list[int]:
+    raw = fields.get("track") or []
+    if isinstance(raw, str):
+        raw = [part for part in raw.split(",") if part.strip()]
+    try:
+        track = [int(i) for i in raw]
+    except (TypeError, ValueError):
+        raise BadRequest(f"track must be class indices, got {raw!r}") from None
+    if len(track) > MAX_TRACKED:
+        raise BadRequest(f"track at most {MAX_TRACKED} classes, got {len(track)}")
+    return track
+
+
+def build_request(fields, image: bytes | None, mask: bytes | None) -> pb.ClassifyRequest:
+    """`fields` is a form or a JSON object: image_id, model, fill, keep_painted, top_k, track, sequence."""
+    image_id = (fields.get("image_id") or "").strip()
+    if image and image_id:
+        raise BadRequest("send either an image or an image_id, not both")
+    if not image and not image_id:
+        raise BadRequest("no image: send an image file (or the image_id of one sent before)")
+    if image and not looks_like_image(image):
+        raise BadRequest("that file is not an image: Maskscope takes PNG, JPEG, WebP, GIF, BMP or TIFF")
+    if mask and not mask.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise BadRequest("the mask must be a PNG")
+    fill = fields.get("fill") or "gray"
+    if fill not in FILLS:
+        raise BadRequest(f"unknown fill {fill!r}; use one of {', '.join(FILLS)}")
+    request = pb.ClassifyRequest(model=fields.get("model") or "", mask=mask or b"", fill=FILLS[fill],
+                                 keep_painted=_bool(fields, "keep_painted"), top_k=_int(fields, "top_k", 5),
+                                 track=_track(fields), sequence=max(0, _int(fields, "sequence", 0)))
+    if image:
+        request.image = image
+    else:
+        request.image_id = image_id
+    return request
+
+
+def decode_base64(fields, name: str) -> bytes | None:
+    raw = fields.get(name)
+    if not raw:
+        return None
+    if "," in raw[:100] and raw.startswith("data:"):
+        raw = raw.split(",", 1)[1]  # a data: URL
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{name} is not valid base64") from None
+
+
+def _prediction(p: pb.Prediction) -> dict:
+    return {"class_index": p.class_index, "label": p.label, "probability": p.probability}
+
+
+def response_json(response: pb.ClassifyResponse) -> dict:
+    t = response.timings
+    return {
+        "predictions": [_prediction(p) for p in response.predictions],
+        "tracked": [_prediction(p) for p in response.tracked],
+        "model": response.model, "image_id": response.image_id, "sequence": response.sequence,
+        "image_width": response.image_width, "image_height": response.image_height,
+        "timings": {"preprocess_ms": t.preprocess_ms, "queue_ms": t.queue_ms, "inference_ms": t.inference_ms,
+                    "total_ms": t.total_ms, "batch_size": t.batch_size},
+    }
+
+
+def model_json(info: pb.ModelInfo, with_labels: bool) -> dict:
+    pre = info.preprocessing
+    data = {
+        "name": info.name, "num_labels": info.num_labels, "input_size": info.input_size,
+        "preprocessing": {"resize": pre.resize, "crop": pre.crop, "interpolation": pre.interpolation,
+                          "mean": list(pre.mean), "std": list(pre.std)},
+        "provenance": info.provenance, "pretrained": info.pretrained, "is_default": info.is_default,
+        "execution_provider": info.execution_provider,
+    }
+    if with_labels:
+        data["labels"] = list(info.labels)
+    return data

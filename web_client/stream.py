@@ -1,0 +1,77 @@
+"""Bridges one browser WebSocket to one ClassifyStream RPC (re-opened after the service returns)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from typing import Callable
+
+import grpc
+
+from maskscope.v1 import classifier_pb2 as pb
+from web_client.inference import error_payload
+from web_client.messages import response_json
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_NUMBER = {status.value[0]: status for status in grpc.StatusCode}
+
+
+class StreamBridge:
+    """Requests go into one long-lived ClassifyStream; its answers go to `send` as JSON text.
+
+    If the RPC fails (the service went away), the newest request gets an error answer and the next
+    request opens a fresh stream, so the page recovers without reloading.
+    """
+
+    def __init__(self, stub, send: Callable[[str], None]):
+        self._stub = stub
+        self._send_text = send
+        self._send_lock = threading.Lock()
+        self._outbox: queue.Queue | None = None
+        self._latest_sequence = 0
+
+    def send(self, request: pb.ClassifyRequest) -> None:
+        self._latest_sequence = request.sequence
+        if self._outbox is None:
+            self._open()
+        self._outbox.put(request)
+
+    def reply(self, payload: dict) -> None:
+        with self._send_lock:
+            self._send_text(json.dumps(payload))
+
+    def close(self) -> None:
+        if self._outbox is not None:
+            self._outbox.put(None)
+            self._outbox = None
+
+    def _open(self) -> None:
+        outbox = self._outbox = queue.Queue()
+        call = self._stub.ClassifyStream(iter(outbox.get, None))
+        threading.Thread(target=self._pump, args=(call, outbox), daemon=True, name="classify-stream").start()
+
+    def _pump(self, call, outbox: queue.Queue) -> None:
+        try:
+            for response in call:
+                if response.HasField("error"):
+                    code = STATUS_BY_NUMBER.get(response.error.code, grpc.StatusCode.UNKNOWN)
+                    self.reply({"sequence": response.sequence, "error": response.error.message, "code": code.name})
+                else:
+                    self.reply(response_json(response))
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED:
+                return
+            log.warning("ClassifyStream ended: %s %s", exc.code().name, exc.details())
+            payload, _ = error_payload(exc)
+            if self._outbox is outbox:
+                self._outbox = None  # the next request opens a new stream
+            outbox.put(None)
+            try:
+                self.reply({"sequence": self._latest_sequence, **payload})
+            except Exception:  # the page went away as well
+                pass
+        except Exception:  # the WebSocket closed under us
+            call.cancel()

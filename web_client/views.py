@@ -1,0 +1,98 @@
+"""The page and its JSON API; every answer comes from the inference service over gRPC."""
+
+from __future__ import annotations
+
+import json
+
+import grpc
+from flask import Blueprint, current_app, jsonify, render_template, request, send_from_directory
+from flask_sock import Sock
+
+from maskscope.v1 import classifier_pb2 as pb
+from web_client.inference import error_payload, get_inference
+from web_client.messages import BadRequest, build_request, decode_base64, model_json, response_json
+from web_client.stream import StreamBridge
+
+bp = Blueprint("maskscope", __name__)
+sock = Sock()
+CLASSIFY_TIMEOUT_S = 30
+
+
+@bp.get("/")
+def index():
+    return render_template("index.html")
+
+
+@bp.get("/samples/<path:name>")
+def sample(name):
+    return send_from_directory(current_app.config["SAMPLES_DIR"], name, max_age=3600)
+
+
+@bp.get("/api/samples")
+def samples():
+    index_file = current_app.config["SAMPLES_DIR"] / "index.json"
+    items = json.loads(index_file.read_text()) if index_file.exists() else []
+    return jsonify([{**item, "url": f"/samples/{item['file']}"} for item in items])
+
+
+@bp.get("/api/health")
+def health():
+    serving = get_inference().serving()
+    return jsonify({"inference": "SERVING" if serving else "UNAVAILABLE"}), 200 if serving else 503
+
+
+@bp.get("/api/models")
+def models():
+    try:
+        response = get_inference().classifier.ListModels(pb.ListModelsRequest(), timeout=5)
+    except grpc.RpcError as exc:
+        payload, status = error_payload(exc)
+        return jsonify(payload), status
+    with_labels = request.args.get("labels") in ("1", "true")
+    return jsonify({"default_model": response.default_model,
+                    "models": [model_json(m, with_labels) for m in response.models]})
+
+
+@bp.post("/api/classify")
+def classify():
+    """multipart/form-data: `image` (file) or `image_id`; `mask` (PNG file); model, fill, keep_painted, top_k,
+    track (comma-separated class indices), sequence."""
+    image = request.files.get("image")
+    mask = request.files.get("mask")
+    try:
+        classify_request = build_request(request.form, image.read() if image else None,
+                                         mask.read() if mask else None)
+    except BadRequest as exc:
+        return jsonify({"error": str(exc), "code": "INVALID_ARGUMENT"}), 400
+    try:
+        response = get_inference().classifier.Classify(classify_request, timeout=CLASSIFY_TIMEOUT_S)
+    except grpc.RpcError as exc:
+        payload, status = error_payload(exc)
+        return jsonify(payload), status
+    return jsonify(response_json(response))
+
+
+@sock.route("/api/stream", bp=bp)
+def stream(ws):
+    """Live mode: JSON messages with the fields of /api/classify (image and mask as base64)."""
+    bridge = StreamBridge(get_inference().classifier, ws.send)
+    try:
+        while True:
+            text = ws.receive()
+            fields = {}
+            try:
+                fields = json.loads(text)
+                if not isinstance(fields, dict):
+                    raise BadRequest("each message must be a JSON object")
+                bridge.send(build_request(fields, decode_base64(fields, "image"), decode_base64(fields, "mask")))
+            except (BadRequest, json.JSONDecodeError) as exc:
+                sequence = fields.get("sequence", 0) if isinstance(fields, dict) else 0
+                bridge.reply({"sequence": sequence, "error": str(exc), "code": "INVALID_ARGUMENT"})
+    finally:
+        bridge.close()
+
+
+@bp.app_errorhandler(413)
+def too_large(error):
+    limit_mb = current_app.config["MAX_CONTENT_LENGTH"] / (1 << 20)
+    return jsonify({"error": f"that file is too large: the limit is {limit_mb:g} MB", "code": "TOO_LARGE"}), 413
