@@ -6,8 +6,11 @@ INSTALLED := $(VENV)/.installed
 MODEL_DIR ?= models
 DEFAULT_MODEL := $(MODEL_DIR)/efficientnet-lite0/metadata.json
 ARTIFACTS ?= artifacts
+SAMPLES := web_client/static/samples/index.json
+INFERENCE_PORT ?= 50051
+WEB_PORT ?= 8000
 
-.PHONY: install proto models models-resnet50 demo serve test clean
+.PHONY: install browser proto models models-resnet50 samples demo test clean
 
 install: $(INSTALLED)
 
@@ -32,14 +35,25 @@ $(DEFAULT_MODEL): | $(INSTALLED)
 models-resnet50: $(INSTALLED)
 	$(PY) -m inference_service.export resnet50 --out $(MODEL_DIR) $(if $(WEIGHTS),--weights-file $(WEIGHTS))
 
-demo: models
-	@echo "Maskscope inference service on 127.0.0.1:50051; try:"
-	@echo "  $(PY) -m inference_service.client path/to/photo.jpg"
-	$(PY) -m inference_service --model-dir $(MODEL_DIR)
+# Sample photos for the page's gallery, extracted from scikit-image and matplotlib.
+samples: $(SAMPLES)
 
-serve: demo
+$(SAMPLES): | $(INSTALLED)
+	$(PY) -m web_client.samples
 
-test: models
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else echo "the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+# The inference service and the web page, both on loopback; Ctrl+C stops both.
+demo: models samples
+	@trap 'kill $$inference 2>/dev/null' EXIT INT TERM; \
+	$(PY) -m inference_service --model-dir $(MODEL_DIR) --port $(INFERENCE_PORT) & inference=$$!; \
+	$(PY) -m web_client --port $(WEB_PORT) --inference-addr 127.0.0.1:$(INFERENCE_PORT)
+
+test: models samples browser
 	MASKSCOPE_ARTIFACTS_DIR=$(ARTIFACTS) $(PY) -m pytest
 
 clean:

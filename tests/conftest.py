@@ -61,31 +61,16 @@ def model_dir() -> Path:
 class ServerProcess:
     """`python -m inference_service` as a subprocess on a free loopback port."""
 
-    def __init__(self, model_dir: Path, *extra_args: str, env: dict | None = None):
-        self.log_path = ARTIFACTS / "logs" / f"inference-{time.time_ns()}.log"
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "w+")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "inference_service", "--host", "127.0.0.1", "--port", "0",
-             "--model-dir", str(model_dir), *extra_args],
-            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-        self.port = self._wait_for_port()
+    def __init__(self, model_dir: Path, *extra_args: str, env: dict | None = None, port: int = 0):
+        self.process, self.log_path = start_logged(
+            "inference", ["-m", "inference_service", "--host", "127.0.0.1", "--port", str(port),
+                          "--model-dir", str(model_dir), *extra_args], env)
+        self.port = int(wait_for_log(self.process, self.log_path, r"listening on [^ ]+:(\d+)"))
         self.address = f"127.0.0.1:{self.port}"
         self._wait_until_serving()
 
     def log(self) -> str:
         return self.log_path.read_text()
-
-    def _wait_for_port(self, timeout_s: float = 120) -> int:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            match = re.search(r"listening on [^ ]+:(\d+)", self.log())
-            if match:
-                return int(match.group(1))
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            time.sleep(0.1)
-        raise TimeoutError(f"server did not start:\n{self.log()}")
 
     def _wait_until_serving(self, timeout_s: float = 30) -> None:
         with grpc.insecure_channel(self.address) as channel:
@@ -102,15 +87,52 @@ class ServerProcess:
         raise TimeoutError(f"server never became SERVING:\n{self.log()}")
 
     def stop(self, timeout_s: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-        return self.process.returncode
+        return stop_process(self.process, timeout_s)
+
+
+class WebServer:
+    """`python -m web_client` as a subprocess on a free loopback port."""
+
+    def __init__(self, inference_address: str):
+        self.process, self.log_path = start_logged(
+            "web", ["-m", "web_client", "--host", "127.0.0.1", "--port", "0", "--inference-addr", inference_address])
+        self.url = wait_for_log(self.process, self.log_path, r"(http://127\.0\.0\.1:\d+/)")
+
+    def stop(self) -> int:
+        return stop_process(self.process)
+
+
+def start_logged(name: str, args: list[str], env: dict | None = None):
+    log_path = ARTIFACTS / "logs" / f"{name}-{time.time_ns()}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    return process, log_path
+
+
+def wait_for_log(process: subprocess.Popen, log_path: Path, pattern: str, timeout_s: float = 120) -> str:
+    """The first group of `pattern` once the process logs it."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        match = re.search(pattern, log_path.read_text())
+        if match:
+            return match.group(1)
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{log_path.read_text()}")
+        time.sleep(0.1)
+    raise TimeoutError(f"{process.args} did not start:\n{log_path.read_text()}")
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> int:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 @pytest.fixture(scope="session")

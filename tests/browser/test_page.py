@@ -1,0 +1,225 @@
+"""The page in real Chromium, against the real web app and the real inference service."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+
+import pytest
+
+from tests.conftest import ARTIFACTS, ServerProcess, WebServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = ARTIFACTS / "screenshots"
+COFFEE = (600, 400)
+COFFEE_CLASSES = ("espresso", "cup", "coffee mug")
+# Rows across the cup and saucer of the coffee photo, in photo pixels: painted, they hide it all.
+CUP_ROWS = [((130, y), (460, y)) for y in (70, 140, 210, 280, 330)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def stack(model_dir):
+    """Inference on a fixed port (so a test can restart it there) and the web app in front of it."""
+    from web_client.samples import extract
+    extract()  # the gallery's photos (make samples does the same)
+    port = free_port()
+    inference = ServerProcess(model_dir, port=port)
+    web = WebServer(inference.address)
+    state = {"inference": inference, "web": web, "port": port}
+    yield state
+    web.stop()
+    state["inference"].stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(stack["web"].url)
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def results(page) -> list[tuple[str, str]]:
+    """(label, percentage) for each row of the top-5 on the page."""
+    rows = page.locator("#predictions li")
+    return [(rows.nth(i).locator(".label").inner_text(), rows.nth(i).locator(".value").inner_text())
+            for i in range(rows.count())]
+
+
+def wait_for_new_results(page, before, timeout_ms=20_000):
+    page.wait_for_function(
+        "(before) => { const rows = [...document.querySelectorAll('#predictions li')];"
+        " const now = rows.map(r => r.querySelector('.label').textContent + '|' + r.querySelector('.value').textContent);"
+        " return rows.length > 0 && now.join(';') !== before; }",
+        arg=";".join(f"{label}|{value}" for label, value in before), timeout=timeout_ms)
+    return results(page)
+
+
+def pick_coffee(page):
+    page.click(".sample[data-sample=coffee]")
+    page.wait_for_function("() => document.querySelector('#summary').textContent.includes('says')", timeout=20_000)
+    page.wait_for_selector("#predictions li")
+    return results(page)
+
+
+def to_screen(page, x, y):
+    """A point of the coffee photo, in page coordinates (the photo is scaled to fit the canvas)."""
+    box = page.locator("#canvas").bounding_box()
+    scale = min(box["width"] / COFFEE[0], box["height"] / COFFEE[1])
+    left = box["x"] + (box["width"] - COFFEE[0] * scale) / 2
+    top = box["y"] + (box["height"] - COFFEE[1] * scale) / 2
+    return left + x * scale, top + y * scale
+
+
+def set_brush(page, size):
+    page.locator("#brush-size").evaluate(f"e => {{ e.value = {size}; e.dispatchEvent(new Event('input')); }}")
+
+
+def drag(page, start, end, steps=12):
+    page.mouse.move(*to_screen(page, *start))
+    page.mouse.down()
+    page.mouse.move(*to_screen(page, *end), steps=steps)
+    page.mouse.up()
+
+
+def paint_cup(page):
+    for start, end in CUP_ROWS:
+        drag(page, start, end)
+
+
+def classify(page):
+    before = results(page)
+    page.click("[data-action=classify]")
+    return before
+
+
+def classify_and_read(page):
+    sequence = page.evaluate("() => document.querySelectorAll('.history-item').length")
+    page.click("[data-action=classify]")
+    page.wait_for_function(f"() => document.querySelectorAll('.history-item').length > {sequence}", timeout=20_000)
+    return results(page)
+
+
+def top_percent(rows) -> float:
+    return float(rows[0][1].rstrip("%"))
+
+
+def test_pick_the_coffee_sample_and_classify(page):
+    rows = pick_coffee(page)
+    assert rows[0][0] in COFFEE_CLASSES
+    assert re.fullmatch(r"\d+(\.\d)?%", rows[0][1])
+    assert len(rows) == 5
+    assert classify_and_read(page)[0] == rows[0]  # nothing painted: the same answer
+    assert page.locator(".history-item").count() == 2
+    screenshot(page, "1-coffee-classified")
+
+
+def test_paint_erase_undo_redo(page):
+    original = pick_coffee(page)
+    set_brush(page, 90)
+    paint_cup(page)
+    painted = classify_and_read(page)
+    assert painted != original
+    assert original[0][0] not in [label for label, _ in painted], "the cup is hidden: its class should drop out"
+    # The original top class stays visible, with its change, though it left the top 5.
+    original_box = page.locator("#original-top")
+    assert original[0][0] in original_box.inner_text() and "(−" in original_box.inner_text()
+    screenshot(page, "2-cup-painted")
+
+    page.click("[data-action=erase]")
+    set_brush(page, 140)
+    paint_cup(page)  # the same path with a wider eraser takes all the paint away
+    erased = classify_and_read(page)
+    screenshot(page, "3-paint-erased")
+    assert erased == original
+
+    for _ in CUP_ROWS:  # undo every erase stroke: the paint is back
+        page.keyboard.press("Control+z")
+    assert classify_and_read(page) == painted
+    page.click("[data-action=redo]")
+    for _ in CUP_ROWS[1:]:
+        page.keyboard.press("Control+Shift+z")
+    assert classify_and_read(page) == original
+
+    # Clicking a history entry brings its mask back.
+    page.locator(".history-item").nth(1).click()  # 0: the unpainted photo, 1: the cup painted
+    assert results(page) == painted
+    assert page.evaluate("() => document.querySelector('[data-action=undo]').disabled") is False
+
+
+def test_live_mode_updates_while_dragging(page):
+    original = pick_coffee(page)
+    page.check("#live")
+    set_brush(page, 100)
+    page.mouse.move(*to_screen(page, 130, 60))
+    page.mouse.down()
+    for y in range(60, 340, 14):  # a zig-zag over the cup, slowly, without letting go
+        page.mouse.move(*to_screen(page, 130 if (y // 14) % 2 else 460, y), steps=4)
+        page.wait_for_timeout(40)
+    changed = wait_for_new_results(page, original)  # no click: live mode answered during the drag
+    page.mouse.up()
+    assert changed != original
+    page.wait_for_timeout(1500)
+    final = results(page)
+    assert original[0][0] not in [label for label, _ in final]
+    assert page.locator(".history-item").count() >= 2
+    screenshot(page, "4-live-mode")
+
+
+def test_upload_an_image_file(page, tmp_path, photo_png):
+    pick_coffee(page)
+    photo = tmp_path / "my-cat.png"
+    photo.write_bytes(photo_png["chelsea"])
+    before = results(page)
+    page.set_input_files("#file", str(photo))
+    rows = wait_for_new_results(page, before)
+    assert any(word in " ".join(label for label, _ in rows[:3]) for word in ("cat", "tabby", "lynx"))
+    assert page.locator(".history-item").count() == 1  # a new photo starts a new record
+    screenshot(page, "5-uploaded-photo")
+
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("this is not a photo")
+    page.set_input_files("#file", str(text_file))
+    page.wait_for_selector("#banner:not([hidden])")
+    assert "not an image" in page.inner_text("#banner")
+
+
+def test_inference_down_then_back(page, stack, model_dir):
+    original = pick_coffee(page)
+    stack["inference"].stop()
+    page.click("[data-action=classify]")
+    page.wait_for_selector("#banner.offline:not([hidden])", timeout=20_000)
+    assert "not reachable" in page.inner_text("#banner")
+    screenshot(page, "6-inference-down")
+
+    stack["inference"] = ServerProcess(model_dir, port=stack["port"])
+    page.wait_for_function("() => !document.querySelector('#banner').classList.contains('offline')", timeout=30_000)
+    assert classify_and_read(page)[0] == original[0]
+    screenshot(page, "7-inference-back")
