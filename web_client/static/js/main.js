@@ -29,7 +29,10 @@ const state = {
   lastLiveSend: 0,
   liveTimer: 0,
 };
-const stream = new LiveStream(onStreamMessage, () => { if (ui.live.checked) sendLive(true); });
+// When the socket drops (the web app restarted), live mode reconnects after a pause.
+const stream = new LiveStream(onStreamMessage, () => {
+  if (ui.live.checked) setTimeout(() => { if (ui.live.checked) sendLive(true); }, 1000);
+});
 
 // ---- messages to the user ----
 
