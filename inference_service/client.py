@@ -8,6 +8,7 @@ from pathlib import Path
 
 import grpc
 
+from maskscope.channel import make_channel, token_metadata
 from maskscope.flags import add_flag
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
@@ -38,14 +39,18 @@ def main(argv=None) -> int:
     parser.add_argument("--top-k", type=int, default=5)
     add_flag(parser, "--addr", default="127.0.0.1:50051", help="inference service address, host:port")
     add_flag(parser, "--timeout-s", type=float, default=30.0, help="deadline for the call, in seconds")
+    add_flag(parser, "--tls-ca-file", default="", help="CA certificate (PEM): connect with TLS")
+    add_flag(parser, "--tls-server-name", default="", help="name to check the server's certificate against")
+    add_flag(parser, "--auth-token", default="", help="the server's shared token, if it requires one")
     args = parser.parse_args(argv)
 
     request = pb.ClassifyRequest(image=args.image.read_bytes(), model=args.model, fill=FILLS[args.fill],
                                  keep_painted=args.keep_painted, top_k=args.top_k,
                                  mask=args.mask.read_bytes() if args.mask else b"")
-    with grpc.insecure_channel(args.addr) as channel:
+    with make_channel(args.addr, tls_ca_file=args.tls_ca_file, tls_server_name=args.tls_server_name) as channel:
         try:
-            response = pb_grpc.ClassifierStub(channel).Classify(request, timeout=args.timeout_s)
+            response = pb_grpc.ClassifierStub(channel).Classify(request, timeout=args.timeout_s,
+                                                                metadata=token_metadata(args.auth_token))
         except grpc.RpcError as exc:
             print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return 1

@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from inference_service.classification import ClassificationService, Limits
 from inference_service.models import ModelRegistry
+from inference_service.security import TokenAuthInterceptor, server_credentials
 from inference_service.servicer import ClassifierServicer
 from maskscope.flags import add_flag
 from maskscope.v1 import classifier_pb2 as pb
@@ -44,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--image-cache-mb", type=float, default=512, help="memory for decoded images, in MiB")
     add_flag(parser, "--preprocess-workers", type=int, default=2, help="threads that decode and preprocess")
     add_flag(parser, "--intra-op-threads", type=int, default=0, help="onnxruntime threads per model run (0: all cores)")
+    add_flag(parser, "--tls-cert-file", type=Path, default=None,
+             help="PEM certificate chain: serve gRPC over TLS (with --tls-key-file)")
+    add_flag(parser, "--tls-key-file", type=Path, default=None, help="PEM private key for --tls-cert-file")
+    add_flag(parser, "--auth-token", default="",
+             help="if set, every call but health checks needs metadata 'authorization: Bearer TOKEN'")
     add_flag(parser, "--grace-period-s", type=float, default=10.0,
              help="on SIGTERM, seconds to let in-flight requests finish")
     add_flag(parser, "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
@@ -56,18 +62,19 @@ def limits_from_args(args: argparse.Namespace) -> Limits:
                   image_cache_bytes=int(args.image_cache_mb * MB), preprocess_workers=args.preprocess_workers)
 
 
-def create_server(service: ClassificationService, address: str, *, max_receive_bytes: int = 16 * MB
+def create_server(service: ClassificationService, address: str, *, max_receive_bytes: int = 16 * MB,
+                  credentials: grpc.ServerCredentials | None = None, auth_token: str = ""
                   ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A server with the Classifier, health and reflection services, bound to `address` (not started)."""
-    server = grpc.aio.server(options=[
-        ("grpc.max_receive_message_length", max_receive_bytes),
-        ("grpc.max_send_message_length", 64 * MB),
-    ])
+    server = grpc.aio.server(
+        interceptors=[TokenAuthInterceptor(auth_token)] if auth_token else None,
+        options=[("grpc.max_receive_message_length", max_receive_bytes),
+                 ("grpc.max_send_message_length", 64 * MB)])
     pb_grpc.add_ClassifierServicer_to_server(ClassifierServicer(service), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address)
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if port == 0:
         raise RuntimeError(f"could not bind {address}")
     return server, port, health_servicer
@@ -86,18 +93,26 @@ def load_models(args: argparse.Namespace) -> ModelRegistry:
     return registry
 
 
+def credentials_from_args(args: argparse.Namespace) -> grpc.ServerCredentials | None:
+    if bool(args.tls_cert_file) != bool(args.tls_key_file):
+        raise SystemExit("--tls-cert-file and --tls-key-file go together")
+    return server_credentials(args.tls_cert_file, args.tls_key_file) if args.tls_cert_file else None
+
+
 async def serve(args: argparse.Namespace) -> None:
+    credentials = credentials_from_args(args)
     registry = await asyncio.to_thread(load_models, args)
     service = ClassificationService(registry, limits_from_args(args))
     address = f"{args.host}:{args.port}"
-    server, port, health_servicer = create_server(service, address,
-                                                  max_receive_bytes=int(args.max_receive_mb * MB))
+    server, port, health_servicer = create_server(service, address, max_receive_bytes=int(args.max_receive_mb * MB),
+                                                  credentials=credentials, auth_token=args.auth_token)
     service.start()
     await server.start()
     await set_serving(health_servicer, True)
     host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
-    log.info("Maskscope inference service listening on %s:%d (default model %s; models %s)",
-             host, port, registry.default, ", ".join(
+    log.info("Maskscope inference service listening on %s:%d (%s%s; default model %s; models %s)",
+             host, port, "TLS" if credentials else "plaintext", ", token required" if args.auth_token else "",
+             registry.default, ", ".join(
                  f"{name} on {m.provider}" for name, m in sorted(registry.models.items())))
 
     stop = asyncio.Event()

@@ -17,6 +17,8 @@ from PIL import Image
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from maskscope.channel import make_channel
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("MASKSCOPE_ARTIFACTS_DIR", ROOT / "artifacts"))
 
@@ -61,7 +63,9 @@ def model_dir() -> Path:
 class ServerProcess:
     """`python -m inference_service` as a subprocess on a free loopback port."""
 
-    def __init__(self, model_dir: Path, *extra_args: str, env: dict | None = None, port: int = 0):
+    def __init__(self, model_dir: Path, *extra_args: str, env: dict | None = None, port: int = 0,
+                 tls_ca: Path | None = None):
+        self.tls_ca = tls_ca
         self.process, self.log_path = start_logged(
             "inference", ["-m", "inference_service", "--host", "127.0.0.1", "--port", str(port),
                           "--model-dir", str(model_dir), *extra_args], env)
@@ -72,8 +76,11 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def channel(self) -> grpc.Channel:
+        return make_channel(self.address, tls_ca_file=self.tls_ca, tls_server_name="localhost" if self.tls_ca else "")
+
     def _wait_until_serving(self, timeout_s: float = 30) -> None:
-        with grpc.insecure_channel(self.address) as channel:
+        with self.channel() as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             end = time.monotonic() + timeout_s
             while time.monotonic() < end:

@@ -22,6 +22,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         INFERENCE_ADDR=os.environ.get("MASKSCOPE_INFERENCE_ADDR", "127.0.0.1:50051"),
         MAX_CONTENT_LENGTH=int(float(os.environ.get("MASKSCOPE_MAX_UPLOAD_MB", "16")) * (1 << 20)),
         SAMPLES_DIR=Path(os.environ.get("MASKSCOPE_SAMPLES_DIR", SAMPLES_DIR)),
+        INFERENCE_TLS_CA_FILE=os.environ.get("MASKSCOPE_INFERENCE_TLS_CA_FILE", ""),
+        INFERENCE_TLS_SERVER_NAME=os.environ.get("MASKSCOPE_INFERENCE_TLS_SERVER_NAME", ""),
+        INFERENCE_AUTH_TOKEN=os.environ.get("MASKSCOPE_INFERENCE_AUTH_TOKEN", ""),
+        # Sessions are not used yet; the key still comes from the environment, never from the code.
         SECRET_KEY=os.environ.get("MASKSCOPE_SECRET_KEY") or os.urandom(32),
     )
     if test_config:

@@ -6,6 +6,7 @@ import grpc
 from flask import Flask, current_app
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from maskscope.channel import make_channel, token_metadata
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 
 EXTENSION = "maskscope_inference"
@@ -17,6 +18,7 @@ HTTP_STATUS = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
     grpc.StatusCode.UNAVAILABLE: 503,
     grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.UNAUTHENTICATED: 502,  # the web app's token is wrong: a deployment mistake, not the user's
 }
 UNAVAILABLE_MESSAGE = ("The inference service is not reachable right now. "
                        "Maskscope keeps trying and will carry on by itself when it is back.")
@@ -25,9 +27,10 @@ UNAVAILABLE_MESSAGE = ("The inference service is not reachable right now. "
 class Inference:
     """A channel and stubs for one inference service address."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, *, tls_ca_file: str = "", tls_server_name: str = "", auth_token: str = ""):
         self.address = address
-        self.channel = grpc.insecure_channel(address, options=[
+        self.metadata = token_metadata(auth_token)
+        self.channel = make_channel(address, tls_ca_file=tls_ca_file, tls_server_name=tls_server_name, options=[
             ("grpc.max_receive_message_length", 16 << 20),
             ("grpc.max_send_message_length", 64 << 20),
             # Notice a restarted or vanished service quickly, and reconnect soon after it is back.
@@ -40,7 +43,7 @@ class Inference:
 
     def serving(self, timeout_s: float = 1.0) -> bool:
         try:
-            response = self.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout_s)
+            response = self.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout_s, metadata=self.metadata)
         except grpc.RpcError:
             return False
         return response.status == health_pb2.HealthCheckResponse.SERVING
@@ -50,7 +53,10 @@ class Inference:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions[EXTENSION] = Inference(app.config["INFERENCE_ADDR"])
+    app.extensions[EXTENSION] = Inference(app.config["INFERENCE_ADDR"],
+                                          tls_ca_file=app.config["INFERENCE_TLS_CA_FILE"],
+                                          tls_server_name=app.config["INFERENCE_TLS_SERVER_NAME"],
+                                          auth_token=app.config["INFERENCE_AUTH_TOKEN"])
 
 
 def get_inference() -> Inference:

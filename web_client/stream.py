@@ -26,8 +26,9 @@ class StreamBridge:
     request opens a fresh stream, so the page recovers without reloading.
     """
 
-    def __init__(self, stub, send: Callable[[str], None]):
+    def __init__(self, stub, send: Callable[[str], None], metadata: tuple = ()):
         self._stub = stub
+        self._metadata = metadata
         self._send_text = send
         self._send_lock = threading.Lock()
         self._outbox: queue.Queue | None = None
@@ -50,7 +51,7 @@ class StreamBridge:
 
     def _open(self) -> None:
         outbox = self._outbox = queue.Queue()
-        call = self._stub.ClassifyStream(iter(outbox.get, None))
+        call = self._stub.ClassifyStream(iter(outbox.get, None), metadata=self._metadata)
         threading.Thread(target=self._pump, args=(call, outbox), daemon=True, name="classify-stream").start()
 
     def _pump(self, call, outbox: queue.Queue) -> None:

@@ -44,7 +44,8 @@ def health():
 @bp.get("/api/models")
 def models():
     try:
-        response = get_inference().classifier.ListModels(pb.ListModelsRequest(), timeout=5)
+        inference = get_inference()
+        response = inference.classifier.ListModels(pb.ListModelsRequest(), timeout=5, metadata=inference.metadata)
     except grpc.RpcError as exc:
         payload, status = error_payload(exc)
         return jsonify(payload), status
@@ -64,8 +65,10 @@ def classify():
                                          mask.read() if mask else None)
     except BadRequest as exc:
         return jsonify({"error": str(exc), "code": "INVALID_ARGUMENT"}), 400
+    inference = get_inference()
     try:
-        response = get_inference().classifier.Classify(classify_request, timeout=CLASSIFY_TIMEOUT_S)
+        response = inference.classifier.Classify(classify_request, timeout=CLASSIFY_TIMEOUT_S,
+                                                 metadata=inference.metadata)
     except grpc.RpcError as exc:
         payload, status = error_payload(exc)
         return jsonify(payload), status
@@ -75,7 +78,8 @@ def classify():
 @sock.route("/api/stream", bp=bp)
 def stream(ws):
     """Live mode: JSON messages with the fields of /api/classify (image and mask as base64)."""
-    bridge = StreamBridge(get_inference().classifier, ws.send)
+    inference = get_inference()
+    bridge = StreamBridge(inference.classifier, ws.send, metadata=inference.metadata)
     try:
         while True:
             text = ws.receive()
