@@ -17,4 +17,5 @@ def test_every_server_flag_is_in_the_readme_table():
         assert flag in rows, f"{flag} is missing from the README's flag table"
         default = action.default
         documented = rows[flag]
-        assert documented == str(default) or float(documented) == float(default), (flag, documented, default)
+        assert documented == str(default) or (documented and float(documented) == float(default)), \
+            (flag, documented, default)
