@@ -223,3 +223,23 @@ def test_inference_down_then_back(page, stack, model_dir):
     page.wait_for_function("() => !document.querySelector('#banner').classList.contains('offline')", timeout=30_000)
     assert classify_and_read(page)[0] == original[0]
     screenshot(page, "7-inference-back")
+
+
+def test_live_stream_resumes_after_an_inference_restart(page, stack, model_dir):
+    original = pick_coffee(page)
+    page.check("#live")
+    set_brush(page, 100)
+    drag(page, *CUP_ROWS[0])
+    first = wait_for_new_results(page, original)
+    stack["inference"].stop()
+    drag(page, *CUP_ROWS[2])
+    page.wait_for_selector("#banner.offline:not([hidden])", timeout=20_000)
+    stack["inference"] = ServerProcess(model_dir, port=stack["port"])
+    page.wait_for_function("() => !document.querySelector('#banner').classList.contains('offline')", timeout=30_000)
+    # The restarted service has forgotten the photo: the page sends it again by itself, then the mask.
+    page.wait_for_timeout(1000)
+    before = results(page)
+    drag(page, *CUP_ROWS[4])
+    after = wait_for_new_results(page, before)
+    assert after != first
+    screenshot(page, "8-live-after-restart")
