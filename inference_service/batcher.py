@@ -39,6 +39,10 @@ class DynamicBatcher:
 
     `run_batch(items)` must return exactly one output per item, in order. If it raises, every
     request of that batch gets the error and the batcher goes on with the next batch.
+
+    With `expected_arrivals` (how many requests are on their way, e.g. being preprocessed), the
+    batcher waits only while more are expected: those, or as many as the previous batch held. A
+    lone client then never waits for company that is not coming.
     """
 
     run_batch: Callable[[list], Sequence]
@@ -47,8 +51,11 @@ class DynamicBatcher:
     max_queue_size: int = 256
     executor: Executor | None = None
     name: str = "model"
+    expected_arrivals: Callable[[], int] | None = None
+    on_batch: Callable[[int, float], None] | None = None  # (size, seconds), after each model run
     batches_run: int = 0
     largest_batch: int = 0
+    last_batch_size: int = 0
     _items: collections.deque = field(default_factory=collections.deque, repr=False)
     _arrived: asyncio.Event | None = field(default=None, repr=False)
     _task: asyncio.Task | None = field(default=None, repr=False)
@@ -100,7 +107,7 @@ class DynamicBatcher:
             self._arrived.clear()
             await self._arrived.wait()
         run_at = self._items[0].enqueued_at + self.max_delay_s
-        while len(self._items) < self.max_batch_size:
+        while len(self._items) < self.max_batch_size and self._more_expected():
             wait_s = run_at - time.monotonic()
             if wait_s <= 0:
                 break
@@ -110,6 +117,11 @@ class DynamicBatcher:
             except asyncio.TimeoutError:
                 break
         return [self._items.popleft() for _ in range(min(self.max_batch_size, len(self._items)))]
+
+    def _more_expected(self) -> bool:
+        if self.expected_arrivals is None:
+            return True
+        return self.expected_arrivals() > 0 or len(self._items) < self.last_batch_size
 
     def _still_wanted(self, pending: _Pending, now: float) -> bool:
         if pending.future.done():  # the caller went away (cancelled)
@@ -141,6 +153,9 @@ class DynamicBatcher:
             inference_s = time.monotonic() - started
             self.batches_run += 1
             self.largest_batch = max(self.largest_batch, len(batch))
+            self.last_batch_size = len(batch)
+            if self.on_batch is not None:
+                self.on_batch(len(batch), inference_s)
             for pending, output in zip(batch, outputs):
                 if not pending.future.done():
                     stats = BatchStats(len(batch), started - pending.enqueued_at, inference_s)

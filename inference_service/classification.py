@@ -12,9 +12,10 @@ import numpy as np
 from inference_service.batcher import DynamicBatcher
 from inference_service.errors import InvalidArgument, NotFound
 from inference_service.image_cache import CachedImage, ImageCache, image_id_for
+from inference_service.metrics import Metrics
 from inference_service.models import ModelRegistry, OnnxModel
 from inference_service.postprocess import softmax, top_k
-from inference_service.preprocess import decode_image, preprocess
+from inference_service.preprocess import decode_image, masked_input
 from maskscope.v1 import classifier_pb2 as pb
 
 DEFAULT_TOP_K = 5
@@ -40,19 +41,33 @@ class Limits:
 class ClassificationService:
     """Everything a Classify call needs, apart from gRPC: models, image cache, batchers."""
 
-    def __init__(self, registry: ModelRegistry, limits: Limits = Limits()):
+    def __init__(self, registry: ModelRegistry, limits: Limits = Limits(), metrics: Metrics | None = None):
         self.registry = registry
         self.limits = limits
+        self.metrics = metrics or Metrics()
         self.cache = ImageCache(limits.image_cache_bytes)
         self._preprocess_pool = ThreadPoolExecutor(limits.preprocess_workers, thread_name_prefix="preprocess")
-        self.batchers = {
-            name: DynamicBatcher(
-                _probabilities_for(model), max_batch_size=limits.max_batch_size,
-                max_delay_s=limits.max_delay_s, max_queue_size=limits.max_queue_size,
-                # One thread per model: onnxruntime parallelises inside a run.
-                executor=ThreadPoolExecutor(1, thread_name_prefix=f"infer-{name}"), name=name)
-            for name, model in registry.models.items()
-        }
+        self._preprocessing = {name: 0 for name in registry.models}  # requests on their way to each batcher
+        self.batchers = {name: self._batcher(name, model) for name, model in registry.models.items()}
+        self.metrics.cached_images.set_function(lambda: len(self.cache))
+        self.metrics.cached_bytes.set_function(lambda: self.cache.bytes)
+
+    def _batcher(self, name: str, model: OnnxModel) -> DynamicBatcher:
+        inference_seconds = self.metrics.inference_seconds.labels(name)
+        batch_size = self.metrics.batch_size.labels(name)
+
+        def observe(size: int, seconds: float) -> None:
+            batch_size.observe(size)
+            inference_seconds.observe(seconds)
+
+        batcher = DynamicBatcher(
+            _probabilities_for(model), max_batch_size=self.limits.max_batch_size,
+            max_delay_s=self.limits.max_delay_s, max_queue_size=self.limits.max_queue_size,
+            # One thread per model: onnxruntime parallelises inside a run.
+            executor=ThreadPoolExecutor(1, thread_name_prefix=f"infer-{name}"), name=name,
+            expected_arrivals=lambda: self._preprocessing[name], on_batch=observe)
+        self.metrics.queue_depth.labels(name).set_function(lambda: batcher.queue_depth)
+        return batcher
 
     def start(self) -> None:
         for batcher in self.batchers.values():
@@ -74,9 +89,15 @@ class ClassificationService:
         if request.fill not in FILL_NAMES:
             raise InvalidArgument(f"unknown fill {request.fill}; use one of {sorted(FILL_NAMES)}")
         loop = asyncio.get_running_loop()
-        model_input, image = await loop.run_in_executor(self._preprocess_pool, self._prepare, request, model)
+        self._preprocessing[model.name] += 1
+        try:
+            model_input, image = await loop.run_in_executor(self._preprocess_pool, self._prepare, request, model)
+        finally:
+            self._preprocessing[model.name] -= 1
         preprocessed = time.monotonic()
+        self.metrics.preprocess_seconds.labels(model.name).observe(preprocessed - arrived)
         probabilities, stats = await self.batchers[model.name].submit(model_input, deadline)
+        self.metrics.queue_seconds.labels(model.name).observe(stats.queue_s)
         labels = model.metadata.labels
         return pb.ClassifyResponse(
             predictions=[pb.Prediction(class_index=i, label=labels[i], probability=p)
@@ -92,11 +113,10 @@ class ClassificationService:
     def _prepare(self, request: pb.ClassifyRequest, model: OnnxModel) -> tuple[np.ndarray, CachedImage]:
         """Runs in a worker thread: decoding and resizing must not hold up the event loop."""
         image = self._image(request)
+        spec = model.metadata.preprocessing
         fill = FILL_NAMES[request.fill]
-        needs_fill = bool(request.mask) or request.keep_painted
-        fill_pixels = image.fill(fill) if needs_fill else None
-        return preprocess(image.rgb, request.mask, fill_pixels, request.keep_painted,
-                          model.metadata.preprocessing), image
+        return masked_input(image.view(spec), lambda: image.view(spec, fill), lambda: image.difference(fill),
+                            request.mask, request.keep_painted, spec, image.width, image.height), image
 
     def _image(self, request: pb.ClassifyRequest) -> CachedImage:
         source = request.WhichOneof("source")

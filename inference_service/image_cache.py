@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inference_service.preprocess import fill_image, noise_seed
+from inference_service.preprocess import Preprocessing, difference_planes, fill_image, model_view, noise_seed
 
-# An entry may grow by up to two full-size fills (blur, noise) after it is cached; budget for them.
-_BYTES_PER_PIXEL_BUDGET = 3 * 3
+# An entry may grow by two full-size fills (blur, noise), the difference planes of about two fills
+# (float32) and a few model views after it is cached; budget for them.
+_BYTES_PER_PIXEL_BUDGET = 3 * 3 + 2 * 3 * 4
+_VIEW_BUDGET_BYTES = 6 * 3 * 224 * 224 * 4
 
 
 def image_id_for(data: bytes) -> str:
@@ -25,6 +27,7 @@ class CachedImage:
     image_id: str
     rgb: np.ndarray  # H x W x 3 uint8, upright
     _fills: dict = field(default_factory=dict, repr=False)
+    _views: dict = field(default_factory=dict, repr=False)
 
     @property
     def width(self) -> int:
@@ -36,7 +39,7 @@ class CachedImage:
 
     @property
     def budget_bytes(self) -> int:
-        return self.width * self.height * _BYTES_PER_PIXEL_BUDGET
+        return self.width * self.height * _BYTES_PER_PIXEL_BUDGET + _VIEW_BUDGET_BYTES
 
     def fill(self, name: str) -> np.ndarray:
         """The fill's pixels for this image, computed once (blur and noise are full-size)."""
@@ -44,6 +47,26 @@ class CachedImage:
         if pixels is None:
             pixels = self._fills[name] = fill_image(self.rgb, name, noise_seed(self.image_id))
         return pixels
+
+    def view(self, spec: Preprocessing, fill: str | None = None) -> np.ndarray:
+        """What a model with this preprocessing sees of the image (or of a fill), computed once.
+
+        A painting session sends the same photo again and again: these are why a new mask costs
+        little more than decoding the mask.
+        """
+        key = (spec, fill)
+        view = self._views.get(key)
+        if view is None:
+            view = self._views[key] = model_view(self.rgb if fill is None else self.fill(fill), spec)
+        return view
+
+    def difference(self, fill: str) -> np.ndarray:
+        """fill - image at full size (3 x H x W float32), computed once per fill."""
+        key = ("difference", fill)
+        planes = self._views.get(key)
+        if planes is None:
+            planes = self._views[key] = difference_planes(self.rgb, self.fill(fill))
+        return planes
 
 
 class ImageCache:
@@ -75,6 +98,10 @@ class ImageCache:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= evicted.budget_bytes
             return entry
+
+    @property
+    def bytes(self) -> int:
+        return self._bytes
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -41,7 +41,7 @@ def pick_providers(device: str) -> list[str]:
 class OnnxModel:
     """One exported model: its metadata and an onnxruntime session that takes whole batches."""
 
-    def __init__(self, model_dir: Path, *, device: str = "auto", intra_op_threads: int = 0):
+    def __init__(self, model_dir: Path, *, device: str = "auto", intra_op_threads: int = 0, spin: bool = False):
         model_dir = Path(model_dir)
         self.metadata = ModelMetadata.load(model_dir)
         onnx_path = model_dir / MODEL_FILE
@@ -53,6 +53,8 @@ class OnnxModel:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if intra_op_threads > 0:
             options.intra_op_num_threads = intra_op_threads
+        # Idle onnxruntime threads spin by default, taking the CPU that decoding the next batch needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.log_severity_level = 3  # onnxruntime warns about every CUDA library it cannot find
         try:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=pick_providers(device))
@@ -82,7 +84,8 @@ class ModelRegistry:
     default: str
 
     @classmethod
-    def load_dir(cls, root: Path, *, device: str = "auto", intra_op_threads: int = 0) -> "ModelRegistry":
+    def load_dir(cls, root: Path, *, device: str = "auto", intra_op_threads: int = 0,
+                 spin: bool = False) -> "ModelRegistry":
         """Loads every model folder (one holding metadata.json) directly under `root`."""
         root = Path(root)
         folders = sorted(p.parent for p in root.glob(f"*/{METADATA_FILE}"))
@@ -91,7 +94,7 @@ class ModelRegistry:
                                     f"`python -m inference_service.export efficientnet-lite0 --out {root}`")
         models = {}
         for folder in folders:
-            model = OnnxModel(folder, device=device, intra_op_threads=intra_op_threads)
+            model = OnnxModel(folder, device=device, intra_op_threads=intra_op_threads, spin=spin)
             if model.name in models:
                 raise RuntimeError(f"two folders in {root} hold a model named {model.name!r}")
             models[model.name] = model

@@ -91,25 +91,30 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def decode_mask(data: bytes, width: int, height: int) -> np.ndarray:
-    """Decodes a mask to an H x W bool array: True where painted.
+def decode_mask(data: bytes, width: int, height: int) -> Image.Image:
+    """Decodes a mask to a width x height "L" image: 255 where painted, 0 elsewhere.
 
     A pixel is painted where its alpha is non-zero or, for masks without alpha, its luminance is.
+    A 1-bit PNG (what the page sends) is the smallest and fastest to decode.
     """
     try:
         mask = Image.open(io.BytesIO(data))
         if mask.size != (width, height):
             raise InvalidArgument(f"mask is {mask.size[0]}x{mask.size[1]} but the image is {width}x{height}; "
                                   "they must be the same size")
+        if mask.mode == "1":
+            return mask.convert("L")
         if mask.mode == "P":
             mask = mask.convert("RGBA" if "transparency" in mask.info else "RGB")
-        if "A" in mask.getbands():
-            return np.asarray(mask.getchannel("A")) > 0
-        return np.asarray(mask.convert("L")) > 0
+        plane = mask.getchannel("A") if "A" in mask.getbands() else mask.convert("L")
+        return plane.point(_PAINTED_LUT)
     except InvalidArgument:
         raise
     except Exception as exc:
         raise InvalidArgument(f"mask could not be read as a PNG image ({exc})") from None
+
+
+_PAINTED_LUT = [0] + [255] * 255
 
 
 def noise_seed(image_id: str) -> int:
@@ -133,7 +138,10 @@ def fill_image(rgb: np.ndarray, fill: str, seed: int = 0) -> np.ndarray:
 
 
 def apply_mask(rgb: np.ndarray, painted: np.ndarray, fill: np.ndarray, keep_painted: bool = False) -> np.ndarray:
-    """Replaces painted pixels (or, with keep_painted, all the others) by the fill."""
+    """Replaces painted pixels (or, with keep_painted, all the others) by the fill, at full resolution.
+
+    The serving path gets the same result from `model_view`s and `blend` (see `masked_input`).
+    """
     hidden = ~painted if keep_painted else painted
     return np.where(hidden[:, :, None], fill, rgb).astype(np.uint8, copy=False)
 
@@ -145,26 +153,108 @@ def resized_size(width: int, height: int, shorter_side: int) -> tuple[int, int]:
     return int(shorter_side * width / height), shorter_side
 
 
-def to_model_input(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
-    """Resize, centre-crop and normalise, as torchvision's eval transforms do: a 3 x crop x crop float32."""
-    height, width = rgb.shape[:2]
+def source_crop_box(width: int, height: int, spec: Preprocessing) -> tuple[float, float, float, float]:
+    """The centre crop that the model sees, as (left, top, right, bottom) in the original image's pixels."""
     new_w, new_h = resized_size(width, height, spec.resize)
-    image = Image.fromarray(rgb).resize((new_w, new_h), _RESAMPLING[spec.interpolation])
     top = int(round((new_h - spec.crop) / 2.0))
     left = int(round((new_w - spec.crop) / 2.0))
-    image = image.crop((left, top, left + spec.crop, top + spec.crop))
-    pixels = np.asarray(image, dtype=np.float32) * np.float32(1 / 255)
-    normalised = (pixels - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
-    return np.ascontiguousarray(normalised.transpose(2, 0, 1))
+    scale_x, scale_y = width / new_w, height / new_h
+    return (left * scale_x, top * scale_y, (left + spec.crop) * scale_x, (top + spec.crop) * scale_y)
 
 
-def preprocess(rgb: np.ndarray, mask: bytes, fill_pixels: np.ndarray, keep_painted: bool,
-               spec: Preprocessing) -> np.ndarray:
-    """The whole path for one request on a decoded image: mask at full resolution, then transforms."""
+def _resized_crop(plane: Image.Image, spec: Preprocessing) -> np.ndarray:
+    # Resizing only the crop's source box gives exactly resize-then-crop (same scale, same filter
+    # taps), for a third of the work.
+    box = source_crop_box(plane.width, plane.height, spec)
+    return np.asarray(plane.resize((spec.crop, spec.crop), _RESAMPLING[spec.interpolation], box=box),
+                      dtype=np.float32)
+
+
+def model_view(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """Resize, centre-crop and normalise, as torchvision's eval transforms do: a 3 x crop x crop float32.
+
+    Resizing happens in float, per channel, so it is torchvision's result before its rounding to uint8.
+    """
+    if rgb.ndim == 1:  # one colour for every pixel (a gray or black fill)
+        pixels = rgb.astype(np.float32).reshape(3, 1, 1)
+    else:
+        pixels = np.stack([_resized_crop(Image.fromarray(np.ascontiguousarray(rgb[:, :, c])).convert("F"), spec)
+                           for c in range(3)])
+    mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1) * 255
+    std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
+    return (pixels - mean) / std
+
+
+def difference_planes(rgb: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """fill - image, per channel (3 x H x W float32): what painting a pixel adds to it."""
+    return np.ascontiguousarray((np.broadcast_to(fill, rgb.shape).astype(np.float32) - rgb).transpose(2, 0, 1))
+
+
+def _filter_support(scale: float, interpolation: str) -> float:
+    # PIL widens its filter by the scale when it shrinks an image.
+    return {"nearest": 0.5, "bilinear": 1.0, "bicubic": 2.0}[interpolation] * max(scale, 1.0)
+
+
+def painted_change(mask: Image.Image, difference: np.ndarray, spec: Preprocessing):
+    """What the painted pixels change in the model's view: (rows, columns, 3 x h x w values), or None.
+
+    Exactly resize(painted * difference) on the part of the crop the paint reaches, so the cost
+    grows with the painted area, not with the image.
+    """
+    bbox = mask.getbbox()  # the painted pixels' bounding box
+    if bbox is None:
+        return None
+    width, height = mask.size
+    box = source_crop_box(width, height, spec)
+    scale_x, scale_y = (box[2] - box[0]) / spec.crop, (box[3] - box[1]) / spec.crop
+    support_x = _filter_support(scale_x, spec.interpolation)
+    support_y = _filter_support(scale_y, spec.interpolation)
+    # Output pixels whose filter taps reach the painted box.
+    x0 = max(0, int(np.floor((bbox[0] - support_x - box[0]) / scale_x)) - 1)
+    x1 = min(spec.crop, int(np.ceil((bbox[2] + support_x - box[0]) / scale_x)) + 1)
+    y0 = max(0, int(np.floor((bbox[1] - support_y - box[1]) / scale_y)) - 1)
+    y1 = min(spec.crop, int(np.ceil((bbox[3] + support_y - box[1]) / scale_y)) + 1)
+    if x0 >= x1 or y0 >= y1:
+        return None  # painted outside what the model sees
+    sub = (box[0] + x0 * scale_x, box[1] + y0 * scale_y, box[0] + x1 * scale_x, box[1] + y1 * scale_y)
+    # The source region those outputs read, with a margin so that no tap is cut short except at
+    # the image's own edges (PIL renormalises cut-short filters).
+    left = max(0, int(np.floor(sub[0] - support_x)) - 2)
+    top = max(0, int(np.floor(sub[1] - support_y)) - 2)
+    right = min(width, int(np.ceil(sub[2] + support_x)) + 2)
+    bottom = min(height, int(np.ceil(sub[3] + support_y)) + 2)
+    painted = np.asarray(mask.crop((left, top, right, bottom)), dtype=np.float32) * np.float32(1 / 255)
+    shifted = (sub[0] - left, sub[1] - top, sub[2] - left, sub[3] - top)
+    resample = _RESAMPLING[spec.interpolation]
+    values = np.stack([
+        np.asarray(Image.fromarray(difference[c, top:bottom, left:right] * painted, "F")
+                   .resize((x1 - x0, y1 - y0), resample, box=shifted), dtype=np.float32)
+        for c in range(3)])
+    return slice(y0, y1), slice(x0, x1), values
+
+
+def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, keep_painted: bool,
+                 spec: Preprocessing, width: int, height: int) -> np.ndarray:
+    """One request's model input from the image's cached views: only the mask is new work.
+
+    Equals resizing the image masked at full size (the reference transforms): since resizing is
+    linear, resize(image + painted * (fill - image)) = view(image) + resize(painted * (fill - image)),
+    and with keep_painted, view(fill) + resize(painted * (image - fill)). `fill_view()` and
+    `difference()` (fill - image, 3 x H x W) are called only when needed; a cache keeps them.
+    """
+    if not mask and not keep_painted:
+        return image_view
+    base = np.broadcast_to(fill_view() if keep_painted else image_view, (3, spec.crop, spec.crop))
+    out = np.array(base, dtype=np.float32)
     if mask:
-        painted = decode_mask(mask, rgb.shape[1], rgb.shape[0])
-        rgb = apply_mask(rgb, painted, fill_pixels, keep_painted)
-    elif keep_painted:
-        # Nothing painted and "keep only what I painted": nothing is kept.
-        rgb = np.broadcast_to(fill_pixels, rgb.shape).astype(np.uint8)
-    return to_model_input(rgb, spec)
+        change = painted_change(decode_mask(mask, width, height), difference(), spec)
+        if change is not None:
+            rows, columns, values = change
+            std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
+            out[:, rows, columns] += (-values if keep_painted else values) / std
+    return out
+
+
+def to_model_input(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """The model input for a whole (already masked, or unmasked) image."""
+    return np.ascontiguousarray(model_view(rgb, spec))

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--tls-key-file", type=Path, default=None, help="PEM private key for --tls-cert-file")
     add_flag(parser, "--auth-token", default="",
              help="if set, every call but health checks needs metadata 'authorization: Bearer TOKEN'")
+    add_flag(parser, "--metrics-port", type=int, default=0,
+             help="serve Prometheus metrics over HTTP on this port, at --host (0: no metrics endpoint)")
+    add_flag(parser, "--ort-spinning", type=bool, default=False,
+             help="let idle onnxruntime threads spin-wait (faster hand-offs, but they take CPU from preprocessing)")
     add_flag(parser, "--grace-period-s", type=float, default=10.0,
              help="on SIGTERM, seconds to let in-flight requests finish")
     add_flag(parser, "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
@@ -87,7 +91,8 @@ async def set_serving(health_servicer, serving: bool) -> None:
 
 
 def load_models(args: argparse.Namespace) -> ModelRegistry:
-    registry = ModelRegistry.load_dir(args.model_dir, device=args.device, intra_op_threads=args.intra_op_threads)
+    registry = ModelRegistry.load_dir(args.model_dir, device=args.device, intra_op_threads=args.intra_op_threads,
+                                      spin=args.ort_spinning)
     for model in registry.models.values():
         model.warm_up((1, args.max_batch_size))
     return registry
@@ -107,6 +112,9 @@ async def serve(args: argparse.Namespace) -> None:
     server, port, health_servicer = create_server(service, address, max_receive_bytes=int(args.max_receive_mb * MB),
                                                   credentials=credentials, auth_token=args.auth_token)
     service.start()
+    if args.metrics_port:
+        service.metrics.serve(args.host, args.metrics_port)
+        log.info("Prometheus metrics on http://%s:%d/metrics", args.host, args.metrics_port)
     await server.start()
     await set_serving(health_servicer, True)
     host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host

@@ -27,14 +27,27 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
     def __init__(self, service: ClassificationService):
         self._service = service
 
+    def _count(self, request, code: grpc.StatusCode) -> None:
+        registry = self._service.registry
+        model = request.model or registry.default
+        # Only known names become labels: clients must not be able to grow the metrics without end.
+        self._service.metrics.requests.labels(model if model in registry.models else "(unknown)", code.name).inc()
+
     async def Classify(self, request, context):
         try:
-            return await self._service.classify(request, _deadline(context))
+            response = await self._service.classify(request, _deadline(context))
         except RequestError as exc:
+            self._count(request, exc.code)
             await context.abort(exc.code, exc.message)
+        except asyncio.CancelledError:  # the client went away, or its deadline passed
+            self._count(request, grpc.StatusCode.CANCELLED)
+            raise
         except Exception:
             log.exception("Classify failed")
+            self._count(request, grpc.StatusCode.INTERNAL)
             await context.abort(grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+        self._count(request, grpc.StatusCode.OK)
+        return response
 
     async def ClassifyStream(self, request_iterator, context):
         # Latest wins: the reader keeps only the newest unanswered request; older ones are skipped.
@@ -69,13 +82,16 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
     async def _classify_in_stream(self, request, context) -> pb.ClassifyResponse:
         # A bad request must not end the painting session's stream: it is answered with `error`.
         try:
-            return await self._service.classify(request, _deadline(context))
+            response = await self._service.classify(request, _deadline(context))
+            self._count(request, grpc.StatusCode.OK)
+            return response
         except RequestError as exc:
-            error = pb.Error(code=exc.code.value[0], message=exc.message)
+            code, message = exc.code, exc.message
         except Exception:
             log.exception("ClassifyStream request failed")
-            error = pb.Error(code=grpc.StatusCode.INTERNAL.value[0], message=INTERNAL_MESSAGE)
-        return pb.ClassifyResponse(sequence=request.sequence, error=error)
+            code, message = grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE
+        self._count(request, code)
+        return pb.ClassifyResponse(sequence=request.sequence, error=pb.Error(code=code.value[0], message=message))
 
     async def ListModels(self, request, context):
         registry = self._service.registry

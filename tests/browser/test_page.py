@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import socket
+import struct
 
 import pytest
 
@@ -145,7 +146,19 @@ def test_paint_erase_undo_redo(page):
     original = pick_coffee(page)
     set_brush(page, 90)
     paint_cup(page)
+    uploads = []
+
+    def capture(route):
+        uploads.append(route.request.post_data_buffer)
+        route.continue_()
+
+    page.route("**/api/classify", capture)
     painted = classify_and_read(page)
+    page.unroute("**/api/classify")
+    mask = uploads[-1][uploads[-1].index(b"\x89PNG"):]
+    width, height, bit_depth, colour_type = struct.unpack(">IIBB", mask[16:26])
+    assert (width, height, bit_depth, colour_type) == (*COFFEE, 1, 0), "the page sends a 1-bit mask"
+    assert b"image_id" in uploads[-1] and len(uploads[-1]) < 5000, "only the mask goes, not the photo again"
     assert painted != original
     assert original[0][0] not in [label for label, _ in painted], "the cup is hidden: its class should drop out"
     # The original top class stays visible, with its change, though it left the top 5.
@@ -243,3 +256,26 @@ def test_live_stream_resumes_after_an_inference_restart(page, stack, model_dir):
     after = wait_for_new_results(page, before)
     assert after != first
     screenshot(page, "8-live-after-restart")
+
+
+def test_the_pages_png_encoder_writes_masks_that_pil_reads_exactly(page):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    width, height = 37, 11  # rows that do not end on a byte boundary
+    data = page.evaluate("""async ([width, height]) => {
+        const { oneBitPng } = await import('/static/js/png.js');
+        const alpha = new Uint8ClampedArray(width * height * 4);
+        for (let y = 0; y < height; y++) for (let x = 0; x < width; x++)
+            if ((x * 7 + y * 3) % 5 === 0) alpha[(y * width + x) * 4 + 3] = 1 + (x % 255);
+        const blob = await oneBitPng(width, height, alpha);
+        const empty = await oneBitPng(width, height, new Uint8ClampedArray(width * height * 4));
+        return { bytes: Array.from(new Uint8Array(await blob.arrayBuffer())), empty: empty === null };
+    }""", [width, height])
+    assert data["empty"], "nothing painted: no mask at all"
+    image = Image.open(io.BytesIO(bytes(data["bytes"])))
+    assert image.mode == "1" and image.size == (width, height)
+    expected = np.fromfunction(lambda y, x: (x * 7 + y * 3) % 5 == 0, (height, width))
+    np.testing.assert_array_equal(np.asarray(image), expected)

@@ -153,3 +153,35 @@ async def test_stop_fails_what_is_still_queued():
         await queued
     with pytest.raises(Unavailable):
         await batcher.submit(2)
+
+
+async def test_a_lone_request_does_not_wait_when_nothing_else_is_expected():
+    model = Model()
+    batcher = await started(DynamicBatcher(model, max_batch_size=8, max_delay_s=5.0, expected_arrivals=lambda: 0))
+    t0 = time.monotonic()
+    await batcher.submit(1)
+    assert time.monotonic() - t0 < 1.0
+    await batcher.stop()
+
+
+async def test_the_batcher_waits_for_requests_it_expects():
+    model = Model()
+    on_their_way = [1]
+    sizes = []
+    batcher = await started(DynamicBatcher(model, max_batch_size=8, max_delay_s=5.0,
+                                           expected_arrivals=lambda: on_their_way[0],
+                                           on_batch=lambda size, seconds: sizes.append(size)))
+    first = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.2)
+    assert not first.done(), "one more request is expected: wait for it"
+    on_their_way[0] = 0
+    await batcher.submit(2)
+    await first
+    assert model.batches == [[1, 2]] and sizes == [2]
+    # The last batch held 2: a lone request now waits (up to the delay) for a second one.
+    late = asyncio.ensure_future(batcher.submit(3))
+    await asyncio.sleep(0.1)
+    assert not late.done()
+    await batcher.submit(4)
+    assert model.batches[-1] == [3, 4]
+    await batcher.stop()

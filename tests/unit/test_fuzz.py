@@ -9,7 +9,7 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.preprocess import decode_image, fill_image, preprocess
+from inference_service.preprocess import decode_image, difference_planes, fill_image, masked_input, model_view
 
 SPEC = ARCHITECTURES["efficientnet-lite0"].preprocessing
 MAX_PIXELS = 4_000_000
@@ -62,6 +62,9 @@ def test_any_bytes_decode_to_rgb_or_a_clear_error(data):
        st.sampled_from(["gray", "black", "blur", "noise"]), st.booleans())
 def test_any_mask_gives_a_model_input_or_a_clear_error(image, mask, fill, keep_painted):
     rgb = decode_image(image, MAX_PIXELS)
-    out = accepted_or_refused_clearly(lambda: preprocess(rgb, mask, fill_image(rgb, fill, 1), keep_painted, SPEC))
+    pixels = fill_image(rgb, fill, 1)
+    views = model_view(rgb, SPEC), lambda: model_view(pixels, SPEC), lambda: difference_planes(rgb, pixels)
+    out = accepted_or_refused_clearly(
+        lambda: masked_input(*views, mask, keep_painted, SPEC, rgb.shape[1], rgb.shape[0]))
     if out is not None:
         assert out.shape == (3, SPEC.crop, SPEC.crop) and np.isfinite(out).all()

@@ -8,8 +8,8 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.preprocess import (IMAGENET_MEAN_RGB, apply_mask, decode_image, decode_mask, fill_image,
-                                          preprocess, resized_size, to_model_input)
+from inference_service.preprocess import (IMAGENET_MEAN_RGB, apply_mask, decode_image, decode_mask,
+                                          difference_planes, fill_image, masked_input, model_view, resized_size, to_model_input)
 from tests.conftest import png_bytes
 
 MAX_PIXELS = 40_000_000
@@ -40,17 +40,39 @@ def test_matches_torchvision_on_real_photos(photos, arch):
         assert np.abs(ours - reference).max() <= 0.02, name
 
 
-def test_masked_photo_matches_torchvision_on_the_masked_pixels(photos):
-    spec = ARCHITECTURES["resnet50"].preprocessing
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("fill", ["gray", "black", "blur", "noise"])
+@pytest.mark.parametrize("keep_painted", [False, True])
+def test_masked_input_matches_torchvision_on_the_masked_full_size_photo(photos, arch, fill, keep_painted):
+    """The serving path blends resized views; the reference masks at full size, then transforms."""
+    spec = ARCHITECTURES[arch].preprocessing
     rgb = photos["coffee"]
     painted = np.zeros(rgb.shape[:2], bool)
     painted[50:300, 120:420] = True
+    painted[330:, :90] = True  # a second region, touching the edges
     mask = np.zeros((*rgb.shape[:2], 4), np.uint8)
     mask[painted, 3] = 255
-    ours = preprocess(rgb, png_bytes(mask), fill_image(rgb, "gray"), False, spec)
-    expected_pixels = rgb.copy()
-    expected_pixels[painted] = IMAGENET_MEAN_RGB
-    assert np.abs(ours - torchvision_reference(expected_pixels, spec)).max() <= 0.02
+    fill_pixels = fill_image(rgb, fill, seed=3)
+    ours = masked_input(model_view(rgb, spec), lambda: model_view(fill_pixels, spec),
+                        lambda: difference_planes(rgb, fill_pixels), png_bytes(mask), keep_painted, spec,
+                        rgb.shape[1], rgb.shape[0])
+    reference = torchvision_reference(apply_mask(rgb, painted, fill_pixels, keep_painted), spec)
+    assert ours.shape == reference.shape and ours.dtype == np.float32
+    assert np.abs(ours - reference).max() <= 0.02
+
+
+def test_a_one_bit_mask_works_like_an_alpha_mask(photos):
+    spec = ARCHITECTURES["efficientnet-lite0"].preprocessing
+    rgb = photos["chelsea"]
+    painted = np.zeros(rgb.shape[:2], bool)
+    painted[20:200, 100:300] = True
+    alpha = np.zeros((*rgb.shape[:2], 4), np.uint8)
+    alpha[painted, 3] = 255
+    one_bit = encode(Image.fromarray(painted), "PNG")
+    gray = fill_image(rgb, "gray")
+    views = model_view(rgb, spec), lambda: model_view(gray, spec), lambda: difference_planes(rgb, gray)
+    np.testing.assert_array_equal(masked_input(*views, one_bit, False, spec, rgb.shape[1], rgb.shape[0]),
+                                  masked_input(*views, png_bytes(alpha), False, spec, rgb.shape[1], rgb.shape[0]))
 
 
 def test_resized_size_keeps_aspect_like_torchvision():
@@ -93,7 +115,9 @@ def test_keep_painted_keeps_only_the_painted_area(photos):
 def test_keep_painted_with_nothing_painted_hides_everything(photos):
     spec = ARCHITECTURES["efficientnet-lite0"].preprocessing
     rgb = photos["rocket"]
-    out = preprocess(rgb, b"", fill_image(rgb, "black"), True, spec)
+    black = fill_image(rgb, "black")
+    out = masked_input(model_view(rgb, spec), lambda: model_view(black, spec), lambda: difference_planes(rgb, black),
+                       b"", True, spec, rgb.shape[1], rgb.shape[0])
     black = to_model_input(np.zeros_like(rgb), spec)
     np.testing.assert_allclose(out, black)
 
@@ -108,14 +132,14 @@ class TestMask:
         mask = np.zeros((4, 5, 4), np.uint8)
         mask[1, 2, 3] = 1  # alpha 1 is painted, whatever the colour
         mask[2, 3, :3] = 255  # a bright pixel with alpha 0 is not
-        painted = decode_mask(png_bytes(mask), 5, 4)
+        painted = np.asarray(decode_mask(png_bytes(mask), 5, 4)) > 0
         assert painted.shape == (4, 5)
         assert painted.sum() == 1 and painted[1, 2]
 
     def test_luminance_marks_painted_pixels_without_alpha(self):
         mask = np.zeros((4, 5), np.uint8)
         mask[3, 4] = 200
-        painted = decode_mask(png_bytes(mask), 5, 4)
+        painted = np.asarray(decode_mask(png_bytes(mask), 5, 4)) > 0
         assert painted.sum() == 1 and painted[3, 4]
 
     def test_palette_mask_with_transparency(self):
@@ -123,7 +147,7 @@ class TestMask:
         image.putpalette([0, 0, 0, 255, 0, 0])
         image.putpixel((5, 2), 1)
         data = encode(image, transparency=0)
-        painted = decode_mask(data, 6, 3)
+        painted = np.asarray(decode_mask(data, 6, 3)) > 0
         assert painted.sum() == 1 and painted[2, 5]
 
     def test_wrong_size_says_both_sizes(self):

@@ -1,6 +1,8 @@
 // The drawing engine: a photo, the user's strokes as data (so undo/redo is a replay), and the mask
 // they make at the photo's own resolution. Knows nothing about classification or the page.
 
+import { oneBitPng } from "./png.js";
+
 const OVERLAY_ALPHA = 0.55;
 const PAINT_COLOUR = "rgb(255, 45, 120)";
 
@@ -70,10 +72,10 @@ export class MaskCanvas extends EventTarget {
     this._changed();
   }
 
-  // The mask as a PNG at the photo's resolution, or null when nothing is painted.
+  // The mask as a 1-bit PNG at the photo's resolution, or null when nothing is painted.
   async maskBlob() {
-    if (this.isEmpty()) return null;
-    return new Promise((resolve) => this.mask.toBlob(resolve, "image/png"));
+    if (!this.strokes.length) return null;
+    return oneBitPng(this.width, this.height, this.maskCtx.getImageData(0, 0, this.width, this.height).data);
   }
 
   // A small picture of the photo with its paint, for the history strip.
