@@ -35,7 +35,8 @@ class _Pending:
 @dataclass
 class DynamicBatcher:
     """Collects items until a batch is full or `max_delay_s` has passed since the first one queued,
-    then runs `run_batch` on all of them at once, in `executor`, one batch at a time.
+    then runs `run_batch` on all of them at once, in `executor`, up to `max_concurrent_batches`
+    batches at a time.
 
     `run_batch(items)` must return exactly one output per item, in order. If it raises, every
     request of that batch gets the error and the batcher goes on with the next batch.
@@ -49,8 +50,11 @@ class DynamicBatcher:
     max_batch_size: int = 16
     max_delay_s: float = 0.002
     max_queue_size: int = 256
-    executor: Executor | None = None
+    executor: Executor | None = None  # needs max_concurrent_batches threads
     name: str = "model"
+    # More than one batch may run at once: while one runs, the next forms and starts, so decoding,
+    # gRPC and the model overlap instead of taking turns.
+    max_concurrent_batches: int = 1
     expected_arrivals: Callable[[], int] | None = None
     on_batch: Callable[[int, float], None] | None = None  # (size, seconds), after each model run
     batches_run: int = 0
@@ -59,19 +63,22 @@ class DynamicBatcher:
     _items: collections.deque = field(default_factory=collections.deque, repr=False)
     _arrived: asyncio.Event | None = field(default=None, repr=False)
     _task: asyncio.Task | None = field(default=None, repr=False)
+    _running: set = field(default_factory=set, repr=False)
 
     def __post_init__(self):
         if self.max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         if self.max_queue_size < 1:
             raise ValueError("max_queue_size must be at least 1")
+        if self.max_concurrent_batches < 1:
+            raise ValueError("max_concurrent_batches must be at least 1")
 
     def start(self) -> None:
         self._arrived = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.name}")
 
     async def stop(self) -> None:
-        """Stops taking batches; whatever is still queued fails with UNAVAILABLE."""
+        """Stops taking batches; batches already running finish, whatever is queued fails with UNAVAILABLE."""
         if self._task is None:
             return
         self._task.cancel()
@@ -80,6 +87,8 @@ class DynamicBatcher:
         except asyncio.CancelledError:
             pass
         self._task = None
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
         while self._items:
             pending = self._items.popleft()
             if not pending.future.done():
@@ -133,30 +142,41 @@ class DynamicBatcher:
         return True
 
     async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.max_concurrent_batches)
         while True:
-            batch = await self._next_batch()
+            await slots.acquire()
+            try:
+                batch = await self._next_batch()
+            except BaseException:
+                slots.release()
+                raise
             started = time.monotonic()
             batch = [p for p in batch if self._still_wanted(p, started)]
             if not batch:
+                slots.release()
                 continue
-            try:
-                outputs = await loop.run_in_executor(self.executor, self.run_batch, [p.item for p in batch])
-                if len(outputs) != len(batch):
-                    raise RuntimeError(f"{self.name} returned {len(outputs)} outputs for {len(batch)} inputs")
-            except Exception as exc:
-                log.exception("%s: a batch of %d failed", self.name, len(batch))
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
-                continue
-            inference_s = time.monotonic() - started
-            self.batches_run += 1
-            self.largest_batch = max(self.largest_batch, len(batch))
-            self.last_batch_size = len(batch)
-            if self.on_batch is not None:
-                self.on_batch(len(batch), inference_s)
-            for pending, output in zip(batch, outputs):
+            task = asyncio.get_running_loop().create_task(self._run(batch, started))
+            self._running.add(task)
+            task.add_done_callback(lambda t: (self._running.discard(t), slots.release()))
+
+    async def _run(self, batch: list[_Pending], started: float) -> None:
+        try:
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.run_batch, [p.item for p in batch])
+            if len(outputs) != len(batch):
+                raise RuntimeError(f"{self.name} returned {len(outputs)} outputs for {len(batch)} inputs")
+        except Exception as exc:
+            log.exception("%s: a batch of %d failed", self.name, len(batch))
+            for pending in batch:
                 if not pending.future.done():
-                    stats = BatchStats(len(batch), started - pending.enqueued_at, inference_s)
-                    pending.future.set_result((output, stats))
+                    pending.future.set_exception(exc)
+            return
+        inference_s = time.monotonic() - started
+        self.batches_run += 1
+        self.largest_batch = max(self.largest_batch, len(batch))
+        self.last_batch_size = len(batch)
+        if self.on_batch is not None:
+            self.on_batch(len(batch), inference_s)
+        for pending, output in zip(batch, outputs):
+            if not pending.future.done():
+                pending.future.set_result((output, BatchStats(len(batch), started - pending.enqueued_at, inference_s)))

@@ -15,7 +15,7 @@ from inference_service.image_cache import CachedImage, ImageCache, image_id_for
 from inference_service.metrics import Metrics
 from inference_service.models import ModelRegistry, OnnxModel
 from inference_service.postprocess import softmax, top_k
-from inference_service.preprocess import decode_image, masked_input
+from inference_service.preprocess import decode_image
 from maskscope.v1 import classifier_pb2 as pb
 
 DEFAULT_TOP_K = 5
@@ -32,6 +32,7 @@ FILL_NAMES = {
 class Limits:
     max_batch_size: int = 16
     max_delay_s: float = 0.002
+    concurrent_batches: int = 2
     max_queue_size: int = 256
     max_image_pixels: int = 40_000_000
     image_cache_bytes: int = 512 << 20
@@ -63,8 +64,8 @@ class ClassificationService:
         batcher = DynamicBatcher(
             _probabilities_for(model), max_batch_size=self.limits.max_batch_size,
             max_delay_s=self.limits.max_delay_s, max_queue_size=self.limits.max_queue_size,
-            # One thread per model: onnxruntime parallelises inside a run.
-            executor=ThreadPoolExecutor(1, thread_name_prefix=f"infer-{name}"), name=name,
+            max_concurrent_batches=self.limits.concurrent_batches,
+            executor=ThreadPoolExecutor(self.limits.concurrent_batches, thread_name_prefix=f"infer-{name}"), name=name,
             expected_arrivals=lambda: self._preprocessing[name], on_batch=observe)
         self.metrics.queue_depth.labels(name).set_function(lambda: batcher.queue_depth)
         return batcher
@@ -114,9 +115,7 @@ class ClassificationService:
         """Runs in a worker thread: decoding and resizing must not hold up the event loop."""
         image = self._image(request)
         spec = model.metadata.preprocessing
-        fill = FILL_NAMES[request.fill]
-        return masked_input(image.view(spec), lambda: image.view(spec, fill), lambda: image.difference(fill),
-                            request.mask, request.keep_painted, spec, image.width, image.height), image
+        return image.masked_input(spec, FILL_NAMES[request.fill], request.mask, request.keep_painted), image
 
     def _image(self, request: pb.ClassifyRequest) -> CachedImage:
         source = request.WhichOneof("source")

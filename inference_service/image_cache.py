@@ -9,12 +9,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inference_service.preprocess import Preprocessing, difference_planes, fill_image, model_view, noise_seed
+from inference_service.preprocess import (Preprocessing, difference_planes, fill_image, masked_input, model_view,
+                                          noise_seed)
+
+# Masks (and their model inputs) kept per image and settings, to build the next mask's input on.
+RECENT_MASKS = 4
 
 # An entry may grow by two full-size fills (blur, noise), the difference planes of about two fills
 # (float32) and a few model views after it is cached; budget for them.
-_BYTES_PER_PIXEL_BUDGET = 3 * 3 + 2 * 3 * 4
-_VIEW_BUDGET_BYTES = 6 * 3 * 224 * 224 * 4
+_BYTES_PER_PIXEL_BUDGET = 3 * 3 + 2 * 3 * 4 + RECENT_MASKS
+_VIEW_BUDGET_BYTES = (6 + RECENT_MASKS) * 3 * 224 * 224 * 4
 
 
 def image_id_for(data: bytes) -> str:
@@ -28,6 +32,7 @@ class CachedImage:
     rgb: np.ndarray  # H x W x 3 uint8, upright
     _fills: dict = field(default_factory=dict, repr=False)
     _views: dict = field(default_factory=dict, repr=False)
+    _recent: dict = field(default_factory=dict, repr=False)
 
     @property
     def width(self) -> int:
@@ -59,6 +64,15 @@ class CachedImage:
         if view is None:
             view = self._views[key] = model_view(self.rgb if fill is None else self.fill(fill), spec)
         return view
+
+    def masked_input(self, spec: Preprocessing, fill: str, mask: bytes, keep_painted: bool) -> np.ndarray:
+        """The model input for this image with `mask`, built on the inputs of recent masks."""
+        recent = self._recent.setdefault((spec, fill, keep_painted), collections.deque(maxlen=RECENT_MASKS))
+        model_input, painted = masked_input(self.view(spec), lambda: self.view(spec, fill), lambda: self.difference(fill),
+                                            mask, keep_painted, spec, self.width, self.height, tuple(recent))
+        if painted is not None:
+            recent.appendleft((painted, model_input))
+        return model_input
 
     def difference(self, fill: str) -> np.ndarray:
         """fill - image at full size (3 x H x W float32), computed once per fill."""

@@ -7,7 +7,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageChops, ImageFilter, ImageOps
 
 from inference_service.errors import InvalidArgument
 
@@ -195,16 +195,15 @@ def _filter_support(scale: float, interpolation: str) -> float:
     return {"nearest": 0.5, "bilinear": 1.0, "bicubic": 2.0}[interpolation] * max(scale, 1.0)
 
 
-def painted_change(mask: Image.Image, difference: np.ndarray, spec: Preprocessing):
-    """What the painted pixels change in the model's view: (rows, columns, 3 x h x w values), or None.
+def painted_change(weights, bbox, width: int, height: int, difference: np.ndarray, spec: Preprocessing):
+    """resize(weights * difference) on the part of the model's view that the weights reach.
 
-    Exactly resize(painted * difference) on the part of the crop the paint reaches, so the cost
-    grows with the painted area, not with the image.
+    `weights(left, top, right, bottom)` gives the weights (how much each pixel is painted, from -1
+    to 1) in that box of the image; `bbox` bounds the non-zero ones. Returns (rows, columns,
+    3 x h x w values) or None: the cost grows with the painted area, not with the image.
     """
-    bbox = mask.getbbox()  # the painted pixels' bounding box
     if bbox is None:
         return None
-    width, height = mask.size
     box = source_crop_box(width, height, spec)
     scale_x, scale_y = (box[2] - box[0]) / spec.crop, (box[3] - box[1]) / spec.crop
     support_x = _filter_support(scale_x, spec.interpolation)
@@ -223,7 +222,7 @@ def painted_change(mask: Image.Image, difference: np.ndarray, spec: Preprocessin
     top = max(0, int(np.floor(sub[1] - support_y)) - 2)
     right = min(width, int(np.ceil(sub[2] + support_x)) + 2)
     bottom = min(height, int(np.ceil(sub[3] + support_y)) + 2)
-    painted = np.asarray(mask.crop((left, top, right, bottom)), dtype=np.float32) * np.float32(1 / 255)
+    painted = weights(left, top, right, bottom)
     shifted = (sub[0] - left, sub[1] - top, sub[2] - left, sub[3] - top)
     resample = _RESAMPLING[spec.interpolation]
     values = np.stack([
@@ -233,26 +232,55 @@ def painted_change(mask: Image.Image, difference: np.ndarray, spec: Preprocessin
     return slice(y0, y1), slice(x0, x1), values
 
 
+def _mask_weights(mask: Image.Image):
+    return lambda *box: np.asarray(mask.crop(box), dtype=np.float32) * np.float32(1 / 255)
+
+
+def _delta_weights(mask: Image.Image, before: Image.Image):
+    def weights(*box):
+        now = np.asarray(mask.crop(box), dtype=np.float32)
+        return (now - np.asarray(before.crop(box), dtype=np.float32)) * np.float32(1 / 255)
+    return weights
+
+
+def _area(bbox) -> int:
+    return 0 if bbox is None else (bbox[2] - bbox[0]) * (bbox[3] - bbox[1])
+
+
 def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, keep_painted: bool,
-                 spec: Preprocessing, width: int, height: int) -> np.ndarray:
+                 spec: Preprocessing, width: int, height: int, recent=()) -> tuple[np.ndarray, Image.Image | None]:
     """One request's model input from the image's cached views: only the mask is new work.
 
     Equals resizing the image masked at full size (the reference transforms): since resizing is
     linear, resize(image + painted * (fill - image)) = view(image) + resize(painted * (fill - image)),
     and with keep_painted, view(fill) + resize(painted * (image - fill)). `fill_view()` and
     `difference()` (fill - image, 3 x H x W) are called only when needed; a cache keeps them.
+
+    `recent` holds (mask, input) pairs made earlier with the same image and settings: a painting
+    session's next mask usually differs from one of them by a stroke, and only that stroke's
+    difference is then computed. Returns the input and the decoded mask (None when there is none).
     """
     if not mask and not keep_painted:
-        return image_view
-    base = np.broadcast_to(fill_view() if keep_painted else image_view, (3, spec.crop, spec.crop))
-    out = np.array(base, dtype=np.float32)
-    if mask:
-        change = painted_change(decode_mask(mask, width, height), difference(), spec)
-        if change is not None:
-            rows, columns, values = change
-            std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
-            out[:, rows, columns] += (-values if keep_painted else values) / std
-    return out
+        return image_view, None
+    if not mask:
+        return np.array(np.broadcast_to(fill_view(), (3, spec.crop, spec.crop)), dtype=np.float32), None
+    painted = decode_mask(mask, width, height)
+    start, weights, bbox = None, _mask_weights(painted), painted.getbbox()
+    for before, before_input in recent:
+        changed = ImageChops.difference(painted, before).getbbox()
+        if changed is None:
+            return before_input, painted  # the very same mask
+        if _area(changed) < _area(bbox):
+            start, weights, bbox = before_input, _delta_weights(painted, before), changed
+    if start is None:
+        start = np.broadcast_to(fill_view() if keep_painted else image_view, (3, spec.crop, spec.crop))
+    out = np.array(start, dtype=np.float32)
+    change = painted_change(weights, bbox, width, height, difference(), spec)
+    if change is not None:
+        rows, columns, values = change
+        std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
+        out[:, rows, columns] += (-values if keep_painted else values) / std
+    return out, painted
 
 
 def to_model_input(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import subprocess
 import sys
 import time
@@ -17,7 +16,9 @@ from PIL import Image
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from maskscope import processes
 from maskscope.channel import make_channel
+from maskscope.processes import stop_process, wait_for_log
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("MASKSCOPE_ARTIFACTS_DIR", ROOT / "artifacts"))
@@ -111,35 +112,7 @@ class WebServer:
 
 def start_logged(name: str, args: list[str], env: dict | None = None):
     log_path = ARTIFACTS / "logs" / f"{name}-{time.time_ns()}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
-    return process, log_path
-
-
-def wait_for_log(process: subprocess.Popen, log_path: Path, pattern: str, timeout_s: float = 120) -> str:
-    """The first group of `pattern` once the process logs it."""
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        match = re.search(pattern, log_path.read_text())
-        if match:
-            return match.group(1)
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{log_path.read_text()}")
-        time.sleep(0.1)
-    raise TimeoutError(f"{process.args} did not start:\n{log_path.read_text()}")
-
-
-def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> int:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
+    return processes.start_logged(args, log_path, env), log_path
 
 
 @pytest.fixture(scope="session")

@@ -65,6 +65,6 @@ def test_any_mask_gives_a_model_input_or_a_clear_error(image, mask, fill, keep_p
     pixels = fill_image(rgb, fill, 1)
     views = model_view(rgb, SPEC), lambda: model_view(pixels, SPEC), lambda: difference_planes(rgb, pixels)
     out = accepted_or_refused_clearly(
-        lambda: masked_input(*views, mask, keep_painted, SPEC, rgb.shape[1], rgb.shape[0]))
+        lambda: masked_input(*views, mask, keep_painted, SPEC, rgb.shape[1], rgb.shape[0])[0])
     if out is not None:
         assert out.shape == (3, SPEC.crop, SPEC.crop) and np.isfinite(out).all()

@@ -53,9 +53,9 @@ def test_masked_input_matches_torchvision_on_the_masked_full_size_photo(photos, 
     mask = np.zeros((*rgb.shape[:2], 4), np.uint8)
     mask[painted, 3] = 255
     fill_pixels = fill_image(rgb, fill, seed=3)
-    ours = masked_input(model_view(rgb, spec), lambda: model_view(fill_pixels, spec),
-                        lambda: difference_planes(rgb, fill_pixels), png_bytes(mask), keep_painted, spec,
-                        rgb.shape[1], rgb.shape[0])
+    ours, _ = masked_input(model_view(rgb, spec), lambda: model_view(fill_pixels, spec),
+                           lambda: difference_planes(rgb, fill_pixels), png_bytes(mask), keep_painted, spec,
+                           rgb.shape[1], rgb.shape[0])
     reference = torchvision_reference(apply_mask(rgb, painted, fill_pixels, keep_painted), spec)
     assert ours.shape == reference.shape and ours.dtype == np.float32
     assert np.abs(ours - reference).max() <= 0.02
@@ -71,8 +71,32 @@ def test_a_one_bit_mask_works_like_an_alpha_mask(photos):
     one_bit = encode(Image.fromarray(painted), "PNG")
     gray = fill_image(rgb, "gray")
     views = model_view(rgb, spec), lambda: model_view(gray, spec), lambda: difference_planes(rgb, gray)
-    np.testing.assert_array_equal(masked_input(*views, one_bit, False, spec, rgb.shape[1], rgb.shape[0]),
-                                  masked_input(*views, png_bytes(alpha), False, spec, rgb.shape[1], rgb.shape[0]))
+    np.testing.assert_array_equal(masked_input(*views, one_bit, False, spec, rgb.shape[1], rgb.shape[0])[0],
+                                  masked_input(*views, png_bytes(alpha), False, spec, rgb.shape[1], rgb.shape[0])[0])
+
+
+@pytest.mark.parametrize("keep_painted", [False, True])
+def test_masks_built_on_recent_ones_equal_masks_built_from_scratch(photos, keep_painted):
+    """A painting session: strokes added, then one erased, then a mask seen before."""
+    from inference_service.image_cache import CachedImage, image_id_for
+    spec = ARCHITECTURES["resnet50"].preprocessing
+    rgb = photos["astronaut"]
+    session = CachedImage(image_id_for(b"session"), rgb)
+    painted = np.zeros(rgb.shape[:2], bool)
+    masks = []
+    for y in (100, 180, 260, 340):  # growing strokes
+        painted[y: y + 40, 60: 420] = True
+        masks.append(painted.copy())
+    erased = masks[-1].copy()
+    erased[180:220, 100:300] = False
+    masks += [erased, masks[1]]
+    for step, mask in enumerate(masks):
+        data = png_bytes(mask)
+        incremental = session.masked_input(spec, "blur", data, keep_painted)
+        scratch = CachedImage(image_id_for(b"session"), rgb).masked_input(spec, "blur", data, keep_painted)
+        np.testing.assert_allclose(incremental, scratch, atol=1e-4, err_msg=f"step {step}")
+        reference = torchvision_reference(apply_mask(rgb, mask, session.fill("blur"), keep_painted), spec)
+        assert np.abs(incremental - reference).max() <= 0.02
 
 
 def test_resized_size_keeps_aspect_like_torchvision():
@@ -116,8 +140,8 @@ def test_keep_painted_with_nothing_painted_hides_everything(photos):
     spec = ARCHITECTURES["efficientnet-lite0"].preprocessing
     rgb = photos["rocket"]
     black = fill_image(rgb, "black")
-    out = masked_input(model_view(rgb, spec), lambda: model_view(black, spec), lambda: difference_planes(rgb, black),
-                       b"", True, spec, rgb.shape[1], rgb.shape[0])
+    out, _ = masked_input(model_view(rgb, spec), lambda: model_view(black, spec), lambda: difference_planes(rgb, black),
+                          b"", True, spec, rgb.shape[1], rgb.shape[0])
     black = to_model_input(np.zeros_like(rgb), spec)
     np.testing.assert_allclose(out, black)
 

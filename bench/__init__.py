@@ -1,0 +1,1 @@
+"""Maskscope's benchmark: `make bench` (or `python -m bench`)."""

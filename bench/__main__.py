@@ -1,0 +1,195 @@
+"""`make bench`: Maskscope against the hardware's limit and against a naive server, in one run.
+
+For each model: raw onnxruntime throughput (best batch) and batch-1 latency in process; the
+service under 1, 4, 16 and 64 closed-loop clients (photo once, then image_id + mask); the naive
+per-request PyTorch server under the same load; bytes per interaction. Prints a table of ratios
+against the bars and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from bench import raw
+from bench.workload import full_request, load_workload, mask_request
+from maskscope.processes import ROOT, start_logged, stop_process, wait_for_log
+
+BUILD = ROOT / "build" / "bench"
+SAMPLES = BUILD / "samples"
+BARS = {  # model: (served / raw at 16 clients, served / naive at 16 clients)
+    "resnet50": (0.90, 1.5),
+    "efficientnet-lite0": (0.85, None),
+}
+LATENCY_BAR_MS = 5.0
+BYTES_BAR = 0.10
+
+
+def model_dir_for(name: str, models: Path) -> Path:
+    """A folder holding only this model, so its server has the machine to itself."""
+    folder = BUILD / "models" / name
+    if (folder / name / "metadata.json").exists():
+        return folder
+    if (models / name / "metadata.json").exists():
+        shutil.copytree(models / name, folder / name, dirs_exist_ok=True)
+        return folder
+    # ResNet-50's weights need the internet; its speed does not depend on them.
+    extra = ["--random-weights"] if name == "resnet50" else []
+    subprocess.run([sys.executable, "-m", "inference_service.export", name, "--out", str(folder), *extra],
+                   cwd=ROOT, check=True)
+    return folder
+
+
+def wait_serving(address: str, timeout_s: float = 120) -> None:
+    end = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < end:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == 1:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise TimeoutError(f"{address} never became SERVING")
+
+
+def run_load(protocol: str, address: str, clients: int, seconds: float) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.load", protocol, "--addr", address, "--clients", str(clients),
+                          "--seconds", str(seconds), "--samples", str(SAMPLES)],
+                         cwd=ROOT, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def served(model_folder: Path, clients: list[int], seconds: float, server_args: list[str]) -> dict:
+    log = BUILD / "logs" / f"server-{model_folder.name}.log"
+    process = start_logged(["-m", "inference_service", "--port", "0", "--model-dir", str(model_folder),
+                            *server_args], log)
+    try:
+        address = "127.0.0.1:" + wait_for_log(process, log, r"listening on [^ ]+:(\d+)")
+        wait_serving(address)
+        return {str(n): run_load("grpc", address, n, seconds) for n in clients}
+    finally:
+        stop_process(process)
+
+
+def naive(arch: str, clients: list[int], seconds: float) -> dict:
+    log = BUILD / "logs" / f"naive-{arch}.log"
+    process = start_logged(["-m", "bench.naive_server", "--arch", arch, "--port", "0", "--random-weights"], log)
+    try:
+        address = "127.0.0.1:" + wait_for_log(process, log, r"naive server on 127.0.0.1:(\d+)")
+        return {str(n): run_load("http", address, n, seconds) for n in clients}
+    finally:
+        stop_process(process)
+
+
+def bytes_per_interaction() -> dict:
+    """What one painting step sends: the whole photo and mask, or its image_id and the mask."""
+    workload = load_workload(SAMPLES)
+    full = [full_request(w, k).ByteSize() for w in workload for k in range(len(w.masks))]
+    by_id = [mask_request("0" * 64, w, k).ByteSize() for w in workload for k in range(len(w.masks))]
+    return {"full_image_bytes": sum(full) / len(full), "image_id_and_mask_bytes": sum(by_id) / len(by_id),
+            "ratio": sum(by_id) / sum(full)}
+
+
+def machine() -> dict:
+    import os
+
+    import onnxruntime
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def report(results: dict) -> tuple[str, bool]:
+    lines, ok = [], True
+
+    def check(name: str, value: float, bar: float, higher_is_better: bool = True, unit: str = "") -> None:
+        nonlocal ok
+        passed = value >= bar if higher_is_better else value <= bar
+        ok &= passed
+        sign = ">=" if higher_is_better else "<="
+        lines.append(f"  {name:<58} {value:8.3f}{unit}  (bar {sign} {bar}{unit})  {'PASS' if passed else 'FAIL'}")
+
+    for name, r in results["models"].items():
+        lines.append(f"{name} on {r['raw']['provider']}:")
+        lines.append(f"  raw onnxruntime: {r['raw']['best_images_per_s']:.1f} img/s at batch {r['raw']['best_batch']}, "
+                     f"batch-1 p50 {r['raw']['batch1_p50_ms']:.1f} ms")
+        for clients, s in r["served"].items():
+            lines.append(f"  served, {clients:>2} clients: {s['requests_per_s']:7.1f} req/s  p50 {s['p50_ms']:6.1f}  "
+                         f"p90 {s['p90_ms']:6.1f}  p99 {s['p99_ms']:6.1f} ms  errors {s['errors']}")
+        for clients, s in r.get("naive", {}).items():
+            lines.append(f"  naive,  {clients:>2} clients: {s['requests_per_s']:7.1f} req/s  p50 {s['p50_ms']:6.1f}  "
+                         f"p90 {s['p90_ms']:6.1f}  p99 {s['p99_ms']:6.1f} ms  errors {s['errors']}")
+        raw_bar, naive_bar = BARS.get(name, (None, None))
+        at16 = r["served"].get("16")
+        if at16 and raw_bar:
+            check("served / raw best-batch throughput, 16 clients", at16["requests_per_s"] / r["raw"]["best_images_per_s"],
+                  raw_bar)
+        if at16 and naive_bar and "16" in r.get("naive", {}):
+            check("served / naive throughput, 16 clients", at16["requests_per_s"] / r["naive"]["16"]["requests_per_s"],
+                  naive_bar)
+        if "1" in r["served"]:
+            check("one client: p50 minus raw batch-1 p50", r["served"]["1"]["p50_ms"] - r["raw"]["batch1_p50_ms"],
+                  LATENCY_BAR_MS, higher_is_better=False, unit=" ms")
+    b = results["bytes"]
+    lines.append(f"bytes per interaction: full image {b['full_image_bytes']:.0f}, image_id + mask "
+                 f"{b['image_id_and_mask_bytes']:.0f}")
+    check("image_id + mask bytes / full-image bytes", b["ratio"], BYTES_BAR, higher_is_better=False)
+    return "\n".join(lines), ok
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="resnet50,efficientnet-lite0")
+    parser.add_argument("--clients", default="1,4,16,64")
+    parser.add_argument("--naive-clients", default="1,16")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per load point")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
+    parser.add_argument("--server-args", default="", help="extra flags for the inference service, e.g. tuning")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    clients = [int(n) for n in args.clients.split(",")]
+    naive_clients = [int(n) for n in args.naive_clients.split(",") if n]
+
+    results = {"machine": machine(), "seconds_per_point": args.seconds, "server_args": args.server_args,
+               "models": {}}
+    load_workload(SAMPLES)  # extracts the sample photos once
+    for name in args.models.split(","):
+        folder = model_dir_for(name, args.model_dir)
+        print(f"[bench] {name}: raw onnxruntime", flush=True)
+        entry = {"raw": raw.measure(folder / name)}
+        print(f"[bench] {name}: served, clients {clients}", flush=True)
+        entry["served"] = served(folder, clients, args.seconds, args.server_args.split())
+        # This machine is shared and noisy: batch-1 latency again, after the load, and the mean of both.
+        again = raw.batch1_latency_ms(folder / name)
+        entry["raw"]["batch1_p50_ms_before_and_after"] = [entry["raw"]["batch1_p50_ms"], again]
+        entry["raw"]["batch1_p50_ms"] = (entry["raw"]["batch1_p50_ms"] + again) / 2
+        if naive_clients:
+            print(f"[bench] {name}: naive PyTorch server, clients {naive_clients}", flush=True)
+            entry["naive"] = naive(name, naive_clients, args.seconds)
+        results["models"][name] = entry
+    results["bytes"] = bytes_per_interaction()
+
+    text, ok = report(results)
+    results["all_bars_met"] = ok
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(text)
+    print(f"[bench] machine: {results['machine']}; JSON in {args.out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Closed-loop load from N concurrent clients; prints one JSON line of throughput and latency.
+
+    python -m bench.load grpc --addr 127.0.0.1:50051 --clients 16 --seconds 10
+    python -m bench.load http --addr 127.0.0.1:8500 --clients 16 --seconds 10
+
+Runs in its own process, so the server's CPU time and the clients' are not one interpreter's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import http.client
+import json
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from bench.workload import full_request, load_workload, mask_request
+from maskscope.v1 import classifier_pb2 as pb
+
+CLASSIFY = "/maskscope.v1.Classifier/Classify"
+
+
+def summarise(latencies_s: list[float], seconds: float, errors: int) -> dict:
+    """`latencies_s`: every request that completed inside the measured window (however long ago it
+    started: counting only those that also started inside would undercount slow servers)."""
+    ms = np.array(latencies_s) * 1e3
+    return {"requests": len(ms), "errors": errors, "requests_per_s": len(ms) / seconds,
+            "p50_ms": float(np.percentile(ms, 50)) if len(ms) else None,
+            "p90_ms": float(np.percentile(ms, 90)) if len(ms) else None,
+            "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None}
+
+
+async def grpc_load(addr: str, clients: int, seconds: float, warmup_s: float, samples: Path) -> dict:
+    workload = load_workload(samples)
+    latencies, errors = [], [0]
+    start = time.perf_counter()
+    measure_from, measure_to = start + warmup_s, start + warmup_s + seconds
+
+    async def client(index: int):
+        interaction = workload[index % len(workload)]
+        async with grpc.aio.insecure_channel(addr) as channel:
+            # Raw bytes in and out: the load generator should not spend the CPU it is measuring.
+            classify = channel.unary_unary(CLASSIFY)
+            first = pb.ClassifyResponse.FromString(
+                await classify(full_request(interaction, 0).SerializeToString(), timeout=60))
+            requests = [mask_request(first.image_id, interaction, k).SerializeToString()
+                        for k in range(len(interaction.masks))]
+            k = index
+            while True:
+                t0 = time.perf_counter()
+                if t0 >= measure_to:
+                    return
+                try:
+                    await classify(requests[k % len(requests)], timeout=60)
+                except grpc.aio.AioRpcError:
+                    errors[0] += 1
+                t1 = time.perf_counter()
+                if measure_from <= t1 <= measure_to:
+                    latencies.append(t1 - t0)
+                k += 1
+
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    return summarise(latencies, seconds, errors[0])
+
+
+def http_load(addr: str, clients: int, seconds: float, warmup_s: float, samples: Path) -> dict:
+    """The naive prototype's protocol: the whole photo and the mask in every request."""
+    workload = load_workload(samples)
+    host, port = addr.rsplit(":", 1)
+    latencies, errors, lock = [], [0], threading.Lock()
+    start = time.perf_counter()
+    measure_from, measure_to = start + warmup_s, start + warmup_s + seconds
+
+    def client(index: int):
+        interaction = workload[index % len(workload)]
+        bodies = [json.dumps({"image": base64.b64encode(interaction.image).decode(),
+                              "mask": base64.b64encode(mask).decode()}).encode() for mask in interaction.masks]
+        connection = http.client.HTTPConnection(host, int(port), timeout=120)
+        k = index
+        while True:
+            t0 = time.perf_counter()
+            if t0 >= measure_to:
+                break
+            try:
+                connection.request("POST", "/classify", bodies[k % len(bodies)], {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except OSError:
+                ok = False
+                connection = http.client.HTTPConnection(host, int(port), timeout=120)
+            t1 = time.perf_counter()
+            with lock:
+                if not ok:
+                    errors[0] += 1
+                elif measure_from <= t1 <= measure_to:
+                    latencies.append(t1 - t0)
+            k += 1
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summarise(latencies, seconds, errors[0])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("protocol", choices=("grpc", "http"))
+    parser.add_argument("--addr", required=True)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured time, after the warm-up")
+    parser.add_argument("--warmup-s", type=float, default=2.0)
+    parser.add_argument("--samples", type=Path, default=Path("build/bench/samples"))
+    args = parser.parse_args(argv)
+    if args.protocol == "grpc":
+        result = asyncio.run(grpc_load(args.addr, args.clients, args.seconds, args.warmup_s, args.samples))
+    else:
+        result = http_load(args.addr, args.clients, args.seconds, args.warmup_s, args.samples)
+    print(json.dumps({"clients": args.clients, **result}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

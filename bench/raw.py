@@ -1,0 +1,51 @@
+"""The hardware's limit: onnxruntime alone, in process, on the same model and input size."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+from inference_service.metadata import MODEL_FILE, ModelMetadata
+from inference_service.models import pick_providers
+
+
+def session_for(model_dir, device="auto") -> tuple[ort.InferenceSession, ModelMetadata]:
+    metadata = ModelMetadata.load(model_dir)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(model_dir / MODEL_FILE), options, providers=pick_providers(device))
+    return session, metadata
+
+
+def batch1_latency_ms(model_dir, seconds: float = 3.0, device="auto") -> float:
+    """Median batch-1 latency, measured on its own (the machine is shared: measure it more than once)."""
+    return measure(model_dir, batch_sizes=(1,), seconds_each=seconds, device=device)["batch1_p50_ms"]
+
+
+def measure(model_dir, batch_sizes=(1, 2, 4, 8, 16, 32), seconds_each: float = 3.0, device="auto") -> dict:
+    """Images per second at each batch size, and batch-1 latency percentiles."""
+    session, metadata = session_for(model_dir, device)
+    size = metadata.input_size
+    rng = np.random.default_rng(0)
+    throughput = {}
+    latencies_ms = []
+    for batch in batch_sizes:
+        x = rng.standard_normal((batch, 3, size, size)).astype(np.float32)
+        feed = {metadata.input_name: x}
+        for _ in range(2):
+            session.run(None, feed)
+        runs, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds_each:
+            t0 = time.perf_counter()
+            session.run(None, feed)
+            runs += 1
+            if batch == 1:
+                latencies_ms.append((time.perf_counter() - t0) * 1e3)
+        throughput[batch] = runs * batch / (time.perf_counter() - started)
+    best = max(throughput, key=throughput.get)
+    return {"provider": session.get_providers()[0], "images_per_s": throughput, "best_batch": best,
+            "best_images_per_s": throughput[best], "batch1_p50_ms": float(np.percentile(latencies_ms, 50)),
+            "batch1_p90_ms": float(np.percentile(latencies_ms, 90))}

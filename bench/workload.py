@@ -1,0 +1,65 @@
+"""The benchmark's workload: real sample photos and brush-stroke masks, as the page sends them."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from maskscope.v1 import classifier_pb2 as pb
+
+PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "grace_hopper")
+
+
+@dataclass(frozen=True)
+class Interaction:
+    photo: str
+    image: bytes  # the photo as the page uploads it (the sample's JPEG)
+    masks: tuple[bytes, ...]  # 1-bit PNGs of growing brush strokes, as the page sends them
+
+
+def stroke_masks(width: int, height: int, count: int, seed: int, per_stroke: int = 8) -> list[bytes]:
+    """`count` masks of a live painting session: brush strokes dragged across the photo, the mask
+    sent every ~90 ms (each adds a short segment, as the page's live mode sends them)."""
+    rng = np.random.default_rng(seed)
+    canvas = Image.new("1", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    side = max(width, height)
+    brush, step = int(side * 0.07), side * 0.05
+    masks = []
+    for i in range(count):
+        if i % per_stroke == 0:  # a new stroke somewhere in the middle of the photo
+            point = np.array([rng.uniform(0.25, 0.75) * width, rng.uniform(0.25, 0.75) * height])
+            angle = rng.uniform(0, 2 * np.pi)
+        angle += rng.normal(0, 0.4)
+        nxt = np.clip(point + step * np.array([np.cos(angle), np.sin(angle)]), 0, [width - 1, height - 1])
+        draw.line([tuple(point), tuple(nxt)], fill=1, width=brush)
+        for x, y in (point, nxt):  # round caps, as the page's brush has
+            draw.ellipse([x - brush / 2, y - brush / 2, x + brush / 2, y + brush / 2], fill=1)
+        point = nxt
+        buffer = io.BytesIO()
+        canvas.save(buffer, "PNG")
+        masks.append(buffer.getvalue())
+    return masks
+
+
+def load_workload(samples_dir: Path, masks_per_photo: int = 24) -> list[Interaction]:
+    from web_client.samples import extract
+    extract(samples_dir)
+    interactions = []
+    for i, name in enumerate(PHOTOS):
+        data = (samples_dir / f"{name}.jpg").read_bytes()
+        width, height = Image.open(io.BytesIO(data)).size
+        interactions.append(Interaction(name, data, tuple(stroke_masks(width, height, masks_per_photo, seed=i))))
+    return interactions
+
+
+def full_request(interaction: Interaction, mask_index: int) -> pb.ClassifyRequest:
+    return pb.ClassifyRequest(image=interaction.image, mask=interaction.masks[mask_index], fill=pb.FILL_GRAY)
+
+
+def mask_request(image_id: str, interaction: Interaction, mask_index: int) -> pb.ClassifyRequest:
+    return pb.ClassifyRequest(image_id=image_id, mask=interaction.masks[mask_index], fill=pb.FILL_GRAY)
