@@ -10,7 +10,7 @@ SAMPLES := web_client/static/samples/index.json
 INFERENCE_PORT ?= 50051
 WEB_PORT ?= 8000
 
-.PHONY: install browser proto models models-resnet50 samples demo test clean
+.PHONY: install browser proto models models-resnet50 samples demo test bench clean
 
 install: $(INSTALLED)
 
@@ -58,3 +58,7 @@ test: models samples browser
 
 clean:
 	rm -rf $(VENV) $(MODEL_DIR) $(ARTIFACTS) .pytest_cache
+
+# Throughput and latency against raw onnxruntime and a naive PyTorch server; see docs/benchmarks.md.
+bench: models
+	$(PY) -m bench

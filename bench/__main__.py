@@ -63,31 +63,36 @@ def wait_serving(address: str, timeout_s: float = 120) -> None:
     raise TimeoutError(f"{address} never became SERVING")
 
 
-def run_load(protocol: str, address: str, clients: int, seconds: float) -> dict:
+def run_load(protocol: str, address: str, clients: int, seconds: float, warmup_s: float = 2.0) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.load", protocol, "--addr", address, "--clients", str(clients),
-                          "--seconds", str(seconds), "--samples", str(SAMPLES)],
+                          "--seconds", str(seconds), "--warmup-s", str(warmup_s), "--samples", str(SAMPLES)],
                          cwd=ROOT, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def served(model_folder: Path, clients: list[int], seconds: float, server_args: list[str]) -> dict:
+def warmup_for(clients: int, images_per_s: float) -> float:
+    # Long enough for every client's first answers (the photo upload) before measuring.
+    return max(2.0, 3 * clients / images_per_s)
+
+
+def served(model_folder: Path, clients: list[int], seconds: float, server_args: list[str], rate: float) -> dict:
     log = BUILD / "logs" / f"server-{model_folder.name}.log"
     process = start_logged(["-m", "inference_service", "--port", "0", "--model-dir", str(model_folder),
                             *server_args], log)
     try:
         address = "127.0.0.1:" + wait_for_log(process, log, r"listening on [^ ]+:(\d+)")
         wait_serving(address)
-        return {str(n): run_load("grpc", address, n, seconds) for n in clients}
+        return {str(n): run_load("grpc", address, n, seconds, warmup_for(n, rate)) for n in clients}
     finally:
         stop_process(process)
 
 
-def naive(arch: str, clients: list[int], seconds: float) -> dict:
+def naive(arch: str, clients: list[int], seconds: float, rate: float) -> dict:
     log = BUILD / "logs" / f"naive-{arch}.log"
     process = start_logged(["-m", "bench.naive_server", "--arch", arch, "--port", "0", "--random-weights"], log)
     try:
         address = "127.0.0.1:" + wait_for_log(process, log, r"naive server on 127.0.0.1:(\d+)")
-        return {str(n): run_load("http", address, n, seconds) for n in clients}
+        return {str(n): run_load("http", address, n, seconds, warmup_for(n, rate)) for n in clients}
     finally:
         stop_process(process)
 
@@ -171,14 +176,15 @@ def main(argv=None) -> int:
         print(f"[bench] {name}: raw onnxruntime", flush=True)
         entry = {"raw": raw.measure(folder / name)}
         print(f"[bench] {name}: served, clients {clients}", flush=True)
-        entry["served"] = served(folder, clients, args.seconds, args.server_args.split())
+        rate = entry["raw"]["best_images_per_s"]
+        entry["served"] = served(folder, clients, args.seconds, args.server_args.split(), rate)
         # This machine is shared and noisy: batch-1 latency again, after the load, and the mean of both.
         again = raw.batch1_latency_ms(folder / name)
         entry["raw"]["batch1_p50_ms_before_and_after"] = [entry["raw"]["batch1_p50_ms"], again]
         entry["raw"]["batch1_p50_ms"] = (entry["raw"]["batch1_p50_ms"] + again) / 2
         if naive_clients:
             print(f"[bench] {name}: naive PyTorch server, clients {naive_clients}", flush=True)
-            entry["naive"] = naive(name, naive_clients, args.seconds)
+            entry["naive"] = naive(name, naive_clients, args.seconds, rate / 3)
         results["models"][name] = entry
     results["bytes"] = bytes_per_interaction()
 
