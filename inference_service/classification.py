@@ -61,8 +61,11 @@ class ClassificationService:
             batch_size.observe(size)
             inference_seconds.observe(seconds)
 
+        def run_batch(inputs: list[np.ndarray]) -> np.ndarray:
+            return softmax(model.run(np.stack(inputs), more_waiting=batcher.queue_depth > 0))
+
         batcher = DynamicBatcher(
-            _probabilities_for(model), max_batch_size=self.limits.max_batch_size,
+            run_batch, max_batch_size=self.limits.max_batch_size,
             max_delay_s=self.limits.max_delay_s, max_queue_size=self.limits.max_queue_size,
             max_concurrent_batches=self.limits.concurrent_batches,
             executor=ThreadPoolExecutor(self.limits.concurrent_batches, thread_name_prefix=f"infer-{name}"), name=name,
@@ -141,9 +144,3 @@ def _validate_top_k(top_k_requested: int, num_labels: int) -> int:
         raise InvalidArgument(f"top_k must be between 1 and {num_labels} (0 means {DEFAULT_TOP_K}); "
                               f"got {top_k_requested}")
     return top_k_requested
-
-
-def _probabilities_for(model: OnnxModel):
-    def run_batch(inputs: list[np.ndarray]) -> np.ndarray:
-        return softmax(model.run(np.stack(inputs)))
-    return run_batch

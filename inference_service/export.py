@@ -167,6 +167,10 @@ def main(argv=None) -> int:
                         help="untrained weights, for tests and benchmarks only (recorded in the metadata)")
     parser.add_argument("--name", help="folder and model name (default: the architecture's name)")
     parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--triton-repo", type=Path,
+                        help="also write the model into this Triton Inference Server model repository")
+    parser.add_argument("--triton-max-batch-size", type=int, default=16)
+    parser.add_argument("--triton-cpu", action="store_true", help="Triton instances on the CPU instead of a GPU")
     args = parser.parse_args(argv)
     try:
         folder = export(args.model, args.out, weights_file=args.weights_file,
@@ -177,6 +181,11 @@ def main(argv=None) -> int:
     metadata = ModelMetadata.load(folder)
     print(f"exported {metadata.name} to {folder} ({metadata.provenance}); "
           f"max |logit difference| vs torch {metadata.extra['max_abs_logit_difference']:.1e}")
+    if args.triton_repo:
+        from inference_service.triton import write_repository
+        entry = write_repository(folder, args.triton_repo, max_batch_size=args.triton_max_batch_size,
+                                 gpu=not args.triton_cpu)
+        print(f"wrote the Triton model repository entry {entry}")
     return 0
 
 

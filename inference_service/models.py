@@ -72,11 +72,15 @@ class OnnxModel:
         self._lock = threading.Lock()
         self._running = 0
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Logits for a N x 3 x S x S float32 batch; safe to call from several threads at once."""
+    def run(self, batch: np.ndarray, more_waiting: bool = False) -> np.ndarray:
+        """Logits for a N x 3 x S x S float32 batch; safe to call from several threads at once.
+
+        `more_waiting`: other requests are queued, so another batch will run beside this one.
+        """
         with self._lock:
             self._running += 1
-            session = self.session if self._running == 1 else self._overlap_session
+            alone = self._running == 1 and not more_waiting
+            session = self.session if alone else self._overlap_session
         try:
             (logits,) = session.run([self.metadata.output_name], {self.metadata.input_name: batch})
         finally:

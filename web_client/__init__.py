@@ -8,7 +8,9 @@ from pathlib import Path
 from flask import Flask
 
 from web_client import inference
-from web_client.samples import DEFAULT_DIR as SAMPLES_DIR
+
+# Filled by `python -m web_client.samples` (make samples; the web image's build stage).
+SAMPLES_DIR = Path(__file__).resolve().parent / "static" / "samples"
 
 # Same-origin everything; the page draws user images from blob: and data: URLs.
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' blob: data:; connect-src 'self'; "

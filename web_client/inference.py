@@ -37,6 +37,8 @@ class Inference:
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.initial_reconnect_backoff_ms", 200),
             ("grpc.max_reconnect_backoff_ms", 2_000),
+            # With a dns:/// address of a headless Service: a connection to every pod, calls spread.
+            ("grpc.lb_policy_name", "round_robin"),
         ])
         self.classifier = pb_grpc.ClassifierStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)

@@ -1,0 +1,31 @@
+# Maskscope inference service on a GPU: CUDA runtime + onnxruntime-gpu, no torch.
+#   docker build -f deploy/docker/inference.Dockerfile -t maskscope-inference .
+# Models are exported in the `models` stage (EXPORT="efficientnet-lite0 resnet50" needs internet for
+# ResNet-50's weights), or mounted at /models from a volume (then build with --target runtime).
+
+FROM python:3.11-slim AS models
+WORKDIR /src
+COPY requirements/ requirements/
+RUN pip install --no-cache-dir -r requirements/serve-cpu.txt -r requirements/export.txt
+COPY maskscope/ maskscope/
+COPY inference_service/ inference_service/
+ARG EXPORT="efficientnet-lite0"
+RUN for model in $EXPORT; do python -m inference_service.export "$model" --out /models; done
+
+FROM nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04 AS runtime
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv \
+    && rm -rf /var/lib/apt/lists/*
+COPY requirements/ /tmp/requirements/
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/serve.txt
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin maskscope
+WORKDIR /app
+COPY maskscope/ maskscope/
+COPY inference_service/ inference_service/
+ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MASKSCOPE_HOST=0.0.0.0 MASKSCOPE_PORT=50051 \
+    MASKSCOPE_METRICS_PORT=9090 MASKSCOPE_MODEL_DIR=/models
+USER 10001
+EXPOSE 50051 9090
+ENTRYPOINT ["python", "-m", "inference_service"]
+
+FROM runtime AS with-models
+COPY --from=models /models /models

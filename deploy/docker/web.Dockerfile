@@ -1,0 +1,23 @@
+# Maskscope web page: Flask + the static page, talking to the inference service over gRPC.
+#   docker build -f deploy/docker/web.Dockerfile -t maskscope-web .
+
+FROM python:3.11-slim AS samples
+WORKDIR /src
+COPY requirements/ requirements/
+RUN pip install --no-cache-dir -r requirements/samples.txt pillow
+COPY web_client/samples.py web_client/samples.py
+RUN python web_client/samples.py --out /samples
+
+FROM python:3.11-slim AS runtime
+COPY requirements/ /tmp/requirements/
+RUN pip install --no-cache-dir -r /tmp/requirements/web.txt && rm -rf /tmp/requirements
+RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin maskscope
+WORKDIR /app
+COPY maskscope/ maskscope/
+COPY web_client/ web_client/
+COPY --from=samples /samples /app/web_client/static/samples
+ENV PYTHONUNBUFFERED=1 MASKSCOPE_HOST=0.0.0.0 MASKSCOPE_PORT=8000 \
+    MASKSCOPE_INFERENCE_ADDR=dns:///maskscope-inference:50051
+USER 10001
+EXPOSE 8000
+ENTRYPOINT ["python", "-m", "web_client"]
