@@ -36,9 +36,9 @@ class StreamBridge:
 
     def send(self, request: pb.ClassifyRequest) -> None:
         self._latest_sequence = request.sequence
-        if self._outbox is None:
-            self._open()
-        self._outbox.put(request)
+        # A local reference: the pump thread may drop a failed stream's outbox at any moment.
+        outbox = self._outbox or self._open()
+        outbox.put(request)
 
     def reply(self, payload: dict) -> None:
         with self._send_lock:
@@ -49,10 +49,11 @@ class StreamBridge:
             self._outbox.put(None)
             self._outbox = None
 
-    def _open(self) -> None:
+    def _open(self) -> queue.Queue:
         outbox = self._outbox = queue.Queue()
         call = self._stub.ClassifyStream(iter(outbox.get, None), metadata=self._metadata)
         threading.Thread(target=self._pump, args=(call, outbox), daemon=True, name="classify-stream").start()
+        return outbox
 
     def _pump(self, call, outbox: queue.Queue) -> None:
         try:

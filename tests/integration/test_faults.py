@@ -25,13 +25,13 @@ class Gate:
         self.fail_runs: set[int] = set()
         model.run = self
 
-    def __call__(self, batch):
+    def __call__(self, batch, **kwargs):
         self.entered += 1
         assert self.open.wait(30)
         self.batches.append(len(batch))
         if len(self.batches) in self.fail_runs:
             raise RuntimeError("injected model failure")
-        return self._run(batch)
+        return self._run(batch, **kwargs)
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ async def rig(model_dir):
     rigs = []
 
     async def start(**limits):
-        service = ClassificationService(registry, Limits(**{"max_delay_s": 0.0, **limits}))
+        # One batch at a time, so that what waits behind a held run is plain.
+        service = ClassificationService(registry, Limits(**{"max_delay_s": 0.0, "concurrent_batches": 1, **limits}))
         gate = Gate(registry.models[registry.default])
         server, port, _ = create_server(service, "127.0.0.1:0")
         service.start()
