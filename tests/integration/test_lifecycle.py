@@ -1,7 +1,6 @@
 """Starting and stopping the real server: health, env twins, graceful SIGTERM."""
 
 import signal
-import threading
 import time
 
 import grpc
@@ -12,53 +11,52 @@ from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 from tests.conftest import ServerProcess
 
 
+def queue_work(stub, photo: bytes, count: int) -> list:
+    """`count` requests in flight at once (the photo once, then by image_id: small messages)."""
+    image_id = stub.Classify(pb.ClassifyRequest(image=photo), timeout=30).image_id
+    return [stub.Classify.future(pb.ClassifyRequest(image_id=image_id, sequence=i), timeout=60) for i in range(count)]
+
+
+def outcome(future):
+    try:
+        return future.result().sequence
+    except grpc.RpcError as error:
+        return error.code()
+
+
+SLOW = ["--max-batch-size", "1", "--concurrent-batches", "1", "--max-queue-size", "5000"]
+
+
 def test_sigterm_finishes_in_flight_work_then_exits(model_dir, photo_png):
-    # A long batch delay keeps a request in flight while SIGTERM arrives.
-    server = ServerProcess(model_dir, "--grace-period-s", "20", env={"MASKSCOPE_MAX_DELAY_MS": "1500",
-                                                                      "MASKSCOPE_MAX_BATCH_SIZE": "64"})
-    result = {}
+    # One request per model run: 300 queued requests keep the server busy for a second or more.
+    server = ServerProcess(model_dir, "--grace-period-s", "30", *SLOW)
     with grpc.insecure_channel(server.address) as channel:
         stub = pb_grpc.ClassifierStub(channel)
-
-        def call():
-            result["response"] = stub.Classify(pb.ClassifyRequest(image=photo_png["rocket"]), timeout=30)
-
-        worker = threading.Thread(target=call)
-        worker.start()
-        time.sleep(0.5)
+        in_flight = queue_work(stub, photo_png["rocket"], 300)
+        time.sleep(0.2)
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.2)
         with pytest.raises(grpc.RpcError) as refused:  # new work is refused while the old finishes
             stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=5)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert worker.is_alive(), "the in-flight request should still be waiting for its batch"
-        worker.join(30)
-    assert result["response"].predictions, "the in-flight request must be answered"
+        assert not all(f.done() for f in in_flight), "some requests should still have been in flight"
+        assert [outcome(f) for f in in_flight] == list(range(300)), "every in-flight request is answered"
     assert server.process.wait(30) == 0
     assert "stopped" in server.log()
 
 
 def test_sigterm_exits_within_the_grace_period_even_if_work_is_stuck(model_dir, photo_png):
-    # A batch delay far beyond the grace period: the queued request cannot finish in time.
-    server = ServerProcess(model_dir, "--grace-period-s", "2", env={"MASKSCOPE_MAX_DELAY_MS": "120000",
-                                                                     "MASKSCOPE_MAX_BATCH_SIZE": "64"})
-    errors = []
+    # Far more queued work than a 2 s grace period can finish.
+    server = ServerProcess(model_dir, "--grace-period-s", "2", *SLOW)
     with grpc.insecure_channel(server.address) as channel:
         stub = pb_grpc.ClassifierStub(channel)
-
-        def call():
-            try:
-                stub.Classify(pb.ClassifyRequest(image=photo_png["rocket"]), timeout=60)
-            except grpc.RpcError as error:
-                errors.append(error.code())
-
-        worker = threading.Thread(target=call)
-        worker.start()
-        time.sleep(0.5)
+        in_flight = queue_work(stub, photo_png["rocket"], 2000)
+        time.sleep(0.3)
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(15) == 0
         stopped_after = time.monotonic() - started
-        worker.join(10)
+        outcomes = [outcome(f) for f in in_flight]
     assert stopped_after < 2 + 3, f"took {stopped_after:.1f} s to stop with a 2 s grace period"
-    assert errors and errors[0] in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED), errors
+    unfinished = [o for o in outcomes if not isinstance(o, int)]
+    assert unfinished and set(unfinished) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, set(unfinished)
