@@ -24,6 +24,7 @@ from bench.workload import full_request, load_workload, mask_request
 from maskscope.v1 import classifier_pb2 as pb
 
 CLASSIFY = "/maskscope.v1.Classifier/Classify"
+CLASSIFY_STREAM = "/maskscope.v1.Classifier/ClassifyStream"
 
 
 def summarise(latencies_s: list[float], seconds: float, errors: int) -> dict:
@@ -36,7 +37,8 @@ def summarise(latencies_s: list[float], seconds: float, errors: int) -> dict:
             "p99_ms": float(np.percentile(ms, 99)) if len(ms) else None}
 
 
-async def grpc_load(addr: str, clients: int, seconds: float, warmup_s: float, samples: Path) -> dict:
+async def grpc_load(addr: str, clients: int, seconds: float, warmup_s: float, samples: Path,
+                    stream: bool = False) -> dict:
     workload = load_workload(samples)
     latencies, errors = [], [0]
     start = time.perf_counter()
@@ -51,10 +53,18 @@ async def grpc_load(addr: str, clients: int, seconds: float, warmup_s: float, sa
                 await classify(full_request(interaction, 0).SerializeToString(), timeout=60))
             requests = [mask_request(first.image_id, interaction, k).SerializeToString()
                         for k in range(len(interaction.masks))]
+            if stream:  # one ClassifyStream per painting session, as the page's live mode has
+                call = channel.stream_stream(CLASSIFY_STREAM)(timeout=600)
+
+                async def classify(request, timeout):
+                    await call.write(request)
+                    return await call.read()
             k = index
             while True:
                 t0 = time.perf_counter()
                 if t0 >= measure_to:
+                    if stream:
+                        await call.done_writing()
                     return
                 try:
                     await classify(requests[k % len(requests)], timeout=60)
@@ -115,15 +125,17 @@ def http_load(addr: str, clients: int, seconds: float, warmup_s: float, samples:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("protocol", choices=("grpc", "http"))
+    parser.add_argument("protocol", choices=("grpc", "grpc-stream", "http"),
+                        help="grpc: a Classify call per mask; grpc-stream: masks on one ClassifyStream per client")
     parser.add_argument("--addr", required=True)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time, after the warm-up")
     parser.add_argument("--warmup-s", type=float, default=2.0)
     parser.add_argument("--samples", type=Path, default=Path("build/bench/samples"))
     args = parser.parse_args(argv)
-    if args.protocol == "grpc":
-        result = asyncio.run(grpc_load(args.addr, args.clients, args.seconds, args.warmup_s, args.samples))
+    if args.protocol.startswith("grpc"):
+        result = asyncio.run(grpc_load(args.addr, args.clients, args.seconds, args.warmup_s, args.samples,
+                                       stream=args.protocol == "grpc-stream"))
     else:
         result = http_load(args.addr, args.clients, args.seconds, args.warmup_s, args.samples)
     print(json.dumps({"clients": args.clients, **result}), flush=True)

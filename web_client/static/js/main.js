@@ -337,8 +337,8 @@ ui.fill.addEventListener("change", () => (ui.live.checked ? sendLive(true) : cla
 ui.keep.addEventListener("change", () => (ui.live.checked ? sendLive(true) : classifyMask()));
 ui.live.addEventListener("change", () => {
   document.body.classList.toggle("live", ui.live.checked);
-  if (ui.live.checked) sendLive(true);
-  else stream.close();
+  if (ui.live.checked && painter.canUndo) sendLive(true); // the unpainted photo is already classified
+  else if (!ui.live.checked) stream.close();
 });
 
 ui.file.addEventListener("change", () => {
