@@ -63,9 +63,11 @@ def wait_serving(address: str, timeout_s: float = 120) -> None:
     raise TimeoutError(f"{address} never became SERVING")
 
 
-def run_load(protocol: str, address: str, clients: int, seconds: float, warmup_s: float = 2.0) -> dict:
+def run_load(protocol: str, address: str, clients: int, seconds: float, warmup_s: float = 2.0,
+             processes: int = 1) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.load", protocol, "--addr", address, "--clients", str(clients),
-                          "--seconds", str(seconds), "--warmup-s", str(warmup_s), "--samples", str(SAMPLES)],
+                          "--seconds", str(seconds), "--warmup-s", str(warmup_s), "--samples", str(SAMPLES),
+                          "--processes", str(processes)],
                          cwd=ROOT, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -75,14 +77,15 @@ def warmup_for(clients: int, images_per_s: float) -> float:
     return max(2.0, 3 * clients / images_per_s)
 
 
-def served(model_folder: Path, clients: list[int], seconds: float, server_args: list[str], rate: float) -> dict:
+def served(model_folder: Path, clients: list[int], seconds: float, server_args: list[str], rate: float,
+           load_processes: int = 1) -> dict:
     log = BUILD / "logs" / f"server-{model_folder.name}.log"
     process = start_logged(["-m", "inference_service", "--port", "0", "--model-dir", str(model_folder),
                             *server_args], log)
     try:
         address = "127.0.0.1:" + wait_for_log(process, log, r"listening on [^ ]+:(\d+)")
         wait_serving(address)
-        return {str(n): run_load("grpc", address, n, seconds, warmup_for(n, rate)) for n in clients}
+        return {str(n): run_load("grpc", address, n, seconds, warmup_for(n, rate), load_processes) for n in clients}
     finally:
         stop_process(process)
 
@@ -112,7 +115,12 @@ def machine() -> dict:
     import onnxruntime
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    try:  # the GPU's name and driver, where there is one
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        gpu = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu, "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
@@ -163,23 +171,29 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per load point")
     parser.add_argument("--model-dir", type=Path, default=ROOT / "models")
     parser.add_argument("--server-args", default="", help="extra flags for the inference service, e.g. tuning")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "fp16"),
+                        help="for raw onnxruntime and the service alike (fp16: GPU only)")
+    parser.add_argument("--load-processes", type=int, default=1,
+                        help="processes the load generator's clients are split over (more on a GPU machine)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args(argv)
     clients = [int(n) for n in args.clients.split(",")]
     naive_clients = [int(n) for n in args.naive_clients.split(",") if n]
 
     results = {"machine": machine(), "seconds_per_point": args.seconds, "server_args": args.server_args,
+               "precision": args.precision, "load_processes": args.load_processes,
                "models": {}}
     load_workload(SAMPLES)  # extracts the sample photos once
     for name in args.models.split(","):
         folder = model_dir_for(name, args.model_dir)
         print(f"[bench] {name}: raw onnxruntime", flush=True)
-        entry = {"raw": raw.measure(folder / name)}
+        entry = {"raw": raw.measure(folder / name, precision=args.precision)}
         print(f"[bench] {name}: served, clients {clients}", flush=True)
         rate = entry["raw"]["best_images_per_s"]
-        entry["served"] = served(folder, clients, args.seconds, args.server_args.split(), rate)
+        server_args = [*args.server_args.split(), "--precision", args.precision]
+        entry["served"] = served(folder, clients, args.seconds, server_args, rate, args.load_processes)
         # This machine is shared and noisy: batch-1 latency again, after the load, and the mean of both.
-        again = raw.batch1_latency_ms(folder / name)
+        again = raw.batch1_latency_ms(folder / name, precision=args.precision)
         entry["raw"]["batch1_p50_ms_before_and_after"] = [entry["raw"]["batch1_p50_ms"], again]
         entry["raw"]["batch1_p50_ms"] = (entry["raw"]["batch1_p50_ms"] + again) / 2
         if naive_clients:

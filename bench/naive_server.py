@@ -22,7 +22,7 @@ from inference_service.export import ARCHITECTURES
 GRAY = (124, 116, 104)
 
 
-def make_handler(model, transform):
+def make_handler(model, transform, device):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as any real client would use
 
@@ -38,7 +38,7 @@ def make_handler(model, transform):
                 plane = mask.getchannel("A") if "A" in mask.getbands() else mask.convert("L")
                 pixels[np.asarray(plane) > 0] = GRAY
             with torch.no_grad():
-                probabilities = model(transform(Image.fromarray(pixels))[None]).softmax(-1)[0]
+                probabilities = model(transform(Image.fromarray(pixels))[None].to(device)).softmax(-1)[0].cpu()
             top = probabilities.topk(5)
             payload = json.dumps({"predictions": [{"class_index": int(i), "probability": float(p)}
                                                   for p, i in zip(top.values, top.indices)]}).encode()
@@ -59,11 +59,13 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     arch = ARCHITECTURES[args.arch]
     model, _ = arch.build(None, args.random_weights)
-    model.eval()
+    # A GPU when torch sees one, as anyone would: the same device as the service under test.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.eval().to(device)
     spec = arch.preprocessing
     transform = T.Compose([T.Resize(spec.resize), T.CenterCrop(spec.crop), T.ToTensor(), T.Normalize(spec.mean, spec.std)])
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(model, transform))
-    print(f"naive server on 127.0.0.1:{server.server_port}", flush=True)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(model, transform, device))
+    print(f"naive server on 127.0.0.1:{server.server_port} ({device})", flush=True)
     server.serve_forever()
 
 

@@ -8,26 +8,35 @@ import numpy as np
 import onnxruntime as ort
 
 from inference_service.metadata import MODEL_FILE, ModelMetadata
-from inference_service.models import pick_providers
+from inference_service.models import model_bytes, pick_providers
 
 
-def session_for(model_dir, device="auto") -> tuple[ort.InferenceSession, ModelMetadata]:
+def session_for(model_dir, device="auto", precision="fp32") -> tuple[ort.InferenceSession, ModelMetadata]:
+    """onnxruntime's defaults (all cores), the graph optimised, numpy arrays in and out."""
     metadata = ModelMetadata.load(model_dir)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    session = ort.InferenceSession(str(model_dir / MODEL_FILE), options, providers=pick_providers(device))
+    session = ort.InferenceSession(model_bytes(model_dir / MODEL_FILE, precision), options,
+                                   providers=pick_providers(device))
     return session, metadata
 
 
-def batch1_latency_ms(model_dir, seconds: float = 3.0, device="auto") -> float:
+def batch1_latency_ms(model_dir, seconds: float = 3.0, device="auto", precision="fp32") -> float:
     """Median batch-1 latency, measured on its own (the machine is shared: measure it more than once)."""
-    return measure(model_dir, batch_sizes=(1,), seconds_each=seconds, device=device)["batch1_p50_ms"]
+    return measure(model_dir, batch_sizes=(1,), seconds_each=seconds, device=device,
+                   precision=precision)["batch1_p50_ms"]
 
 
-def measure(model_dir, batch_sizes=(1, 2, 4, 8, 16, 32), seconds_each: float = 3.0, device="auto") -> dict:
+CPU_BATCHES = (1, 2, 4, 8, 16, 32)
+GPU_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128)  # a GPU keeps gaining from larger batches
+
+
+def measure(model_dir, batch_sizes=None, seconds_each: float = 3.0, device="auto", precision="fp32") -> dict:
     """Images per second at each batch size, and batch-1 latency percentiles."""
-    session, metadata = session_for(model_dir, device)
+    session, metadata = session_for(model_dir, device, precision)
+    if batch_sizes is None:
+        batch_sizes = CPU_BATCHES if session.get_providers()[0] == "CPUExecutionProvider" else GPU_BATCHES
     size = metadata.input_size
     rng = np.random.default_rng(0)
     throughput = {}

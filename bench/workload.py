@@ -47,8 +47,9 @@ def stroke_masks(width: int, height: int, count: int, seed: int, per_stroke: int
 
 
 def load_workload(samples_dir: Path, masks_per_photo: int = 24) -> list[Interaction]:
-    from web_client.samples import extract
-    extract(samples_dir)
+    if not all((samples_dir / f"{name}.jpg").exists() for name in PHOTOS):
+        from web_client.samples import extract  # needs scikit-image and matplotlib, once
+        extract(samples_dir)
     interactions = []
     for i, name in enumerate(PHOTOS):
         data = (samples_dir / f"{name}.jpg").read_bytes()

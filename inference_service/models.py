@@ -20,6 +20,20 @@ DEFAULT_MODEL_PREFERENCE = ("resnet50", "efficientnet-lite0")
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
+TENSORRT = "TensorrtExecutionProvider"
+PRECISIONS = ("fp32", "fp16")
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How onnxruntime runs the models (the server's flags of the same names)."""
+
+    device: str = "auto"          # auto | cuda | cpu
+    intra_op_threads: int = 0     # 0: every core
+    spin: bool = False            # onnxruntime's idle threads spin-wait
+    precision: str = "fp32"       # fp16: weights and activations in half precision (GPU only)
+    tensorrt: bool = False        # TensorRT provider in front of CUDA (GPU only)
+    tensorrt_cache_dir: Path | None = None  # built TensorRT engines, reused across restarts
 
 
 def gpu_present() -> bool:
@@ -39,15 +53,35 @@ def pick_providers(device: str) -> list[str]:
     return [CUDA, CPU] if CUDA in available and gpu_present() else [CPU]
 
 
+# cuDNN's exhaustive kernel search (onnxruntime's default) costs 0.3-1.5 s for each new input
+# shape; under dynamic batching that stalled every request for seconds on an H200.
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
+
+
+def providers_for(options: RuntimeOptions) -> list:
+    """pick_providers with CUDA's options, and TensorRT in front when asked for (engines cached on disk)."""
+    providers = [(CUDA, CUDA_OPTIONS) if p == CUDA else p for p in pick_providers(options.device)]
+    if not options.tensorrt:
+        return providers
+    if CPU == providers[0]:
+        raise RuntimeError("--tensorrt needs a GPU and onnxruntime-gpu (the CUDA provider is not usable here)")
+    cache = options.tensorrt_cache_dir or Path.home() / ".cache" / "maskscope" / "tensorrt"
+    cache.mkdir(parents=True, exist_ok=True)
+    trt = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
+           "trt_fp16_enable": options.precision == "fp16"}
+    return [(TENSORRT, trt), *providers]
+
+
 class OnnxModel:
     """One exported model: its metadata and onnxruntime sessions that take whole batches.
 
     On the CPU there are two sessions of the same model. A batch that runs alone uses every core
     (lowest latency); batches that overlap each run on one thread, so two of them share two cores
-    without onnxruntime's threads waiting on each other (highest throughput).
+    without onnxruntime's threads waiting on each other (highest throughput). On a GPU there is one
+    session, fed through preallocated device buffers (see BoundRunner).
     """
 
-    def __init__(self, model_dir: Path, *, device: str = "auto", intra_op_threads: int = 0, spin: bool = False):
+    def __init__(self, model_dir: Path, options: RuntimeOptions = RuntimeOptions(), max_batch_size: int = 16):
         model_dir = Path(model_dir)
         self.metadata = ModelMetadata.load(model_dir)
         onnx_path = model_dir / MODEL_FILE
@@ -55,20 +89,30 @@ class OnnxModel:
         if actual != self.metadata.sha256:
             raise RuntimeError(f"{onnx_path}: sha256 {actual} does not match metadata ({self.metadata.sha256}); "
                                "re-export the model")
+        if options.precision not in PRECISIONS:
+            raise ValueError(f"precision {options.precision!r}: use one of {PRECISIONS}")
         self.name = self.metadata.name
-        providers = pick_providers(device)
+        model = model_bytes(onnx_path, options.precision)
         try:
-            self.session = _session(onnx_path, providers, intra_op_threads, spin)
+            self.session = _session(model, providers_for(options), options.intra_op_threads, options.spin)
         except Exception:
-            if device != "auto":
+            if options.device != "auto" or options.precision != "fp32" or options.tensorrt:
                 raise
             log.warning("could not start onnxruntime with CUDA; using the CPU", exc_info=True)
-            providers = [CPU]
-            self.session = _session(onnx_path, providers, intra_op_threads, spin)
-        # Asking for CUDA is not getting it: this is what really runs.
+            self.session = _session(model, [CPU], options.intra_op_threads, options.spin)
+        # Asking for a provider is not getting it: this is what really runs.
         self.provider = self.session.get_providers()[0]
-        self._overlap_session = (_session(onnx_path, [CPU], 1, spin)
-                                 if self.provider == CPU and intra_op_threads != 1 else self.session)
+        if options.tensorrt and self.provider != TENSORRT:
+            raise RuntimeError(f"--tensorrt: onnxruntime runs {self.name} on {self.provider}; "
+                               "it needs TensorRT's libraries (libnvinfer) where it can load them")
+        if options.precision == "fp16" and self.provider == CPU:
+            raise RuntimeError("--precision fp16 needs a GPU: onnxruntime's CPU provider runs half precision slowly")
+        self.precision = options.precision
+        on_cpu = self.provider == CPU
+        self._overlap_session = (_session(model, [CPU], 1, options.spin)
+                                 if on_cpu and options.intra_op_threads != 1 else self.session)
+        self._bound = None if on_cpu else BoundRunner(self.session, self.metadata, "cuda",
+                                                      batch_buckets(max_batch_size))
         self._lock = threading.Lock()
         self._running = 0
 
@@ -77,6 +121,8 @@ class OnnxModel:
 
         `more_waiting`: other requests are queued, so another batch will run beside this one.
         """
+        if self._bound is not None:
+            return self._bound.run(batch)
         with self._lock:
             self._running += 1
             alone = self._running == 1 and not more_waiting
@@ -89,13 +135,83 @@ class OnnxModel:
         return logits
 
     def warm_up(self, batch_sizes=(1,)) -> None:
+        """Runs each batch size once (on a GPU: every padded size), so no request pays for first runs."""
         size = self.metadata.input_size
+        if self._bound is not None:
+            for n in self._bound.buckets or batch_sizes:
+                self._bound.run(np.zeros((n, 3, size, size), np.float32))
+            return
         for session in {id(self.session): self.session, id(self._overlap_session): self._overlap_session}.values():
             for n in batch_sizes:
                 session.run(None, {self.metadata.input_name: np.zeros((n, 3, size, size), np.float32)})
 
 
-def _session(onnx_path: Path, providers: list[str], intra_op_threads: int, spin: bool) -> ort.InferenceSession:
+def batch_buckets(max_batch_size: int) -> tuple[int, ...]:
+    """Batch sizes a GPU session runs: powers of two up to the largest batch, and the largest.
+
+    Every new input shape costs the CUDA provider a search for the fastest convolution kernels
+    (seconds for a large model), so batches are padded to one of these few sizes, each searched
+    once at start-up, instead of meeting every size from 1 to the largest under load.
+    """
+    sizes = {1 << i for i in range(max(1, max_batch_size).bit_length()) if 1 << i <= max_batch_size}
+    return tuple(sorted(sizes | {max(1, max_batch_size)}))
+
+
+class BoundRunner:
+    """Runs a session through IOBinding on buffers allocated once per batch size and thread.
+
+    On a GPU this saves allocating device memory for every batch: the batch is copied into a
+    device buffer that stays bound, and the logits come back from a bound output buffer. Batches
+    that overlap run on different threads, so each thread has its own buffers. A batch is padded
+    with zeros up to the next of `buckets`, if any.
+    """
+
+    def __init__(self, session: ort.InferenceSession, metadata: ModelMetadata, device_type: str,
+                 buckets: tuple[int, ...] = ()):
+        self.session = session
+        self.metadata = metadata
+        self.device_type = device_type
+        self.buckets = tuple(sorted(buckets))
+        self._local = threading.local()
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        n = batch.shape[0]
+        size = next((b for b in self.buckets if b >= n), n)
+        buffers = self._local.__dict__.setdefault("by_size", {})
+        if size not in buffers:
+            buffers[size] = self._bind((size, *batch.shape[1:]))
+        binding, x, y, staging = buffers[size]
+        staging[:n] = batch
+        staging[n:] = 0
+        x.update_inplace(staging)
+        self.session.run_with_iobinding(binding)
+        return y.numpy()[:n]
+
+    def _bind(self, shape):
+        num_classes = len(self.metadata.labels)
+        x = ort.OrtValue.ortvalue_from_shape_and_type(shape, np.float32, self.device_type, 0)
+        y = ort.OrtValue.ortvalue_from_shape_and_type((shape[0], num_classes), np.float32, self.device_type, 0)
+        binding = self.session.io_binding()
+        binding.bind_ortvalue_input(self.metadata.input_name, x)
+        binding.bind_ortvalue_output(self.metadata.output_name, y)
+        return binding, x, y, np.zeros(shape, np.float32)
+
+
+def model_bytes(onnx_path: Path, precision: str) -> bytes:
+    """The model as onnxruntime should load it: as exported, or converted to half precision."""
+    if precision == "fp32":
+        return onnx_path.read_bytes()
+    try:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise RuntimeError(f"--precision fp16 converts the model at start-up and needs the `onnx` package: {exc}")
+    # Inputs and outputs stay float32, so clients and preprocessing do not change.
+    half = convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True)
+    return half.SerializeToString()
+
+
+def _session(model: bytes, providers: list, intra_op_threads: int, spin: bool) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if intra_op_threads > 0:
@@ -103,7 +219,7 @@ def _session(onnx_path: Path, providers: list[str], intra_op_threads: int, spin:
     # Idle onnxruntime threads spin by default, taking the CPU that decoding the next batch needs.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     options.log_severity_level = 3  # onnxruntime warns about every CUDA library it cannot find
-    return ort.InferenceSession(str(onnx_path), options, providers=providers)
+    return ort.InferenceSession(model, options, providers=providers)
 
 
 @dataclass
@@ -112,8 +228,8 @@ class ModelRegistry:
     default: str
 
     @classmethod
-    def load_dir(cls, root: Path, *, device: str = "auto", intra_op_threads: int = 0,
-                 spin: bool = False) -> "ModelRegistry":
+    def load_dir(cls, root: Path, options: RuntimeOptions = RuntimeOptions(),
+                 max_batch_size: int = 16) -> "ModelRegistry":
         """Loads every model folder (one holding metadata.json) directly under `root`."""
         root = Path(root)
         folders = sorted(p.parent for p in root.glob(f"*/{METADATA_FILE}"))
@@ -122,11 +238,11 @@ class ModelRegistry:
                                     f"`python -m inference_service.export efficientnet-lite0 --out {root}`")
         models = {}
         for folder in folders:
-            model = OnnxModel(folder, device=device, intra_op_threads=intra_op_threads, spin=spin)
+            model = OnnxModel(folder, options, max_batch_size)
             if model.name in models:
                 raise RuntimeError(f"two folders in {root} hold a model named {model.name!r}")
             models[model.name] = model
-            log.info("loaded %s from %s on %s (%s weights)", model.name, folder, model.provider,
+            log.info("loaded %s from %s on %s, %s (%s weights)", model.name, folder, model.provider, model.precision,
                      "pretrained" if model.metadata.pretrained else "RANDOM")
         return cls(models, choose_default(models))
 

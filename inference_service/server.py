@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from inference_service.classification import ClassificationService, Limits
-from inference_service.models import ModelRegistry
+from inference_service.models import PRECISIONS, ModelRegistry, RuntimeOptions
 from inference_service.security import TokenAuthInterceptor, server_credentials
 from inference_service.servicer import ClassifierServicer
 from maskscope.flags import add_flag
@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
              help="if set, every call but health checks needs metadata 'authorization: Bearer TOKEN'")
     add_flag(parser, "--metrics-port", type=int, default=0,
              help="serve Prometheus metrics over HTTP on this port, at --host (0: no metrics endpoint)")
+    add_flag(parser, "--precision", default="fp32", choices=PRECISIONS,
+             help="fp16: run models in half precision (GPU only; inputs and outputs stay float32)")
+    add_flag(parser, "--tensorrt", type=bool, default=False,
+             help="run models with onnxruntime's TensorRT provider (GPU with TensorRT's libraries only)")
+    add_flag(parser, "--tensorrt-cache-dir", type=Path, default=None,
+             help="where built TensorRT engines are kept between restarts (default ~/.cache/maskscope/tensorrt)")
     add_flag(parser, "--ort-spinning", type=bool, default=False,
              help="let idle onnxruntime threads spin-wait (faster hand-offs, but they take CPU from preprocessing)")
     add_flag(parser, "--grace-period-s", type=float, default=10.0,
@@ -93,9 +99,13 @@ async def set_serving(health_servicer, serving: bool) -> None:
         await health_servicer.set(name, status)
 
 
+def runtime_options_from_args(args: argparse.Namespace) -> RuntimeOptions:
+    return RuntimeOptions(device=args.device, intra_op_threads=args.intra_op_threads, spin=args.ort_spinning,
+                          precision=args.precision, tensorrt=args.tensorrt, tensorrt_cache_dir=args.tensorrt_cache_dir)
+
+
 def load_models(args: argparse.Namespace) -> ModelRegistry:
-    registry = ModelRegistry.load_dir(args.model_dir, device=args.device, intra_op_threads=args.intra_op_threads,
-                                      spin=args.ort_spinning)
+    registry = ModelRegistry.load_dir(args.model_dir, runtime_options_from_args(args), args.max_batch_size)
     for model in registry.models.values():
         model.warm_up((1, args.max_batch_size))
     return registry

@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from inference_service.classification import ClassificationService, Limits
-from inference_service.models import ModelRegistry
+from inference_service.models import ModelRegistry, RuntimeOptions
 from inference_service.server import create_server
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
@@ -36,7 +36,7 @@ class Gate:
 
 @pytest.fixture
 async def rig(model_dir):
-    registry = ModelRegistry.load_dir(model_dir, device="cpu")
+    registry = ModelRegistry.load_dir(model_dir, RuntimeOptions(device="cpu"))
     rigs = []
 
     async def start(**limits):

@@ -10,7 +10,7 @@ import pytest
 
 from inference_service.export import ExportError, build_efficientnet_lite0, check_against_torch, export
 from inference_service.metadata import ModelMetadata, sha256_file
-from inference_service.models import ModelRegistry, OnnxModel, choose_default
+from inference_service.models import BoundRunner, batch_buckets, ModelRegistry, OnnxModel, RuntimeOptions, choose_default
 
 
 def test_default_model_folder_is_complete(model_dir):
@@ -24,7 +24,7 @@ def test_default_model_folder_is_complete(model_dir):
 
 
 def test_exported_model_has_a_dynamic_batch_axis(model_dir):
-    model = OnnxModel(model_dir / "efficientnet-lite0", device="cpu")
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu"))
     x = np.random.default_rng(0).standard_normal((3, 3, 224, 224)).astype(np.float32)
     batched = model.run(x)
     assert batched.shape == (3, 1000)
@@ -56,7 +56,7 @@ def test_resnet50_from_a_local_weights_file(tmp_path):
     meta = ModelMetadata.load(folder)
     assert meta.pretrained and str(weights) in meta.provenance
     assert (meta.preprocessing.resize, meta.preprocessing.crop) == (232, 224)
-    assert OnnxModel(folder, device="cpu").run(np.zeros((2, 3, 224, 224), np.float32)).shape == (2, 1000)
+    assert OnnxModel(folder, RuntimeOptions(device="cpu")).run(np.zeros((2, 3, 224, 224), np.float32)).shape == (2, 1000)
 
 
 def test_missing_weights_file_is_an_error(tmp_path):
@@ -101,3 +101,40 @@ def test_default_is_pretrained_resnet50_else_efficientnet_lite0():
     assert choose_default({"resnet50": fake(False), "efficientnet-lite0": fake(True)}) == "efficientnet-lite0"
     assert choose_default({"resnet50": fake(False)}) == "resnet50"
     assert choose_default({"zeta": fake(True), "alpha": fake(False)}) == "zeta"
+
+
+def test_bound_runner_matches_a_plain_run(model_dir):
+    # The GPU path feeds the session through IOBinding; CPU buffers exercise the same code here.
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", intra_op_threads=1))
+    runner = BoundRunner(model.session, model.metadata, "cpu")
+    rng = np.random.default_rng(1)
+    for n in (2, 3, 2):  # a batch size seen before reuses its buffers
+        x = rng.standard_normal((n, 3, 224, 224)).astype(np.float32)
+        np.testing.assert_allclose(runner.run(x), model.run(x), atol=1e-4)
+    assert sorted(runner._local.by_size) == [2, 3]
+
+
+def test_bound_runner_pads_batches_to_a_few_sizes(model_dir):
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", intra_op_threads=1))
+    runner = BoundRunner(model.session, model.metadata, "cpu", batch_buckets(6))
+    assert runner.buckets == (1, 2, 4, 6)
+    x = np.random.default_rng(2).standard_normal((6, 3, 224, 224)).astype(np.float32)
+    for n in (3, 5, 1, 6):
+        np.testing.assert_allclose(runner.run(x[:n]), model.run(x[:n]), atol=1e-4)
+    assert sorted(runner._local.by_size) == [1, 4, 6]  # 3 ran as 4, 5 as 6
+
+
+def test_batch_buckets():
+    assert batch_buckets(16) == (1, 2, 4, 8, 16)
+    assert batch_buckets(24) == (1, 2, 4, 8, 16, 24)
+    assert batch_buckets(1) == (1,)
+
+
+def test_gpu_only_options_refuse_to_run_on_the_cpu(model_dir):
+    folder = model_dir / "efficientnet-lite0"
+    with pytest.raises(RuntimeError, match="fp16 needs a GPU"):
+        OnnxModel(folder, RuntimeOptions(device="cpu", precision="fp16"))
+    with pytest.raises(RuntimeError, match="--tensorrt needs a GPU"):
+        OnnxModel(folder, RuntimeOptions(device="cpu", tensorrt=True))
+    with pytest.raises(ValueError, match="precision 'int8'"):
+        OnnxModel(folder, RuntimeOptions(device="cpu", precision="int8"))
