@@ -3,29 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from inference_service import occlusion
 from inference_service.batcher import DynamicBatcher
 from inference_service.errors import InvalidArgument, NotFound
 from inference_service.image_cache import CachedImage, ImageCache, image_id_for
 from inference_service.metrics import Metrics
 from inference_service.models import ModelRegistry, OnnxModel
 from inference_service.postprocess import softmax, top_k
-from inference_service.preprocess import decode_image
+from inference_service.preprocess import decode_image, source_crop_box
+from maskscope.fills import NAME_OF as FILL_NAMES
 from maskscope.v1 import classifier_pb2 as pb
 
 DEFAULT_TOP_K = 5
-FILL_NAMES = {
-    pb.FILL_UNSPECIFIED: "gray",
-    pb.FILL_GRAY: "gray",
-    pb.FILL_BLACK: "black",
-    pb.FILL_BLUR: "blur",
-    pb.FILL_NOISE: "noise",
-}
+# Occluded copies built and queued at a time: the batcher's queue stays free for Classify calls,
+# and building the next chunk overlaps running this one.
+EXPLAIN_CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -114,13 +113,53 @@ class ClassificationService:
                                inference_ms=stats.inference_s * 1e3,
                                total_ms=(time.monotonic() - arrived) * 1e3, batch_size=stats.size))
 
+    async def explain(self, request: pb.ExplainRequest, deadline: float | None = None):
+        """Yields ExplainResponses: progress after each chunk of occluded copies, then the map."""
+        model = self.registry.get(request.model)
+        labels = model.metadata.labels
+        if request.HasField("class_index") and not 0 <= request.class_index < len(labels):
+            raise InvalidArgument(f"class_index must be between 0 and {len(labels) - 1}; got {request.class_index}")
+        if request.fill not in FILL_NAMES:
+            raise InvalidArgument(f"unknown fill {request.fill}; use one of {sorted(FILL_NAMES)}")
+        spec, size = model.metadata.preprocessing, model.metadata.input_size
+        patch, stride = occlusion.check_parameters(size, request.patch_size, request.stride)
+        cells = occlusion.grid(size, patch, stride)
+        loop = asyncio.get_running_loop()
+        image = await loop.run_in_executor(self._preprocess_pool, self._image, request)
+        inputs = image.occluded_inputs(spec, FILL_NAMES[request.fill], request.mask, request.keep_painted, cells, patch)
+
+        def take(n: int) -> list[np.ndarray]:
+            return list(itertools.islice(inputs, n))
+
+        batcher = self.batchers[model.name]
+        (base_input,) = await loop.run_in_executor(self._preprocess_pool, take, 1)
+        base, _ = await batcher.submit(base_input, deadline)
+        class_index = request.class_index if request.HasField("class_index") else int(np.argmax(base))
+        drops: list[float] = []
+        chunk = loop.run_in_executor(self._preprocess_pool, take, EXPLAIN_CHUNK)
+        while len(drops) < len(cells):
+            copies = await chunk
+            if len(drops) + len(copies) < len(cells):
+                chunk = loop.run_in_executor(self._preprocess_pool, take, EXPLAIN_CHUNK)
+            results = await asyncio.gather(*(batcher.submit(x, deadline) for x in copies))
+            drops += [float(base[class_index] - probabilities[class_index]) for probabilities, _ in results]
+            yield pb.ExplainResponse(done=len(drops), total=len(cells))
+        values = occlusion.cell_map(drops, cells, size, patch, stride)
+        left, top, right, bottom = source_crop_box(image.width, image.height, spec)
+        yield pb.ExplainResponse(done=len(cells), total=len(cells), map=pb.OcclusionMap(
+            rows=values.shape[0], cols=values.shape[1], drop=values.ravel().tolist(), class_index=class_index,
+            label=labels[class_index], base_probability=float(base[class_index]), crop_left=left, crop_top=top,
+            crop_right=right, crop_bottom=bottom, patch_size=patch, stride=stride, occluded_copies=len(cells),
+            model=model.name, image_id=image.image_id, image_width=image.width, image_height=image.height))
+
     def _prepare(self, request: pb.ClassifyRequest, model: OnnxModel) -> tuple[np.ndarray, CachedImage]:
         """Runs in a worker thread: decoding and resizing must not hold up the event loop."""
         image = self._image(request)
         spec = model.metadata.preprocessing
         return image.masked_input(spec, FILL_NAMES[request.fill], request.mask, request.keep_painted), image
 
-    def _image(self, request: pb.ClassifyRequest) -> CachedImage:
+    def _image(self, request) -> CachedImage:
+        """The request's image (a ClassifyRequest's or ExplainRequest's `source`), from the cache if there."""
         source = request.WhichOneof("source")
         if source == "image_id":
             image = self.cache.get(request.image_id)

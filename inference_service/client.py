@@ -10,10 +10,9 @@ import grpc
 
 from maskscope.channel import make_channel, token_metadata
 from maskscope.flags import add_flag
+from maskscope.fills import BY_NAME as FILLS
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
-
-FILLS = {"gray": pb.FILL_GRAY, "black": pb.FILL_BLACK, "blur": pb.FILL_BLUR, "noise": pb.FILL_NOISE}
 
 
 def format_table(response: pb.ClassifyResponse) -> str:

@@ -33,3 +33,7 @@ class DeadlineExceeded(RequestError):
 
 class Unavailable(RequestError):
     code = grpc.StatusCode.UNAVAILABLE
+
+
+class FailedPrecondition(RequestError):
+    code = grpc.StatusCode.FAILED_PRECONDITION

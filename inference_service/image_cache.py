@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inference_service.preprocess import (Preprocessing, difference_planes, fill_image, masked_input, model_view,
-                                          noise_seed)
+from inference_service import inpaint, occlusion
+from inference_service.preprocess import (Preprocessing, decode_mask, difference_planes, fill_image, masked_input,
+                                          model_view, noise_seed)
 
 # Masks (and their model inputs) kept per image and settings, to build the next mask's input on.
 RECENT_MASKS = 4
@@ -67,12 +68,44 @@ class CachedImage:
 
     def masked_input(self, spec: Preprocessing, fill: str, mask: bytes, keep_painted: bool) -> np.ndarray:
         """The model input for this image with `mask`, built on the inputs of recent masks."""
+        if fill == "inpaint":
+            return inpaint.inpainted_input(self.resized(spec), self.hole(spec, mask, keep_painted), spec)
         recent = self._recent.setdefault((spec, fill, keep_painted), collections.deque(maxlen=RECENT_MASKS))
         model_input, painted = masked_input(self.view(spec), lambda: self.view(spec, fill), lambda: self.difference(fill),
                                             mask, keep_painted, spec, self.width, self.height, tuple(recent))
         if painted is not None:
             recent.appendleft((painted, model_input))
         return model_input
+
+    def resized(self, spec: Preprocessing) -> np.ndarray:
+        """The whole image at the model's resize (uint8), where inpainting happens; computed once."""
+        key = ("resized", spec.resize, spec.interpolation)
+        small = self._views.get(key)
+        if small is None:
+            small = self._views[key] = inpaint.resized_image(self.rgb, spec)
+        return small
+
+    def hole(self, spec: Preprocessing, mask: bytes, keep_painted: bool) -> np.ndarray:
+        """What the inpaint fill fills, at the resized size (bool)."""
+        small = self.resized(spec)
+        if mask:
+            hole = inpaint.resized_hole(decode_mask(mask, self.width, self.height), (small.shape[1], small.shape[0]))
+        else:
+            hole = np.zeros(small.shape[:2], bool)
+        return ~hole if keep_painted else hole
+
+    def occluded_inputs(self, spec: Preprocessing, fill: str, mask: bytes, keep_painted: bool,
+                        cells: list[tuple[int, int]], patch: int):
+        """The masked input, then one copy per cell with a patch x patch square hidden by `fill`."""
+        yield self.masked_input(spec, fill, mask, keep_painted)
+        if fill == "inpaint":
+            small, hole = self.resized(spec), self.hole(spec, mask, keep_painted)
+            for y, x in cells:
+                yield occlusion.occlude_inpainted(small, hole, spec, y, x, patch)
+            return
+        base, fill_view = self.masked_input(spec, fill, mask, keep_painted), self.view(spec, fill)
+        for y, x in cells:
+            yield occlusion.occlude(base, fill_view, y, x, patch)
 
     def difference(self, fill: str) -> np.ndarray:
         """fill - image at full size (3 x H x W float32), computed once per fill."""

@@ -12,7 +12,7 @@ class Metrics:
     def __init__(self):
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("maskscope_requests", "Classify requests answered, by model and gRPC status code",
+        self.requests = Counter("maskscope_requests", "Classify, ClassifyStream and Explain requests answered, by model and gRPC status code",
                                 ["model", "code"], registry=r)
         self.preprocess_seconds = Histogram("maskscope_preprocess_seconds", "Decoding, masking and resizing, per request",
                                             ["model"], buckets=_LATENCY_BUCKETS_S, registry=r)

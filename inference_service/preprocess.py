@@ -14,7 +14,7 @@ from inference_service.errors import InvalidArgument
 # The ImageNet mean colour, (0.485, 0.456, 0.406) * 255: the least informative grey for the model.
 IMAGENET_MEAN_RGB = (124, 116, 104)
 
-FILLS = ("gray", "black", "blur", "noise")
+FILLS = ("gray", "black", "blur", "noise", "inpaint")
 # Resizing the shorter side to ~256 px would make a 1,000,000 x 2 strip gigabytes large.
 MAX_ASPECT_RATIO = 50
 
@@ -134,6 +134,8 @@ def fill_image(rgb: np.ndarray, fill: str, seed: int = 0) -> np.ndarray:
         return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius)))
     if fill == "noise":
         return np.random.default_rng(seed).integers(0, 256, size=rgb.shape, dtype=np.uint8)
+    if fill == "inpaint":
+        raise ValueError("the inpaint fill depends on the mask: see inference_service.inpaint")
     raise InvalidArgument(f"unknown fill {fill!r}; use one of {', '.join(FILLS)}")
 
 
@@ -180,6 +182,11 @@ def model_view(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
     else:
         pixels = np.stack([_resized_crop(Image.fromarray(np.ascontiguousarray(rgb[:, :, c])).convert("F"), spec)
                            for c in range(3)])
+    return normalise(pixels, spec)
+
+
+def normalise(pixels: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """0-255 pixel values (3 x H x W, or broadcastable) to the model's normalised input."""
     mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1) * 255
     std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
     return (pixels - mean) / std

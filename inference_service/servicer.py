@@ -93,6 +93,22 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
         self._count(request, code)
         return pb.ClassifyResponse(sequence=request.sequence, error=pb.Error(code=code.value[0], message=message))
 
+    async def Explain(self, request, context):
+        try:
+            async for response in self._service.explain(request, _deadline(context)):
+                yield response
+        except RequestError as exc:
+            self._count(request, exc.code)
+            await context.abort(exc.code, exc.message)
+        except asyncio.CancelledError:
+            self._count(request, grpc.StatusCode.CANCELLED)
+            raise
+        except Exception:
+            log.exception("Explain failed")
+            self._count(request, grpc.StatusCode.INTERNAL)
+            await context.abort(grpc.StatusCode.INTERNAL, "the server failed to explain this image; see its log")
+        self._count(request, grpc.StatusCode.OK)
+
     async def ListModels(self, request, context):
         registry = self._service.registry
         return pb.ListModelsResponse(default_model=registry.default, models=[

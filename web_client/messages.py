@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 
+from maskscope.fills import BY_NAME as FILLS
 from maskscope.v1 import classifier_pb2 as pb
 
-FILLS = {"gray": pb.FILL_GRAY, "black": pb.FILL_BLACK, "blur": pb.FILL_BLUR, "noise": pb.FILL_NOISE}
 MAX_TRACKED = 32
 
 # The first bytes of the image formats a browser uploads; anything else is refused before gRPC.

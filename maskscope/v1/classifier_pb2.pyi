@@ -14,11 +14,13 @@ class Fill(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FILL_BLACK: _ClassVar[Fill]
     FILL_BLUR: _ClassVar[Fill]
     FILL_NOISE: _ClassVar[Fill]
+    FILL_INPAINT: _ClassVar[Fill]
 FILL_UNSPECIFIED: Fill
 FILL_GRAY: Fill
 FILL_BLACK: Fill
 FILL_BLUR: Fill
 FILL_NOISE: Fill
+FILL_INPAINT: Fill
 
 class ClassifyRequest(_message.Message):
     __slots__ = ("model", "image", "image_id", "mask", "fill", "keep_painted", "top_k", "sequence", "track")
@@ -145,3 +147,73 @@ class ListModelsResponse(_message.Message):
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     default_model: str
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., default_model: _Optional[str] = ...) -> None: ...
+
+class ExplainRequest(_message.Message):
+    __slots__ = ("model", "image", "image_id", "mask", "fill", "keep_painted", "class_index", "patch_size", "stride")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    FILL_FIELD_NUMBER: _ClassVar[int]
+    KEEP_PAINTED_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STRIDE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    image: bytes
+    image_id: str
+    mask: bytes
+    fill: Fill
+    keep_painted: bool
+    class_index: int
+    patch_size: int
+    stride: int
+    def __init__(self, model: _Optional[str] = ..., image: _Optional[bytes] = ..., image_id: _Optional[str] = ..., mask: _Optional[bytes] = ..., fill: _Optional[_Union[Fill, str]] = ..., keep_painted: _Optional[bool] = ..., class_index: _Optional[int] = ..., patch_size: _Optional[int] = ..., stride: _Optional[int] = ...) -> None: ...
+
+class OcclusionMap(_message.Message):
+    __slots__ = ("rows", "cols", "drop", "class_index", "label", "base_probability", "crop_left", "crop_top", "crop_right", "crop_bottom", "patch_size", "stride", "occluded_copies", "model", "image_id", "image_width", "image_height")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    DROP_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    BASE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    CROP_LEFT_FIELD_NUMBER: _ClassVar[int]
+    CROP_TOP_FIELD_NUMBER: _ClassVar[int]
+    CROP_RIGHT_FIELD_NUMBER: _ClassVar[int]
+    CROP_BOTTOM_FIELD_NUMBER: _ClassVar[int]
+    PATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    STRIDE_FIELD_NUMBER: _ClassVar[int]
+    OCCLUDED_COPIES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    cols: int
+    drop: _containers.RepeatedScalarFieldContainer[float]
+    class_index: int
+    label: str
+    base_probability: float
+    crop_left: float
+    crop_top: float
+    crop_right: float
+    crop_bottom: float
+    patch_size: int
+    stride: int
+    occluded_copies: int
+    model: str
+    image_id: str
+    image_width: int
+    image_height: int
+    def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ..., drop: _Optional[_Iterable[float]] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., base_probability: _Optional[float] = ..., crop_left: _Optional[float] = ..., crop_top: _Optional[float] = ..., crop_right: _Optional[float] = ..., crop_bottom: _Optional[float] = ..., patch_size: _Optional[int] = ..., stride: _Optional[int] = ..., occluded_copies: _Optional[int] = ..., model: _Optional[str] = ..., image_id: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ...) -> None: ...
+
+class ExplainResponse(_message.Message):
+    __slots__ = ("done", "total", "map")
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MAP_FIELD_NUMBER: _ClassVar[int]
+    done: int
+    total: int
+    map: OcclusionMap
+    def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ..., map: _Optional[_Union[OcclusionMap, _Mapping]] = ...) -> None: ...

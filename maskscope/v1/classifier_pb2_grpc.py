@@ -45,6 +45,11 @@ class ClassifierStub:
                 request_serializer=maskscope_dot_v1_dot_classifier__pb2.ClassifyRequest.SerializeToString,
                 response_deserializer=maskscope_dot_v1_dot_classifier__pb2.ClassifyResponse.FromString,
                 _registered_method=True)
+        self.Explain = channel.unary_stream(
+                '/maskscope.v1.Classifier/Explain',
+                request_serializer=maskscope_dot_v1_dot_classifier__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=maskscope_dot_v1_dot_classifier__pb2.ExplainResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/maskscope.v1.Classifier/ListModels',
                 request_serializer=maskscope_dot_v1_dot_classifier__pb2.ListModelsRequest.SerializeToString,
@@ -73,9 +78,18 @@ class ClassifierServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ListModels(self, request, context):
+    def Explain(self, request, context):
         """Lists the models this server has loaded.
+        Where the model looks: slides a patch of the chosen fill over the image (as masked by `mask`),
+        runs every occluded copy through the same dynamic batcher as Classify, and returns how much
+        the class's probability drops with each region hidden. Streams progress, then the map.
         """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -92,6 +106,11 @@ def add_ClassifierServicer_to_server(servicer, server):
                     servicer.ClassifyStream,
                     request_deserializer=maskscope_dot_v1_dot_classifier__pb2.ClassifyRequest.FromString,
                     response_serializer=maskscope_dot_v1_dot_classifier__pb2.ClassifyResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_stream_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=maskscope_dot_v1_dot_classifier__pb2.ExplainRequest.FromString,
+                    response_serializer=maskscope_dot_v1_dot_classifier__pb2.ExplainResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -154,6 +173,33 @@ class Classifier:
             '/maskscope.v1.Classifier/ClassifyStream',
             maskscope_dot_v1_dot_classifier__pb2.ClassifyRequest.SerializeToString,
             maskscope_dot_v1_dot_classifier__pb2.ClassifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/maskscope.v1.Classifier/Explain',
+            maskscope_dot_v1_dot_classifier__pb2.ExplainRequest.SerializeToString,
+            maskscope_dot_v1_dot_classifier__pb2.ExplainResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,55 @@
+"""Occlusion maps' geometry and the inpaint fill, as pure functions."""
+
+import numpy as np
+import pytest
+
+from inference_service import inpaint, occlusion
+from inference_service.errors import InvalidArgument
+from inference_service.preprocess import Preprocessing
+
+SPEC = Preprocessing(resize=32, crop=24, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+
+
+def test_positions_cover_the_edges():
+    assert occlusion.positions(224, 56, 28) == [0, 28, 56, 84, 112, 140, 168]
+    assert occlusion.positions(10, 4, 4) == [0, 4, 6]  # the last patch is moved back to the edge
+    assert occlusion.positions(8, 8, 3) == [0]
+    assert len(occlusion.grid(224, 56, 28)) == 49
+
+
+def test_parameters_default_and_are_checked():
+    assert occlusion.check_parameters(224, 0, 0) == (28, 14)
+    assert occlusion.check_parameters(224, 32, 0) == (32, 16)
+    for patch, stride in ((0, 300), (300, 0), (16, 17), (2, 1)):
+        with pytest.raises(InvalidArgument):
+            occlusion.check_parameters(224, patch, stride)
+
+
+def test_cell_map_averages_the_patches_covering_each_cell():
+    cells = occlusion.grid(4, 2, 2)  # four disjoint 2x2 patches
+    values = occlusion.cell_map([1.0, 2.0, 3.0, 4.0], cells, 4, 2, 2)
+    np.testing.assert_array_equal(values, [[1, 2], [3, 4]])
+    overlapping = occlusion.cell_map([1.0, 3.0], [(0, 0), (0, 1)], 3, 2, 1)  # cells (0,1) and (1,1) see both
+    np.testing.assert_allclose(overlapping, [[1, 2, 3], [1, 2, 3], [0, 0, 0]])
+
+
+def test_occlude_replaces_exactly_one_patch():
+    base = np.zeros((3, 8, 8), np.float32)
+    out = occlusion.occlude(base, np.float32(7).reshape(1, 1, 1), 2, 4, 3)
+    assert out[:, 2:5, 4:7].min() == 7 and out.sum() == 7 * 3 * 9 and base.sum() == 0
+
+
+def test_inpainting_fills_a_hole_from_its_surroundings():
+    rgb = np.full((40, 60, 3), (200, 40, 90), np.uint8)
+    rgb[10:20, 20:30] = 0  # a black square on a flat colour: inpainting it gives back the colour
+    small = inpaint.resized_image(rgb, SPEC)
+    assert small.shape == (32, 48, 3)
+    hole = np.zeros(small.shape[:2], bool)
+    hole[6:18, 14:26] = True
+    filled = inpaint.inpainted_input(small, hole, SPEC)
+    assert filled.shape == (3, 24, 24)
+    pixels = filled * 0.25 * 255 + 0.5 * 255  # back to 0-255
+    top, left = inpaint.crop_offset(small.shape, SPEC)
+    np.testing.assert_allclose(pixels[:, 8 - top, 20 - left], (200, 40, 90), atol=12)
+    untouched = inpaint.inpainted_input(small, np.zeros_like(hole), SPEC) * 0.25 * 255 + 0.5 * 255
+    assert untouched[:, 8 - top, 20 - left].max() < 60  # without a hole the square stays dark
