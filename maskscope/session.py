@@ -1,0 +1,174 @@
+"""A painting session as a file: the photo, each step's mask and what the model said.
+
+The page exports it (JSON); `python -m inference_service.client replay` sends it again to any
+model; `render_html` makes the self-contained report (original, then each interaction: the image
+as the model saw it, its top class and confidence).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from maskscope.fills import NAMES as FILL_NAMES
+
+FORMAT = "maskscope-session"
+VERSION = 1
+GRAY = (124, 116, 104)  # how the report shows hidden pixels (the gray fill's colour)
+REPORT_WIDTH_PX = 320
+
+
+class SessionError(ValueError):
+    """The session file is not one Maskscope can read; the message says why."""
+
+
+@dataclass
+class Step:
+    title: str
+    mask: bytes                      # PNG; empty: nothing painted
+    predictions: list[dict]          # [{class_index, label, probability}], highest first
+    tracked: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Session:
+    image: bytes
+    image_name: str
+    model: str
+    fill: str
+    keep_painted: bool
+    steps: list[Step]
+    pinned: list[int] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": FORMAT, "version": VERSION, "model": self.model, "fill": self.fill,
+            "keep_painted": self.keep_painted, "pinned": self.pinned,
+            "image": {"name": self.image_name, "data": base64.b64encode(self.image).decode()},
+            "steps": [{"title": s.title, "mask": base64.b64encode(s.mask).decode(), "predictions": s.predictions,
+                       "tracked": s.tracked} for s in self.steps],
+        }, indent=1) + "\n"
+
+
+def _b64(value, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise SessionError(f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(value.split(",", 1)[1] if value.startswith("data:") else value, validate=True)
+    except (binascii.Error, ValueError):
+        raise SessionError(f"{what} is not valid base64") from None
+
+
+def _predictions(value, what: str) -> list[dict]:
+    if not isinstance(value, list):
+        raise SessionError(f"{what} must be a list")
+    out = []
+    for p in value:
+        try:
+            out.append({"class_index": int(p["class_index"]), "label": str(p["label"]),
+                        "probability": float(p["probability"])})
+        except (KeyError, TypeError, ValueError):
+            raise SessionError(f"{what} holds an entry without class_index, label and probability") from None
+    return out
+
+
+def parse(text: str | bytes) -> Session:
+    """Reads a session file; SessionError says what is wrong with a bad one."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SessionError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SessionError(f"not a Maskscope session (its \"format\" must be {FORMAT!r})")
+    if data.get("version") != VERSION:
+        raise SessionError(f"session version {data.get('version')!r}; this Maskscope reads version {VERSION}")
+    fill = data.get("fill", "gray")
+    if fill not in FILL_NAMES:
+        raise SessionError(f"unknown fill {fill!r}; one of {', '.join(FILL_NAMES)}")
+    image = data.get("image")
+    if not isinstance(image, dict):
+        raise SessionError("the session has no image")
+    steps = data.get("steps")
+    if not isinstance(steps, list) or not steps:
+        raise SessionError("the session has no steps")
+    parsed = []
+    for i, s in enumerate(steps):
+        if not isinstance(s, dict):
+            raise SessionError(f"step {i} is not an object")
+        parsed.append(Step(title=str(s.get("title", f"step {i}")), mask=_b64(s.get("mask", ""), f"step {i}'s mask"),
+                           predictions=_predictions(s.get("predictions", []), f"step {i}'s predictions"),
+                           tracked=_predictions(s.get("tracked", []), f"step {i}'s tracked")))
+    pinned = data.get("pinned") or []
+    if not isinstance(pinned, list) or not all(isinstance(i, int) for i in pinned):
+        raise SessionError("pinned must be a list of class indices")
+    return Session(image=_b64(image.get("data"), "the image"), image_name=str(image.get("name", "photo")),
+                   model=str(data.get("model", "")), fill=fill, keep_painted=bool(data.get("keep_painted")),
+                   steps=parsed, pinned=pinned)
+
+
+def masked_preview(image: bytes, mask: bytes, keep_painted: bool, width: int = REPORT_WIDTH_PX) -> bytes:
+    """A small JPEG of the image with its hidden pixels shown gray, for the report."""
+    try:
+        photo = ImageOps.exif_transpose(Image.open(io.BytesIO(image))).convert("RGB")
+    except Exception as exc:
+        raise SessionError(f"the session's image cannot be read ({exc})") from None
+    pixels = np.asarray(photo).copy()
+    if mask:  # as on the page, a step without paint shows (and classifies) the whole photo
+        try:
+            m = Image.open(io.BytesIO(mask))
+            plane = m.getchannel("A") if "A" in m.getbands() else m.convert("L")
+            painted = np.asarray(plane.resize(photo.size)) > 0
+        except Exception as exc:
+            raise SessionError(f"a mask cannot be read ({exc})") from None
+        pixels[~painted if keep_painted else painted] = GRAY
+    preview = Image.fromarray(pixels)
+    preview.thumbnail((width, width * 4))
+    out = io.BytesIO()
+    preview.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def render_html(session: Session) -> str:
+    """The report: one self-contained HTML file (images inlined), a row per step."""
+    e = html.escape
+    pinned = {i for i in session.pinned}
+    rows = []
+    for i, step in enumerate(session.steps):
+        preview = base64.b64encode(masked_preview(session.image, step.mask, session.keep_painted)).decode()
+        top = step.predictions[0] if step.predictions else None
+        name = "Original" if i == 0 and not step.mask else f"Interaction {i}"
+        top_text = f"{e(top['label'])} <b>{top['probability'] * 100:.1f}%</b>" if top else "(no answer)"
+        others = ", ".join(f"{e(p['label'])} {p['probability'] * 100:.1f}%" for p in step.predictions[1:5])
+        tracked = ", ".join(f"{e(p['label'])} {p['probability'] * 100:.1f}%" for p in step.tracked
+                            if p["class_index"] in pinned)
+        rows.append(f"<tr><td class=step>{e(name)}<br><small>{e(step.title)}</small></td>"
+                    f"<td><img alt=\"{e(name)}\" src=\"data:image/jpeg;base64,{preview}\"></td>"
+                    f"<td class=top>{top_text}<br><small>{others}</small></td>"
+                    f"<td>{tracked or '&mdash;'}</td></tr>")
+    how = "kept only the painted area" if session.keep_painted else "hid the painted area"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Maskscope session: {e(session.image_name)}</title>
+<style>
+body {{ font: 15px/1.4 system-ui, sans-serif; margin: 2rem; color: #1d2430; }}
+table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #d8dde6; padding: .6rem; text-align: left;
+vertical-align: top; }} img {{ max-width: {REPORT_WIDTH_PX}px; display: block; }} small {{ color: #5b6577; }}
+</style></head><body>
+<h1>Maskscope session</h1>
+<p>Photo <b>{e(session.image_name)}</b>, model <b>{e(session.model or 'the default')}</b>; each interaction
+{how} with the <b>{e(session.fill)}</b> fill (shown gray here). {len(session.steps)} steps.</p>
+<table><thead><tr><th>Step</th><th>What the model saw</th><th>Top class and confidence (then the next four)</th>
+<th>Pinned classes</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<p><small>Replay it against any model: <code>python -m inference_service.client replay SESSION.json --model NAME</code>
+</small></p>
+</body></html>
+"""
