@@ -56,8 +56,8 @@ def _track(fields) -> list[int]:
     return track
 
 
-def build_request(fields, image: bytes | None, mask: bytes | None) -> pb.ClassifyRequest:
-    """`fields` is a form or a JSON object: image_id, model, fill, keep_painted, top_k, track, sequence."""
+def _common(fields, image: bytes | None, mask: bytes | None) -> dict:
+    """The fields Classify and Explain share: the image (bytes or id), mask, model, fill, keep_painted."""
     image_id = (fields.get("image_id") or "").strip()
     if image and image_id:
         raise BadRequest("send either an image or an image_id, not both")
@@ -70,14 +70,37 @@ def build_request(fields, image: bytes | None, mask: bytes | None) -> pb.Classif
     fill = fields.get("fill") or "gray"
     if fill not in FILLS:
         raise BadRequest(f"unknown fill {fill!r}; use one of {', '.join(FILLS)}")
-    request = pb.ClassifyRequest(model=fields.get("model") or "", mask=mask or b"", fill=FILLS[fill],
-                                 keep_painted=_bool(fields, "keep_painted"), top_k=_int(fields, "top_k", 5),
-                                 track=_track(fields), sequence=max(0, _int(fields, "sequence", 0)))
-    if image:
-        request.image = image
-    else:
-        request.image_id = image_id
+    common = {"model": fields.get("model") or "", "mask": mask or b"", "fill": FILLS[fill],
+              "keep_painted": _bool(fields, "keep_painted")}
+    return {**common, "image": image} if image else {**common, "image_id": image_id}
+
+
+def build_request(fields, image: bytes | None, mask: bytes | None) -> pb.ClassifyRequest:
+    """`fields` is a form or a JSON object: image_id, model, fill, keep_painted, top_k, track, sequence."""
+    return pb.ClassifyRequest(**_common(fields, image, mask), top_k=_int(fields, "top_k", 5), track=_track(fields),
+                              sequence=max(0, _int(fields, "sequence", 0)))
+
+
+def build_explain_request(fields, image: bytes | None, mask: bytes | None) -> pb.ExplainRequest:
+    """As build_request, plus class_index (empty: the top class), patch_size and stride (0: defaults)."""
+    request = pb.ExplainRequest(**_common(fields, image, mask), patch_size=_int(fields, "patch_size", 0),
+                                stride=_int(fields, "stride", 0))
+    if fields.get("class_index") not in (None, ""):
+        request.class_index = _int(fields, "class_index", 0)
     return request
+
+
+def explain_json(response: pb.ExplainResponse) -> dict:
+    """Progress, or (last) the map: drops row-major, and the crop of the image it covers."""
+    if not response.HasField("map"):
+        return {"done": response.done, "total": response.total}
+    m = response.map
+    return {"done": response.done, "total": response.total, "map": {
+        "rows": m.rows, "cols": m.cols, "drop": list(m.drop), "class_index": m.class_index, "label": m.label,
+        "base_probability": m.base_probability,
+        "crop": {"left": m.crop_left, "top": m.crop_top, "right": m.crop_right, "bottom": m.crop_bottom},
+        "patch_size": m.patch_size, "stride": m.stride, "occluded_copies": m.occluded_copies, "model": m.model,
+        "image_id": m.image_id, "image_width": m.image_width, "image_height": m.image_height}}
 
 
 def decode_base64(fields, name: str) -> bytes | None:

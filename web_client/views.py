@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 
 import grpc
-from flask import Blueprint, current_app, jsonify, render_template, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
 from flask_sock import Sock
 
+from maskscope import session as sessions
 from maskscope.v1 import classifier_pb2 as pb
 from web_client.inference import error_payload, get_inference
-from web_client.messages import BadRequest, build_request, decode_base64, model_json, response_json
+from web_client.messages import (BadRequest, build_explain_request, build_request, decode_base64, explain_json,
+                                 model_json, response_json)
 from web_client.stream import StreamBridge
 
 bp = Blueprint("maskscope", __name__)
 sock = Sock()
 CLASSIFY_TIMEOUT_S = 30
+EXPLAIN_TIMEOUT_S = 300
 
 
 @bp.get("/")
@@ -73,6 +76,51 @@ def classify():
         payload, status = error_payload(exc)
         return jsonify(payload), status
     return jsonify(response_json(response))
+
+
+@bp.post("/api/explain")
+def explain():
+    """The fields of /api/classify plus class_index, patch_size, stride. Answers newline-delimited JSON:
+    progress lines {"done", "total"}, then one with "map" (or, if the service fails midway, "error")."""
+    image = request.files.get("image")
+    mask = request.files.get("mask")
+    try:
+        explain_request = build_explain_request(request.form, image.read() if image else None,
+                                                mask.read() if mask else None)
+    except BadRequest as exc:
+        return jsonify({"error": str(exc), "code": "INVALID_ARGUMENT"}), 400
+    inference = get_inference()
+    responses = inference.classifier.Explain(explain_request, timeout=EXPLAIN_TIMEOUT_S, metadata=inference.metadata)
+    try:  # bad requests fail before the first answer: report them with an HTTP status
+        first = next(responses)
+    except grpc.RpcError as exc:
+        payload, status = error_payload(exc)
+        return jsonify(payload), status
+
+    def lines():
+        yield json.dumps(explain_json(first)) + "\n"
+        try:
+            for response in responses:
+                yield json.dumps(explain_json(response)) + "\n"
+        except grpc.RpcError as exc:
+            yield json.dumps(error_payload(exc)[0]) + "\n"
+        finally:
+            responses.cancel()  # the page went away: stop the server's work too
+
+    return Response(lines(), mimetype="application/x-ndjson", headers={"Cache-Control": "no-store"})
+
+
+@bp.post("/api/report")
+def report():
+    """A session (the page's export, JSON) in, its self-contained HTML report out, as a download."""
+    try:
+        session = sessions.parse(request.get_data())
+        text = sessions.render_html(session)
+    except sessions.SessionError as exc:
+        return jsonify({"error": f"not a session Maskscope can report: {exc}", "code": "INVALID_ARGUMENT"}), 400
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in session.image_name.rsplit(".", 1)[0])[:40]
+    return Response(text, mimetype="text/html", headers={
+        "Content-Disposition": f'attachment; filename="maskscope-{stem or "session"}.html"'})
 
 
 @sock.route("/api/stream", bp=bp)

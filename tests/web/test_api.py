@@ -9,16 +9,6 @@ from tests.conftest import png_bytes
 from web_client import create_app
 
 
-@pytest.fixture
-def app(server):
-    return create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "MAX_CONTENT_LENGTH": 2 << 20})
-
-
-@pytest.fixture
-def client(app):
-    return app.test_client()
-
-
 def post(client, image=None, mask=None, **fields):
     data = {key: str(value) for key, value in fields.items()}
     if image is not None:
