@@ -26,7 +26,7 @@ async function request(url, options = {}) {
   return body;
 }
 
-export const getModels = () => request("/api/models");
+export const getModels = (labels = false) => request(labels ? "/api/models?labels=1" : "/api/models");
 export const getSamples = () => request("/api/samples");
 export const getHealth = () => request("/api/health");
 
@@ -43,6 +43,66 @@ export function classify({ image, imageId, mask, model, fill, keepPainted, topK,
   form.append("track", (track || []).join(","));
   form.append("sequence", String(sequence || 0));
   return request("/api/classify", { method: "POST", body: form });
+}
+
+// An occlusion map: the fields of classify plus classIndex, patchSize, stride. The answer streams
+// in as lines of JSON; `onProgress(done, total)` sees each, and the map is returned at the end.
+export async function explain({ image, imageId, mask, model, fill, keepPainted, classIndex, patchSize, stride },
+  onProgress, signal) {
+  const form = new FormData();
+  if (image) form.append("image", image, "image");
+  else form.append("image_id", imageId);
+  if (mask) form.append("mask", mask, "mask.png");
+  form.append("model", model || "");
+  form.append("fill", fill || "gray");
+  form.append("keep_painted", keepPainted ? "true" : "false");
+  if (classIndex != null) form.append("class_index", String(classIndex));
+  form.append("patch_size", String(patchSize || 0));
+  form.append("stride", String(stride || 0));
+  let response;
+  try {
+    response = await fetch("/api/explain", { method: "POST", body: form, signal });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(UNREACHABLE, { status: 0, code: "UNAVAILABLE" });
+  }
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new ApiError(body.error || `${response.status} ${response.statusText}`,
+      { status: response.status, code: body.code || "" });
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffered += value;
+    const lines = buffered.split("\n");
+    buffered = lines.pop();
+    for (const line of lines.filter(Boolean)) {
+      const message = JSON.parse(line);
+      if (message.error) throw new ApiError(message.error, { code: message.code });
+      onProgress?.(message.done, message.total);
+      if (message.map) return message.map;
+    }
+  }
+  throw new ApiError("The explanation stopped before it was finished.", { code: "UNAVAILABLE" });
+}
+
+// The session's HTML report, rendered by the web app from the session's JSON.
+export async function reportHtml(sessionJson) {
+  let response;
+  try {
+    response = await fetch("/api/report", { method: "POST", body: sessionJson,
+      headers: { "Content-Type": "application/json" } });
+  } catch {
+    throw new ApiError(UNREACHABLE, { status: 0, code: "UNAVAILABLE" });
+  }
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new ApiError(body.error || `${response.status} ${response.statusText}`, { status: response.status });
+  }
+  return response.blob();
 }
 
 export async function blobToBase64(blob) {

@@ -1,7 +1,9 @@
 // Page wiring: photo choice, tools, classification (one-off and live), results, history, errors.
-import { ApiError, LiveStream, blobToBase64, classify, getHealth, getModels, getSamples } from "./api.js";
+import { ApiError, LiveStream, blobToBase64, classify, explain, getHealth, getModels, getSamples, reportHtml } from "./api.js";
+import { MASK_ARTIFACT_CLASSES, agreement, heatPixels, userMap } from "./maps.js";
 import { MaskCanvas, cropBox } from "./mask_canvas.js";
 import { historyItem, renderPredictions } from "./results.js";
+import { download, drawChart, fileStem, probabilityOf, sessionJson } from "./session.js";
 
 const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
 const LIVE_INTERVAL_MS = 90; // while dragging in live mode, at most one mask per interval
@@ -13,6 +15,12 @@ const ui = {
   file: $("#file"), model: $("#model"), fill: $("#fill"), keep: $("#keep-painted"), live: $("#live"),
   brush: $("#brush-size"), predictions: $("#predictions"), original: $("#original-top"),
   summary: $("#summary"), history: $("#history"), timing: $("#timing"), empty: $("#empty-hint"),
+  compareModel: $("#compare-model"), compare: $("#compare"), compareSummary: $("#compare-summary"),
+  comparePredictions: $("#compare-predictions"), artifact: $("#artifact-warning"),
+  explainProgress: $("#explain-progress"), explainSummary: $("#explain-summary"), showMap: $("#show-map"),
+  maps: $("#maps"), modelMap: $("#model-map"), yourMap: $("#your-map"), agreement: $("#agreement"),
+  pinSearch: $("#pin-search"), labels: $("#labels"), pinned: $("#pinned"), pinnedName: $("#pinned-name"),
+  pinnedChart: $("#pinned-chart"), explainPainted: $("#explain-painted"),
 };
 
 const painter = new MaskCanvas(ui.canvas);
@@ -28,6 +36,10 @@ const state = {
   offline: false,
   lastLiveSend: 0,
   liveTimer: 0,
+  steps: [], // the session: {title, mask (Blob|null), result, coverage}, in the order they were made
+  pinned: null, // {class_index, label}: followed through the history
+  explaining: null, // AbortController of the occlusion map being computed
+  map: null, // the last occlusion map
 };
 // When the socket drops (the web app restarted), live mode reconnects after a pause.
 const stream = new LiveStream(onStreamMessage, () => {
@@ -81,9 +93,11 @@ function goOffline(message) {
 
 async function loadModels() {
   try {
-    const { models, default_model: fallback } = await getModels();
+    const { models, default_model: fallback } = await getModels(true);
     ui.model.replaceChildren();
+    ui.compareModel.replaceChildren(new Option("(no second model)", ""));
     for (const model of models) {
+      ui.compareModel.append(new Option(model.name, model.name));
       state.models.set(model.name, model);
       const option = new Option(model.pretrained ? model.name : `${model.name} (untrained: random weights)`,
         model.name, false, model.name === fallback);
@@ -91,6 +105,7 @@ async function loadModels() {
       ui.model.append(option);
     }
     updateCropBox();
+    ui.labels.replaceChildren(...(currentModel()?.labels || []).map((label) => new Option(label)));
   } catch (error) {
     handleError(error, loadModels);
   }
@@ -150,6 +165,8 @@ async function loadPhoto(blob, name) {
   state.imageId = null;
   state.baseline = null;
   state.pending.clear();
+  state.steps = [];
+  clearMap();
   painter.setImage(bitmap);
   ui.empty.hidden = true;
   ui.history.replaceChildren();
@@ -177,9 +194,10 @@ async function classifyBaseline() {
       top: result.predictions[0],
     };
     result.predictions = result.predictions.slice(0, 5);
-    result.tracked = [];
-    addHistory(result, "Unpainted photo", painter.thumbnail(96, false), []);
+    result.tracked = state.pinned ? [{ ...state.pinned, probability: state.baseline.probabilities.get(state.pinned.class_index) ?? 0 }] : [];
+    addHistory(result, "Unpainted photo", painter.thumbnail(96, false), [], null, blankCoverage());
     show(result);
+    compare(null);
     if (!painter.isEmpty() || ui.keep.checked) await classifyMask(); // model changed mid-session
   } catch (error) {
     handleError(error, classifyBaseline);
@@ -190,7 +208,14 @@ async function classifyBaseline() {
 
 function requestFields(sequence, mask) {
   return { imageId: state.imageId, mask, model: ui.model.value, fill: ui.fill.value,
-    keepPainted: ui.keep.checked, topK: 5, track: [state.baseline.top.class_index], sequence };
+    keepPainted: ui.keep.checked, topK: 5, track: tracked(), sequence };
+}
+
+// The unpainted photo's top class (to show when it drops out of the top 5) and the pinned one.
+function tracked() {
+  const track = [state.baseline.top.class_index];
+  if (state.pinned && state.pinned.class_index !== track[0]) track.push(state.pinned.class_index);
+  return track;
 }
 
 async function classifyMask() {
@@ -200,6 +225,7 @@ async function classifyMask() {
   const strokes = painter.snapshot();
   const mask = await painter.maskBlob();
   const thumbnail = painter.thumbnail();
+  const coverage = painter.maskCoverage();
   let result;
   try {
     try {
@@ -215,8 +241,9 @@ async function classifyMask() {
     return;
   }
   if (sequence < state.shown) return; // a newer answer is already on screen
-  addHistory(result, describe(strokes), thumbnail, strokes);
+  addHistory(result, describe(strokes), thumbnail, strokes, mask, coverage);
   show(result);
+  compare(mask);
 }
 
 async function sendLive(final) {
@@ -224,8 +251,10 @@ async function sendLive(final) {
   clearTimeout(state.liveTimer);
   state.lastLiveSend = performance.now();
   const sequence = ++state.sequence;
-  state.pending.set(sequence, { final, strokes: painter.snapshot(), thumbnail: final ? painter.thumbnail() : null });
-  const mask = await painter.maskBlob();
+  const pending = { final, strokes: painter.snapshot(), thumbnail: final ? painter.thumbnail() : null,
+    coverage: final ? painter.maskCoverage() : null, mask: null };
+  state.pending.set(sequence, pending);
+  const mask = pending.mask = await painter.maskBlob();
   const fields = requestFields(sequence, null);
   stream.send({ image_id: fields.imageId, mask: await blobToBase64(mask), model: fields.model, fill: fields.fill,
     keep_painted: fields.keepPainted, top_k: fields.topK, track: fields.track, sequence });
@@ -253,8 +282,10 @@ function onStreamMessage(message) {
     return;
   }
   if (message.sequence < state.shown) return; // stale: a newer answer is already on screen
-  if (pending?.final) addHistory(message, describe(pending.strokes), pending.thumbnail, pending.strokes);
+  if (pending?.final) addHistory(message, describe(pending.strokes), pending.thumbnail, pending.strokes, pending.mask,
+    pending.coverage);
   show(message);
+  if (pending?.final) compare(pending.mask);
 }
 
 function show(result) {
@@ -265,6 +296,13 @@ function show(result) {
   ui.summary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
   const t = result.timings;
   ui.timing.textContent = `server ${t.total_ms.toFixed(0)} ms · batch of ${t.batch_size}`;
+  markPinned(ui.predictions);
+  const artifact = MASK_ARTIFACT_CLASSES.get(top.class_index);
+  ui.artifact.hidden = !artifact || !painter.canUndo;
+  if (artifact) {
+    ui.artifact.textContent = `“${artifact}” is a class models often give for masked photos: the answer may be about `
+      + "the paint's shapes and edges, not the photo. Try the inpaint or blur fill.";
+  }
 }
 
 function hideBannerIfOffline() {
@@ -280,7 +318,9 @@ function describe(strokes) {
   return `${painted} stroke${painted > 1 ? "s" : ""}${erased ? `, ${erased} erased` : ""}`;
 }
 
-function addHistory(result, title, thumbnail = painter.thumbnail(), strokes = []) {
+function addHistory(result, title, thumbnail = painter.thumbnail(), strokes = [], mask = null, coverage = null) {
+  state.steps.push({ title, mask, result, coverage: coverage || painter.maskCoverage() });
+  drawPinnedChart();
   const item = historyItem({ thumbnail, result, title }, () => {
     painter.restore(strokes);
     state.shown = result.sequence;
@@ -291,6 +331,170 @@ function addHistory(result, title, thumbnail = painter.thumbnail(), strokes = []
   item.classList.add("active");
   ui.history.append(item);
   item.scrollIntoView({ block: "nearest", inline: "end" });
+}
+
+function blankCoverage() {
+  const coverage = painter.maskCoverage();
+  coverage.data.fill(0);
+  return coverage;
+}
+
+// ---- a second model, side by side ----
+
+async function compare(mask) {
+  const other = ui.compareModel.value;
+  ui.compare.hidden = !other || !state.imageId;
+  if (ui.compare.hidden) return;
+  try {
+    const result = await classify({ imageId: state.imageId, mask, model: other, fill: ui.fill.value,
+      keepPainted: Boolean(mask) && ui.keep.checked, topK: 5 });
+    const top = result.predictions[0];
+    ui.compareSummary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
+    renderPredictions(ui.comparePredictions, document.createElement("div"), result, null);
+    markPinned(ui.comparePredictions);
+  } catch (error) {
+    handleError(error, () => compare(mask));
+  }
+}
+
+// ---- pinning a class ----
+
+function pin(classIndex, label) {
+  state.pinned = { class_index: classIndex, label };
+  ui.pinned.hidden = false;
+  ui.pinnedName.textContent = label;
+  ui.pinSearch.value = "";
+  markPinned(ui.predictions);
+  markPinned(ui.comparePredictions);
+  // Its probability on the unpainted photo is known already (the baseline has every class).
+  for (const step of state.steps) {
+    if (step.mask || probabilityOf(step.result, classIndex) != null || !state.baseline) continue;
+    step.result.tracked = [...(step.result.tracked || []),
+      { class_index: classIndex, label, probability: state.baseline.probabilities.get(classIndex) ?? 0 }];
+  }
+  drawPinnedChart();
+  if (state.baseline && painter.canUndo) (ui.live.checked ? sendLive(true) : classifyMask()); // its probability now
+}
+
+function unpin() {
+  state.pinned = null;
+  ui.pinned.hidden = true;
+  markPinned(ui.predictions);
+}
+
+function pinFromSearch() {
+  const wanted = ui.pinSearch.value.trim().toLowerCase();
+  const labels = currentModel()?.labels || [];
+  const index = labels.findIndex((label) => label.toLowerCase() === wanted);
+  if (index < 0) {
+    showBanner(wanted ? `No class is called “${ui.pinSearch.value.trim()}”. Pick one from the list as you type.`
+      : "Type a class name to follow it.");
+    return;
+  }
+  pin(index, labels[index]);
+}
+
+function markPinned(list) {
+  list.querySelectorAll(".prediction").forEach((li) => {
+    li.classList.toggle("pinned", Number(li.dataset.classIndex) === state.pinned?.class_index);
+  });
+}
+
+function drawPinnedChart() {
+  if (!state.pinned) return;
+  drawChart(ui.pinnedChart, state.steps.map((s) => probabilityOf(s.result, state.pinned.class_index)));
+}
+
+// ---- where the model looks, and where you found it looks ----
+
+function clearMap() {
+  state.explaining?.abort();
+  state.map = null;
+  painter.setHeatMap(null);
+  ui.showMap.checked = false;
+  ui.showMap.disabled = true;
+  ui.maps.hidden = true;
+  ui.agreement.textContent = "";
+  ui.explainSummary.textContent = "";
+  ui.explainProgress.hidden = true;
+}
+
+async function runExplain() {
+  if (!state.baseline || !state.imageId) return;
+  state.explaining?.abort();
+  const controller = state.explaining = new AbortController();
+  const target = state.pinned || state.baseline.top;
+  ui.explainProgress.hidden = false;
+  ui.explainProgress.value = 0;
+  ui.explainSummary.textContent = `Hiding one square at a time to see what “${target.label}” needs…`;
+  const painted = ui.explainPainted.checked;
+  try {
+    const map = await explain({ imageId: state.imageId, mask: painted ? await painter.maskBlob() : null,
+      model: ui.model.value, fill: ui.fill.value, keepPainted: painted && ui.keep.checked,
+      classIndex: target.class_index },
+    (done, total) => { ui.explainProgress.value = done / total; }, controller.signal);
+    if (controller !== state.explaining) return;
+    state.map = { ...map, painted };
+    painter.setHeatMap(map);
+    ui.showMap.disabled = false;
+    ui.showMap.checked = true;
+    painter.showHeatMap(true);
+    ui.explainSummary.textContent = `${map.label}: ${(map.base_probability * 100).toFixed(0)}% on this image; `
+      + `hiding a red square costs it up to ${(Math.max(...map.drop) * 100).toFixed(0)} points `
+      + `(${map.occluded_copies} copies, ${map.patch_size} px squares).`;
+    drawMaps();
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    ui.explainSummary.textContent = "";
+    handleError(error, runExplain);
+  } finally {
+    if (controller === state.explaining) { ui.explainProgress.hidden = true; state.explaining = null; }
+  }
+}
+
+function drawMapCanvas(canvas, values, rows, cols) {
+  canvas.width = cols;
+  canvas.height = rows;
+  canvas.getContext("2d").putImageData(new ImageData(heatPixels(Array.from(values), rows, cols), cols, rows), 0, 0);
+}
+
+// The model's map beside the user's own (from their history), and how much the two agree.
+function drawMaps() {
+  const map = state.map;
+  if (!map) return;
+  ui.maps.hidden = false;
+  drawMapCanvas(ui.modelMap, map.drop, map.rows, map.cols);
+  const steps = state.steps.map((s) => ({ coverage: s.coverage, p: probabilityOf(s.result, map.class_index) }));
+  const mine = userMap(steps, { rows: map.rows, cols: map.cols, crop: map.crop, imageWidth: map.image_width,
+    imageHeight: map.image_height });
+  drawMapCanvas(ui.yourMap, mine, map.rows, map.cols);
+  const score = agreement(mine, map.drop);
+  // Your strokes tell what each region meant to the unpainted photo: compare with that photo's map.
+  if (map.painted) {
+    ui.agreement.textContent = "Agreement is measured against the map of the whole photo: untick “as I painted it” "
+      + "and show the map again.";
+    return;
+  }
+  ui.agreement.textContent = score == null
+    ? `Paint a few strokes (with “${map.label}” pinned or on top) to draw your map and compare it.`
+    : `Agreement ${score.toFixed(2)}: how closely your map follows the model's (the correlation of the two `
+      + "maps: 1 means the regions your strokes showed to matter are the ones the model needs, 0 unrelated, "
+      + "below 0 opposite).";
+}
+
+// ---- keeping a record ----
+
+async function exportSession(asReport) {
+  if (!state.photo || !state.steps.length) { showBanner("Classify a photo first: there is nothing to export yet."); return; }
+  const json = await sessionJson({ photo: state.photo, model: ui.model.value, fill: ui.fill.value,
+    keepPainted: ui.keep.checked, pinned: state.pinned ? [state.pinned.class_index] : [], steps: state.steps });
+  const stem = `maskscope-${fileStem(state.photo.name)}`;
+  if (!asReport) { download(new Blob([json], { type: "application/json" }), `${stem}.json`); return; }
+  try {
+    download(await reportHtml(json), `${stem}.html`);
+  } catch (error) {
+    handleError(error, () => exportSession(true));
+  }
 }
 
 // ---- tools ----
@@ -316,6 +520,11 @@ const actions = {
   clear: () => painter.clear(),
   classify: () => classifyMask(),
   upload: () => ui.file.click(),
+  explain: () => runExplain(),
+  pin: () => pinFromSearch(),
+  unpin: () => unpin(),
+  "export-report": () => exportSession(true),
+  "export-json": () => exportSession(false),
 };
 
 document.addEventListener("click", (event) => {
@@ -331,8 +540,22 @@ document.addEventListener("keydown", (event) => {
 });
 
 painter.addEventListener("change", onCanvasChange);
+for (const list of [ui.predictions, ui.comparePredictions, ui.original]) {
+  list.addEventListener("click", (event) => {
+    const row = event.target.closest(".prediction");
+    if (row) pin(Number(row.dataset.classIndex), row.querySelector(".label").textContent);
+  });
+}
+ui.pinSearch.addEventListener("keydown", (event) => { if (event.key === "Enter") pinFromSearch(); });
+ui.showMap.addEventListener("change", () => painter.showHeatMap(ui.showMap.checked));
+ui.compareModel.addEventListener("change", async () => compare(await painter.maskBlob()));
 ui.brush.addEventListener("input", () => painter.setBrushSize(Number(ui.brush.value)));
-ui.model.addEventListener("change", () => { updateCropBox(); state.baseline = null; classifyBaseline(); });
+ui.model.addEventListener("change", () => {
+  updateCropBox();
+  clearMap();
+  state.baseline = null;
+  classifyBaseline();
+});
 ui.fill.addEventListener("change", () => (ui.live.checked ? sendLive(true) : classifyMask()));
 ui.keep.addEventListener("change", () => (ui.live.checked ? sendLive(true) : classifyMask()));
 ui.live.addEventListener("change", () => {

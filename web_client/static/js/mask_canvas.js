@@ -1,6 +1,7 @@
 // The drawing engine: a photo, the user's strokes as data (so undo/redo is a replay), and the mask
 // they make at the photo's own resolution. Knows nothing about classification or the page.
 
+import { coverage, heatPixels } from "./maps.js";
 import { oneBitPng } from "./png.js";
 
 const OVERLAY_ALPHA = 0.55;
@@ -24,6 +25,8 @@ export class MaskCanvas extends EventTarget {
     this.pointer = null; // last pointer position in CSS pixels, for the brush outline
     this.active = null; // the stroke being drawn
     this.layout = { scale: 1, x: 0, y: 0 };
+    this.heat = null; // an occlusion map drawn over the photo: {canvas, crop}
+    this.heatVisible = false;
     this._bindPointer();
     new ResizeObserver(() => this.render()).observe(canvas.parentElement);
   }
@@ -42,6 +45,27 @@ export class MaskCanvas extends EventTarget {
   setMode(mode) { this.mode = mode; this.render(); }
   setBrushSize(px) { this.brushPx = px; this.render(); }
   setCropBox(box) { this.cropBox = box; this.render(); }
+
+  // `map`: {rows, cols, drop, crop} from the service (null: none); shown while heatVisible.
+  setHeatMap(map) {
+    this.heat = null;
+    if (map) {
+      const canvas = document.createElement("canvas");
+      canvas.width = map.cols;
+      canvas.height = map.rows;
+      canvas.getContext("2d").putImageData(new ImageData(heatPixels(map.drop, map.rows, map.cols), map.cols, map.rows), 0, 0);
+      this.heat = { canvas, crop: map.crop };
+    }
+    this.render();
+  }
+
+  showHeatMap(visible) { this.heatVisible = visible; this.render(); }
+
+  // The mask, coarsely: the painted fraction of each block (see maps.coverage).
+  maskCoverage() {
+    if (!this.width) return coverage(new Uint8ClampedArray(4), 1, 1);
+    return coverage(this.maskCtx.getImageData(0, 0, this.width, this.height).data, this.width, this.height);
+  }
 
   get canUndo() { return this.strokes.length > 0; }
   get canRedo() { return this.redoStack.length > 0; }
@@ -121,6 +145,12 @@ export class MaskCanvas extends EventTarget {
     ctx.globalAlpha = OVERLAY_ALPHA;
     ctx.drawImage(this.mask, x, y, this.width * scale, this.height * scale);
     ctx.globalAlpha = 1;
+    if (this.heat && this.heatVisible) {
+      const { canvas: heat, crop } = this.heat;
+      ctx.imageSmoothingEnabled = true;
+      ctx.drawImage(heat, x + crop.left * scale, y + crop.top * scale, (crop.right - crop.left) * scale,
+        (crop.bottom - crop.top) * scale);
+    }
     if (this.cropBox) this._drawCropBox();
     if (this.pointer) this._drawBrushOutline();
   }

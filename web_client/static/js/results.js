@@ -8,9 +8,11 @@ function delta(now, before) {
   return { text: points > 0 ? `+${points}` : `−${Math.abs(points)}`, cls: points > 0 ? "up" : "down" };
 }
 
-function row({ label, probability }, baselineP, { original = false } = {}) {
+function row({ label, probability, class_index: classIndex }, baselineP, { original = false } = {}) {
   const li = document.createElement("li");
   li.className = "prediction" + (original ? " original" : "");
+  li.dataset.classIndex = String(classIndex);
+  li.title = "Click to follow this class through your experiments";
   const name = document.createElement("span");
   name.className = "label";
   name.textContent = label;

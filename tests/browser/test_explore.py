@@ -1,0 +1,154 @@
+"""The page's exploring tools in real Chromium: the occlusion map, pinning, comparing, exporting."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from maskscope import session as sessions
+from tests.browser.test_page import (classify_and_read, drag, paint_cup, pick_coffee, screenshot, set_brush,
+                                     to_screen)
+from tests.conftest import ROOT, ServerProcess, WebServer
+
+SECOND_MODEL = "efficientnet-lite0-untrained"
+
+
+@pytest.fixture(scope="module")
+def two_models(model_dir, tmp_path_factory):
+    """The real model, and a second one to compare with: the same architecture with random weights."""
+    root = tmp_path_factory.mktemp("models")
+    shutil.copytree(model_dir / "efficientnet-lite0", root / "efficientnet-lite0")
+    untrained = tmp_path_factory.mktemp("untrained")
+    subprocess.run([sys.executable, "-m", "inference_service.export", "efficientnet-lite0", "--random-weights",
+                    "--out", str(untrained)], check=True, cwd=ROOT, capture_output=True)
+    folder = root / SECOND_MODEL
+    shutil.copytree(untrained / "efficientnet-lite0", folder)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({**metadata, "name": SECOND_MODEL}))
+    return root
+
+
+@pytest.fixture(scope="module")
+def stack(two_models):
+    from web_client.samples import extract
+    extract()
+    inference = ServerProcess(two_models)
+    web = WebServer(inference.address)
+    yield {"inference": inference, "web": web}
+    web.stop()
+    inference.stop()
+
+
+def canvas_pixel(page, x, y):
+    """The main canvas's colour at a point of the coffee photo."""
+    px, py = to_screen(page, x, y)
+    return page.evaluate(
+        "([px, py]) => { const c = document.querySelector('#canvas'); const r = c.getBoundingClientRect();"
+        " const d = window.devicePixelRatio || 1;"
+        " return Array.from(c.getContext('2d').getImageData((px - r.left) * d, (py - r.top) * d, 1, 1).data); }",
+        [px, py])
+
+
+def explain(page):
+    page.click("[data-action=explain]")  # says "Hiding one square…" at once, until the map is in
+    page.wait_for_function("() => !document.querySelector('#explain-summary').textContent.startsWith('Hiding')"
+                           " && !document.querySelector('#show-map').disabled", timeout=60_000)
+
+
+def test_occlusion_map_overlay_and_your_map(page):
+    pick_coffee(page)
+    before = canvas_pixel(page, 300, 200)
+    seen_progress = page.evaluate("""() => new Promise((resolve) => {
+        const bar = document.querySelector('#explain-progress');
+        new MutationObserver(() => { if (!bar.hidden) resolve(true); }).observe(bar, {attributes: true});
+        document.querySelector('[data-action=explain]').click(); })""")
+    assert seen_progress
+    page.wait_for_function("() => !document.querySelector('#show-map').disabled", timeout=60_000)
+    summary = page.locator("#explain-summary").inner_text()
+    assert summary.startswith("espresso") and "hiding a red square costs it up to" in summary
+    assert page.locator("#maps").is_visible()
+    with_map = canvas_pixel(page, 300, 200)  # the cup: where the model looks
+    assert with_map != before and with_map[0] >= before[0], (before, with_map)
+    screenshot(page, "5-occlusion-map")
+    page.uncheck("#show-map")
+    assert canvas_pixel(page, 300, 200) == before
+    # No strokes yet: no map of yours to compare.
+    assert "Paint a few strokes" in page.locator("#agreement").inner_text()
+
+    # A stroke over the table below the saucer (little happens), then one across the cup (espresso drops).
+    set_brush(page, 80)
+    drag(page, (140, 370), (460, 370))
+    classify_and_read(page)
+    drag(page, (180, 110), (420, 110))
+    drag(page, (180, 170), (420, 170))
+    classify_and_read(page)
+    explain(page)
+    agreement = page.locator("#agreement").inner_text()
+    assert agreement.startswith("Agreement ")
+    assert float(agreement.split()[1].rstrip(":")) > 0.4, agreement  # the cup matters to both
+    screenshot(page, "6-your-map")
+
+
+def test_pin_a_class_and_follow_it(page):
+    pick_coffee(page)
+    page.fill("#pin-search", "no such class")
+    page.click("[data-action=pin]")
+    assert "No class is called" in page.locator("#banner").inner_text()
+    page.fill("#pin-search", "Espresso")
+    page.press("#pin-search", "Enter")
+    assert page.locator("#pinned-name").inner_text() == "espresso"
+    set_brush(page, 90)
+    paint_cup(page)
+    classify_and_read(page)
+    page.wait_for_function("() => document.querySelectorAll('#pinned-chart circle').length >= 2", timeout=20_000)
+    titles = page.locator("#pinned-chart circle title").evaluate_all("els => els.map((e) => e.textContent)")
+    first, last = (float(t.split(": ")[1].rstrip("%")) for t in (titles[0], titles[-1]))
+    assert first > 50 and last < first / 2, titles  # the cup is hidden: the espresso goes
+    # Clicking a class in the results pins it instead.
+    page.locator("#predictions li").nth(1).click()
+    assert page.locator("#pinned-name").inner_text() == page.locator("#predictions li .label").nth(1).inner_text()
+    assert page.locator("#predictions li.pinned").count() == 1
+    screenshot(page, "7-pinned-class")
+
+
+def test_compare_two_models_and_the_inpaint_fill(page):
+    pick_coffee(page)
+    page.select_option("#compare-model", SECOND_MODEL)
+    page.wait_for_function("() => document.querySelector('#compare-summary').textContent.includes('says')",
+                           timeout=20_000)
+    assert page.locator("#compare-summary").inner_text().startswith(f"{SECOND_MODEL} says:")
+    assert page.locator("#compare-predictions li").count() == 5
+    untrained_top = page.locator("#compare-predictions li .label").first.inner_text()
+    assert untrained_top != "espresso"
+    set_brush(page, 90)
+    paint_cup(page)
+    gray = classify_and_read(page)
+    page.select_option("#fill", "inpaint")
+    page.wait_for_function("(before) => document.querySelector('#predictions li .value').textContent !== before",
+                           arg=gray[0][1], timeout=20_000)
+    screenshot(page, "8-compare-inpaint")
+
+
+def test_export_the_session_as_json_and_report(page, tmp_path):
+    pick_coffee(page)
+    set_brush(page, 90)
+    paint_cup(page)
+    classify_and_read(page)
+    with page.expect_download() as download:
+        page.click("[data-action=export-json]")
+    path = tmp_path / "session.json"
+    download.value.save_as(path)
+    assert download.value.suggested_filename == "maskscope-Coffee.json" or download.value.suggested_filename.endswith(".json")
+    session = sessions.parse(path.read_bytes())
+    assert len(session.steps) == 2 and session.model == "efficientnet-lite0" and session.steps[0].mask == b""
+    assert session.steps[0].predictions[0]["label"] == "espresso" and session.steps[1].mask.startswith(b"\x89PNG")
+    with page.expect_download() as download:
+        page.click("[data-action=export-report]")
+    report = tmp_path / "report.html"
+    download.value.save_as(report)
+    text = report.read_text()
+    assert text.count("<tr><td class=step>") == 2 and "espresso" in text

@@ -1,0 +1,90 @@
+// Pure functions for the two maps: the model's occlusion map and the user's own map, and how much
+// they agree. No DOM here, so they run (and are tested) in Node as well.
+
+// A mask's coverage at a coarse size: the fraction of painted pixels in each block.
+// `rgba`: the mask's pixels (alpha > 0 where painted), width x height.
+export function coverage(rgba, width, height, maxSide = 96) {
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
+  const sum = new Float32Array(w * h), count = new Float32Array(w * h);
+  for (let y = 0; y < height; y++) {
+    const row = Math.min(h - 1, Math.floor(y * h / height)) * w;
+    for (let x = 0; x < width; x++) {
+      const cell = row + Math.min(w - 1, Math.floor(x * w / width));
+      count[cell] += 1;
+      if (rgba[(y * width + x) * 4 + 3] > 0) sum[cell] += 1;
+    }
+  }
+  for (let i = 0; i < sum.length; i++) sum[i] /= count[i] || 1;
+  return { width: w, height: h, data: sum };
+}
+
+export const emptyCoverage = (width = 1, height = 1) => ({ width, height, data: new Float32Array(width * height) });
+
+// The user's map on the model map's grid. `steps`: the history in order, each
+// {coverage, p} with p the chosen class's probability (null when unknown). Each step's drop in
+// p is shared among the pixels it newly painted; a cell's value is the drop per unit of its area.
+// `geometry`: {rows, cols, crop: {left, top, right, bottom}, imageWidth, imageHeight}.
+export function userMap(steps, geometry) {
+  const { rows, cols, crop, imageWidth, imageHeight } = geometry;
+  const total = new Float32Array(rows * cols), area = new Float32Array(rows * cols);
+  const cellOf = (cov, i) => {
+    const x = ((i % cov.width) + 0.5) * imageWidth / cov.width;
+    const y = (Math.floor(i / cov.width) + 0.5) * imageHeight / cov.height;
+    if (x < crop.left || x >= crop.right || y < crop.top || y >= crop.bottom) return -1;
+    const c = Math.min(cols - 1, Math.floor((x - crop.left) / (crop.right - crop.left) * cols));
+    const r = Math.min(rows - 1, Math.floor((y - crop.top) / (crop.bottom - crop.top) * rows));
+    return r * cols + c;
+  };
+  for (let s = 1; s < steps.length; s++) {
+    const before = steps[s - 1], now = steps[s];
+    if (before.p == null || now.p == null || before.coverage.data.length !== now.coverage.data.length) continue;
+    const drop = before.p - now.p;
+    const added = now.coverage.data.map((v, i) => Math.max(0, v - before.coverage.data[i]));
+    const sum = added.reduce((a, b) => a + b, 0);
+    if (sum <= 0) continue;
+    added.forEach((v, i) => {
+      const cell = cellOf(now.coverage, i);
+      if (cell >= 0 && v > 0) total[cell] += drop * v / sum;
+    });
+  }
+  const grid = steps[steps.length - 1]?.coverage;
+  if (grid) for (let i = 0; i < grid.data.length; i++) { const cell = cellOf(grid, i); if (cell >= 0) area[cell] += 1; }
+  return total.map((v, i) => (area[i] ? v / area[i] : 0));
+}
+
+// How much two maps agree: Pearson's correlation over the cells (1: same regions matter,
+// 0: unrelated, below 0: opposite). null when either map is flat (nothing to compare).
+export function agreement(a, b) {
+  const n = Math.min(a.length, b.length);
+  if (!n) return null;
+  let ma = 0, mb = 0;
+  for (let i = 0; i < n; i++) { ma += a[i]; mb += b[i]; }
+  ma /= n; mb /= n;
+  let cov = 0, va = 0, vb = 0;
+  for (let i = 0; i < n; i++) {
+    const da = a[i] - ma, db = b[i] - mb;
+    cov += da * db; va += da * da; vb += db * db;
+  }
+  if (va <= 1e-12 || vb <= 1e-12) return null;
+  return cov / Math.sqrt(va * vb);
+}
+
+// RGBA pixels (rows x cols) for a map: red where hiding the region costs the class the most,
+// transparent where it costs nothing (or helps).
+export function heatPixels(values, rows, cols) {
+  const max = Math.max(1e-6, ...values);
+  const out = new Uint8ClampedArray(rows * cols * 4);
+  values.forEach((v, i) => {
+    const t = Math.max(0, Math.min(1, v / max));
+    out.set([255, Math.round(210 * (1 - t)), 40, Math.round(200 * t)], i * 4);
+  });
+  return out;
+}
+
+// Classes that masked images get for their masks' look rather than the photo (sharp edges, flat
+// patches): seeing one means the answer is about the paint.
+export const MASK_ARTIFACT_CLASSES = new Map([
+  [611, "jigsaw puzzle"], [918, "crossword puzzle"], [646, "maze"], [904, "window screen"],
+  [490, "chain mail"], [599, "honeycomb"], [794, "shower curtain"], [916, "web site"],
+]);
