@@ -10,7 +10,7 @@ SAMPLES := web_client/static/samples/index.json
 INFERENCE_PORT ?= 50051
 WEB_PORT ?= 8000
 
-.PHONY: install browser proto models models-resnet50 samples demo test bench clean
+.PHONY: install browser proto models models-resnet50 samples demo test bench experiments clean
 
 install: $(INSTALLED)
 
@@ -62,3 +62,7 @@ clean:
 # Throughput and latency against raw onnxruntime and a naive PyTorch server; see docs/benchmarks.md.
 bench: models
 	$(PY) -m bench
+
+# The paper's protocol on every sample photo (masks from occlusion maps); writes docs/experiments.md.
+experiments: models
+	$(PY) -m experiments --model-dir $(MODEL_DIR)

@@ -17,12 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from bench import raw
 from bench.workload import full_request, load_workload, mask_request
-from maskscope.processes import ROOT, start_logged, stop_process, wait_for_log
+from maskscope.processes import ROOT, start_inference, start_logged, stop_process, wait_for_log
 
 BUILD = ROOT / "build" / "bench"
 SAMPLES = BUILD / "samples"
@@ -49,20 +46,6 @@ def model_dir_for(name: str, models: Path) -> Path:
     return folder
 
 
-def wait_serving(address: str, timeout_s: float = 120) -> None:
-    end = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < end:
-            try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == 1:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.2)
-    raise TimeoutError(f"{address} never became SERVING")
-
-
 def run_load(protocol: str, address: str, clients: int, seconds: float, warmup_s: float = 2.0,
              processes: int = 1) -> dict:
     out = subprocess.run([sys.executable, "-m", "bench.load", protocol, "--addr", address, "--clients", str(clients),
@@ -79,12 +62,8 @@ def warmup_for(clients: int, images_per_s: float) -> float:
 
 def served(model_folder: Path, clients: list[int], seconds: float, server_args: list[str], rate: float,
            load_processes: int = 1) -> dict:
-    log = BUILD / "logs" / f"server-{model_folder.name}.log"
-    process = start_logged(["-m", "inference_service", "--port", "0", "--model-dir", str(model_folder),
-                            *server_args], log)
+    process, address = start_inference(model_folder, BUILD / "logs" / f"server-{model_folder.name}.log", *server_args)
     try:
-        address = "127.0.0.1:" + wait_for_log(process, log, r"listening on [^ ]+:(\d+)")
-        wait_serving(address)
         return {str(n): run_load("grpc", address, n, seconds, warmup_for(n, rate), load_processes) for n in clients}
     finally:
         stop_process(process)

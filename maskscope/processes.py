@@ -42,3 +42,34 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> int:
             process.kill()
             process.wait()
     return process.returncode
+
+
+def wait_serving(address: str, timeout_s: float = 120) -> None:
+    """Waits for the gRPC health check at `address` to say SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    end = time.monotonic() + timeout_s
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < end:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == \
+                        health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise TimeoutError(f"{address} never became SERVING")
+
+
+def start_inference(model_dir: Path, log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`python -m inference_service` on a free loopback port, once it is SERVING: (process, address)."""
+    process = start_logged(["-m", "inference_service", "--port", "0", "--model-dir", str(model_dir), *args], log_path)
+    try:
+        address = "127.0.0.1:" + wait_for_log(process, log_path, r"listening on [^ ]+:(\d+)")
+        wait_serving(address)
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, address
