@@ -152,12 +152,12 @@ def replay(session: sessions.Session, stub, metadata, model: str, timeout_s: flo
 
 
 def replay_table(recorded: sessions.Session, replayed: sessions.Session) -> str:
-    lines = [f"{'step':<16} {'recorded (' + (recorded.model or '?') + ')':<40} {'replayed (' + replayed.model + ')':<40}"]
+    lines = [f"{'step':<22} {'recorded (' + (recorded.model or '?') + ')':<36} replayed ({replayed.model})"]
     for i, (a, b) in enumerate(zip(recorded.steps, replayed.steps)):
         def top(step):
             p = step.predictions[0] if step.predictions else None
             return f"{p['label']} {p['probability'] * 100:.1f}%" if p else "-"
-        lines.append(f"{(str(i) + ' ' + a.title)[:16]:<16} {top(a):<40} {top(b):<40}")
+        lines.append(f"{(str(i) + ' ' + a.title)[:22]:<22} {top(a):<36} {top(b)}")
     return "\n".join(lines)
 
 
