@@ -14,7 +14,6 @@ import io
 import json
 from dataclasses import dataclass, field
 
-import numpy as np
 from PIL import Image, ImageOps
 
 from maskscope.fills import NAMES as FILL_NAMES
@@ -119,16 +118,15 @@ def masked_preview(image: bytes, mask: bytes, keep_painted: bool, width: int = R
         photo = ImageOps.exif_transpose(Image.open(io.BytesIO(image))).convert("RGB")
     except Exception as exc:
         raise SessionError(f"the session's image cannot be read ({exc})") from None
-    pixels = np.asarray(photo).copy()
+    preview = photo
     if mask:  # as on the page, a step without paint shows (and classifies) the whole photo
         try:
             m = Image.open(io.BytesIO(mask))
             plane = m.getchannel("A") if "A" in m.getbands() else m.convert("L")
-            painted = np.asarray(plane.resize(photo.size)) > 0
+            hidden = plane.resize(photo.size).point(lambda v: 0 if (v > 0) == keep_painted else 255)
         except Exception as exc:
             raise SessionError(f"a mask cannot be read ({exc})") from None
-        pixels[~painted if keep_painted else painted] = GRAY
-    preview = Image.fromarray(pixels)
+        preview = Image.composite(Image.new("RGB", photo.size, GRAY), photo, hidden)
     preview.thumbnail((width, width * 4))
     out = io.BytesIO()
     preview.save(out, "JPEG", quality=85)
