@@ -27,36 +27,48 @@ def outcome(future):
 SLOW = ["--max-batch-size", "1", "--concurrent-batches", "1", "--max-queue-size", "5000"]
 
 
-def test_sigterm_finishes_in_flight_work_then_exits(model_dir, photo_png):
-    # One request per model run: 300 queued requests keep the server busy for a second or more.
-    server = ServerProcess(model_dir, "--grace-period-s", "30", *SLOW)
-    with grpc.insecure_channel(server.address) as channel:
+@pytest.fixture
+def busy_server(model_dir, photo_png):
+    """busy_server(grace_s, queued): a server running one request per model run, `queued` requests in
+    flight on it; yields (server, stub, futures) and closes the channel afterwards."""
+    channels = []
+
+    def start(grace_s: float, queued: int):
+        server = ServerProcess(model_dir, "--grace-period-s", str(grace_s), *SLOW)
+        channel = grpc.insecure_channel(server.address)
+        channels.append(channel)
         stub = pb_grpc.ClassifierStub(channel)
-        in_flight = queue_work(stub, photo_png["rocket"], 300)
+        in_flight = queue_work(stub, photo_png["rocket"], queued)
         time.sleep(0.2)
-        server.process.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
-        with pytest.raises(grpc.RpcError) as refused:  # new work is refused while the old finishes
-            stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=5)
-        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert not all(f.done() for f in in_flight), "some requests should still have been in flight"
-        assert [outcome(f) for f in in_flight] == list(range(300)), "every in-flight request is answered"
+        return server, stub, in_flight
+
+    yield start
+    for channel in channels:
+        channel.close()
+
+
+def test_sigterm_finishes_in_flight_work_then_exits(busy_server, photo_png):
+    # 300 queued requests keep the server busy for a second or more.
+    server, stub, in_flight = busy_server(grace_s=30, queued=300)
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    with pytest.raises(grpc.RpcError) as refused:  # new work is refused while the old finishes
+        stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=5)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert not all(f.done() for f in in_flight), "some requests should still have been in flight"
+    assert [outcome(f) for f in in_flight] == list(range(300)), "every in-flight request is answered"
     assert server.process.wait(30) == 0
     assert "stopped" in server.log()
 
 
-def test_sigterm_exits_within_the_grace_period_even_if_work_is_stuck(model_dir, photo_png):
+def test_sigterm_exits_within_the_grace_period_even_if_work_is_stuck(busy_server):
     # Far more queued work than a 2 s grace period can finish.
-    server = ServerProcess(model_dir, "--grace-period-s", "2", *SLOW)
-    with grpc.insecure_channel(server.address) as channel:
-        stub = pb_grpc.ClassifierStub(channel)
-        in_flight = queue_work(stub, photo_png["rocket"], 2000)
-        time.sleep(0.3)
-        started = time.monotonic()
-        server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(15) == 0
-        stopped_after = time.monotonic() - started
-        outcomes = [outcome(f) for f in in_flight]
+    server, _, in_flight = busy_server(grace_s=2, queued=2000)
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(15) == 0
+    stopped_after = time.monotonic() - started
+    outcomes = [outcome(f) for f in in_flight]
     assert stopped_after < 2 + 3, f"took {stopped_after:.1f} s to stop with a 2 s grace period"
     unfinished = [o for o in outcomes if not isinstance(o, int)]
     assert unfinished and set(unfinished) <= {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}, set(unfinished)
