@@ -44,13 +44,13 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 30) -> int:
     return process.returncode
 
 
-def wait_serving(address: str, timeout_s: float = 120) -> None:
-    """Waits for the gRPC health check at `address` to say SERVING."""
+def wait_serving(address: str, timeout_s: float = 120, make_channel=None) -> None:
+    """Waits for the gRPC health check at `address` to say SERVING (`make_channel()`: e.g. with TLS)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     end = time.monotonic() + timeout_s
-    with grpc.insecure_channel(address) as channel:
+    with (make_channel or (lambda: grpc.insecure_channel(address)))() as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < end:
             try:
@@ -59,7 +59,7 @@ def wait_serving(address: str, timeout_s: float = 120) -> None:
                     return
             except grpc.RpcError:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.1)
     raise TimeoutError(f"{address} never became SERVING")
 
 

@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from maskscope import processes
 from maskscope.channel import make_channel
 from maskscope.processes import stop_process, wait_for_log
@@ -81,18 +79,10 @@ class ServerProcess:
         return make_channel(self.address, tls_ca_file=self.tls_ca, tls_server_name="localhost" if self.tls_ca else "")
 
     def _wait_until_serving(self, timeout_s: float = 30) -> None:
-        with self.channel() as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            end = time.monotonic() + timeout_s
-            while time.monotonic() < end:
-                try:
-                    if stub.Check(health_pb2.HealthCheckRequest(), timeout=2).status == \
-                            health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                time.sleep(0.1)
-        raise TimeoutError(f"server never became SERVING:\n{self.log()}")
+        try:
+            processes.wait_serving(self.address, timeout_s, self.channel)
+        except TimeoutError:
+            raise TimeoutError(f"server never became SERVING:\n{self.log()}") from None
 
     def stop(self, timeout_s: float = 30) -> int:
         return stop_process(self.process, timeout_s)

@@ -9,13 +9,14 @@ from tests.conftest import png_bytes
 from web_client import create_app
 
 
-def post(client, image=None, mask=None, **fields):
+def post(client, image=None, mask=None, path="/api/classify", **fields):
+    """A multipart POST as the page sends it: the photo and mask as files, the rest as form fields."""
     data = {key: str(value) for key, value in fields.items()}
     if image is not None:
         data["image"] = (io.BytesIO(image), "photo.png")
     if mask is not None:
         data["mask"] = (io.BytesIO(mask), "mask.png")
-    return client.post("/api/classify", data=data, content_type="multipart/form-data")
+    return client.post(path, data=data, content_type="multipart/form-data")
 
 
 def cup_mask(shape):

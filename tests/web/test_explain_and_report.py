@@ -4,16 +4,11 @@ import io
 import json
 
 from maskscope import session as sessions
-from tests.web.test_api import cup_mask
+from tests.web.test_api import cup_mask, post
 
 
 def explain(client, image=None, mask=None, **fields):
-    data = {key: str(value) for key, value in fields.items()}
-    if image is not None:
-        data["image"] = (io.BytesIO(image), "photo.png")
-    if mask is not None:
-        data["mask"] = (io.BytesIO(mask), "mask.png")
-    return client.post("/api/explain", data=data, content_type="multipart/form-data")
+    return post(client, image, mask, path="/api/explain", **fields)
 
 
 def test_explain_streams_progress_then_the_map(client, photo_png):

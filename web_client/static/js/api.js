@@ -11,19 +11,25 @@ export class ApiError extends Error {
 
 const UNREACHABLE = "The Maskscope web server is not reachable. Check that it is running.";
 
-async function request(url, options = {}) {
+// fetch, with the failures the page shows: unreachable (status 0) or the server's {error, code}.
+async function send(url, options = {}) {
   let response;
   try {
     response = await fetch(url, options);
-  } catch {
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
     throw new ApiError(UNREACHABLE, { status: 0, code: "UNAVAILABLE" });
   }
-  const body = await response.json().catch(() => ({}));
   if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
     throw new ApiError(body.error || `${response.status} ${response.statusText}`,
       { status: response.status, code: body.code || "" });
   }
-  return body;
+  return response;
+}
+
+async function request(url, options = {}) {
+  return (await send(url, options)).json().catch(() => ({}));
 }
 
 export const getModels = (labels = false) => request(labels ? "/api/models?labels=1" : "/api/models");
@@ -59,18 +65,7 @@ export async function explain({ image, imageId, mask, model, fill, keepPainted, 
   if (classIndex != null) form.append("class_index", String(classIndex));
   form.append("patch_size", String(patchSize || 0));
   form.append("stride", String(stride || 0));
-  let response;
-  try {
-    response = await fetch("/api/explain", { method: "POST", body: form, signal });
-  } catch (error) {
-    if (error.name === "AbortError") throw error;
-    throw new ApiError(UNREACHABLE, { status: 0, code: "UNAVAILABLE" });
-  }
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    throw new ApiError(body.error || `${response.status} ${response.statusText}`,
-      { status: response.status, code: body.code || "" });
-  }
+  const response = await send("/api/explain", { method: "POST", body: form, signal });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffered = "";
   for (;;) {
@@ -91,17 +86,8 @@ export async function explain({ image, imageId, mask, model, fill, keepPainted, 
 
 // The session's HTML report, rendered by the web app from the session's JSON.
 export async function reportHtml(sessionJson) {
-  let response;
-  try {
-    response = await fetch("/api/report", { method: "POST", body: sessionJson,
-      headers: { "Content-Type": "application/json" } });
-  } catch {
-    throw new ApiError(UNREACHABLE, { status: 0, code: "UNAVAILABLE" });
-  }
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    throw new ApiError(body.error || `${response.status} ${response.statusText}`, { status: response.status });
-  }
+  const response = await send("/api/report", { method: "POST", body: sessionJson,
+    headers: { "Content-Type": "application/json" } });
   return response.blob();
 }
 
