@@ -10,7 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from inference_service.server import build_parser
-from maskscope.channel import make_channel, token_metadata
+from maskscope.channel import token_metadata
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 from tests.conftest import ROOT, ServerProcess

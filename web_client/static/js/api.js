@@ -36,8 +36,8 @@ export const getModels = (labels = false) => request(labels ? "/api/models?label
 export const getSamples = () => request("/api/samples");
 export const getHealth = () => request("/api/health");
 
-// One classification. `image` (a Blob) or `imageId`; `mask` a PNG Blob or null.
-export function classify({ image, imageId, mask, model, fill, keepPainted, topK, track, sequence }) {
+// The fields classify and explain share: `image` (a Blob) or `imageId`; `mask` a PNG Blob or null.
+function imageForm({ image, imageId, mask, model, fill, keepPainted }) {
   const form = new FormData();
   if (image) form.append("image", image, "image");
   else form.append("image_id", imageId);
@@ -45,6 +45,12 @@ export function classify({ image, imageId, mask, model, fill, keepPainted, topK,
   form.append("model", model || "");
   form.append("fill", fill || "gray");
   form.append("keep_painted", keepPainted ? "true" : "false");
+  return form;
+}
+
+// One classification.
+export function classify({ topK, track, sequence, ...fields }) {
+  const form = imageForm(fields);
   form.append("top_k", String(topK || 5));
   form.append("track", (track || []).join(","));
   form.append("sequence", String(sequence || 0));
@@ -53,15 +59,8 @@ export function classify({ image, imageId, mask, model, fill, keepPainted, topK,
 
 // An occlusion map: the fields of classify plus classIndex, patchSize, stride. The answer streams
 // in as lines of JSON; `onProgress(done, total)` sees each, and the map is returned at the end.
-export async function explain({ image, imageId, mask, model, fill, keepPainted, classIndex, patchSize, stride },
-  onProgress, signal) {
-  const form = new FormData();
-  if (image) form.append("image", image, "image");
-  else form.append("image_id", imageId);
-  if (mask) form.append("mask", mask, "mask.png");
-  form.append("model", model || "");
-  form.append("fill", fill || "gray");
-  form.append("keep_painted", keepPainted ? "true" : "false");
+export async function explain({ classIndex, patchSize, stride, ...fields }, onProgress, signal) {
+  const form = imageForm(fields);
   if (classIndex != null) form.append("class_index", String(classIndex));
   form.append("patch_size", String(patchSize || 0));
   form.append("stride", String(stride || 0));
