@@ -36,6 +36,7 @@ class Limits:
     max_image_pixels: int = 40_000_000
     image_cache_bytes: int = 512 << 20
     preprocess_workers: int = 2
+    concurrent_explains: int = 2  # per model; more wait their turn, so painters keep most of the queue
 
 
 class ClassificationService:
@@ -49,6 +50,7 @@ class ClassificationService:
         self._preprocess_pool = ThreadPoolExecutor(limits.preprocess_workers, thread_name_prefix="preprocess")
         self._preprocessing = {name: 0 for name in registry.models}  # requests on their way to each batcher
         self.batchers = {name: self._batcher(name, model) for name, model in registry.models.items()}
+        self._explain_slots = {name: asyncio.Semaphore(limits.concurrent_explains) for name in registry.models}
         self.metrics.cached_images.set_function(lambda: len(self.cache))
         self.metrics.cached_bytes.set_function(lambda: self.cache.bytes)
 
@@ -114,8 +116,17 @@ class ClassificationService:
                                total_ms=(time.monotonic() - arrived) * 1e3, batch_size=stats.size))
 
     async def explain(self, request: pb.ExplainRequest, deadline: float | None = None):
-        """Yields ExplainResponses: progress after each chunk of occluded copies, then the map."""
+        """Yields ExplainResponses: progress after each chunk of occluded copies, then the map.
+
+        At most `concurrent_explains` run per model, each with EXPLAIN_CHUNK copies queued at a
+        time: explaining takes a bounded share of the batcher's queue from the painters.
+        """
         model = self.registry.get(request.model)
+        async with self._explain_slots[model.name]:
+            async for response in self._explain(request, model, deadline):
+                yield response
+
+    async def _explain(self, request: pb.ExplainRequest, model: OnnxModel, deadline: float | None):
         labels = model.metadata.labels
         if request.HasField("class_index") and not 0 <= request.class_index < len(labels):
             raise InvalidArgument(f"class_index must be between 0 and {len(labels) - 1}; got {request.class_index}")
@@ -141,7 +152,7 @@ class ClassificationService:
             copies = await chunk
             if len(drops) + len(copies) < len(cells):
                 chunk = loop.run_in_executor(self._preprocess_pool, take, EXPLAIN_CHUNK)
-            results = await asyncio.gather(*(batcher.submit(x, deadline) for x in copies))
+            results = await _all_or_none([batcher.submit(x, deadline) for x in copies])
             drops += [float(base[class_index] - probabilities[class_index]) for probabilities, _ in results]
             yield pb.ExplainResponse(done=len(drops), total=len(cells))
         values = occlusion.cell_map(drops, cells, size, patch, stride)
@@ -174,6 +185,17 @@ class ClassificationService:
         if image is None:
             image = self.cache.put(CachedImage(image_id, decode_image(request.image, self.limits.max_image_pixels)))
         return image
+
+
+async def _all_or_none(awaitables: list) -> list:
+    """gather, but when one fails (or the caller is cancelled) the others are cancelled too."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 def _validate_top_k(top_k_requested: int, num_labels: int) -> int:

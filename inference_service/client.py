@@ -135,15 +135,16 @@ def replay(session: sessions.Session, stub, metadata, model: str, timeout_s: flo
     track = sorted({*session.pinned, *(s.predictions[0]["class_index"] for s in session.steps[:1] if s.predictions)})
     image_id, steps, answered_by = "", [], model
     for step in session.steps:
-        request = pb.ClassifyRequest(model=model, mask=step.mask, fill=FILLS[session.fill], top_k=5, track=track,
-                                     keep_painted=session.keep_painted and bool(step.mask))
+        request = pb.ClassifyRequest(model=model or step.model, mask=step.mask, fill=FILLS[step.fill], top_k=5,
+                                     track=track, keep_painted=step.keep_painted)
         if image_id:
             request.image_id = image_id
         else:
             request.image = session.image
         response = stub.Classify(request, timeout=timeout_s, metadata=metadata)
         image_id, answered_by = response.image_id, response.model
-        steps.append(sessions.Step(title=step.title, mask=step.mask, predictions=[
+        steps.append(sessions.Step(title=step.title, mask=step.mask, model=response.model, fill=step.fill,
+                                   keep_painted=step.keep_painted, predictions=[
             {"class_index": p.class_index, "label": p.label, "probability": p.probability}
             for p in response.predictions], tracked=[
             {"class_index": p.class_index, "label": p.label, "probability": p.probability} for p in response.tracked]))
@@ -165,7 +166,7 @@ def replay_main(argv) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference_service.client replay",
                                      description="Replay a session exported from the page against any model.")
     parser.add_argument("session", type=Path, help="the session's JSON, as the page's Export saves it")
-    parser.add_argument("--model", default="", help="model to replay against (default: the session's model)")
+    parser.add_argument("--model", default="", help="model to replay against (default: each step's recorded model)")
     parser.add_argument("--json", type=Path, help="write the replayed session (JSON) here")
     parser.add_argument("--report", type=Path, help="write the replayed session's HTML report here")
     _connection_flags(parser)
@@ -175,8 +176,8 @@ def replay_main(argv) -> int:
     except (OSError, sessions.SessionError) as exc:
         print(f"error: {args.session}: {exc}", file=sys.stderr)
         return 2
-    replayed = _stub_call(args, lambda stub, md: replay(recorded, stub, md, args.model or recorded.model,
-                                                        args.timeout_s))
+    # Without --model, each step goes to the model that answered it when it was recorded.
+    replayed = _stub_call(args, lambda stub, md: replay(recorded, stub, md, args.model, args.timeout_s))
     if replayed is None:
         return 1
     print(replay_table(recorded, replayed))

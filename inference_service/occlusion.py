@@ -61,13 +61,19 @@ def occlude_inpainted(small: np.ndarray, hole: np.ndarray, spec, y: int, x: int,
 
 
 def cell_map(drops, cells: list[tuple[int, int]], size: int, patch: int, stride: int) -> np.ndarray:
-    """Per-patch drops to a map of stride x stride cells: each cell the mean drop of the patches
-    that cover it (rows = cols = ceil(size / stride))."""
+    """Per-patch drops to a map of n x n equal cells over the input (n = ceil(size / stride), so a
+    cell is about a stride wide): each cell the mean drop of the patches that overlap it. Equal
+    cells let a client place cell (r, c) at r/n .. (r+1)/n of the crop, whatever the stride."""
     n = math.ceil(size / stride)
+    edges = np.arange(n + 1) * (size / n)
     total, count = np.zeros((n, n), np.float64), np.zeros((n, n), np.int64)
+
+    def overlapping(start: int) -> slice:
+        return slice(int(np.searchsorted(edges, start, side="right")) - 1,
+                     int(np.searchsorted(edges, start + patch, side="left")))
+
     for drop, (y, x) in zip(drops, cells):
-        rows = slice(y // stride, (y + patch - 1) // stride + 1)
-        cols = slice(x // stride, (x + patch - 1) // stride + 1)
+        rows, cols = overlapping(y), overlapping(x)
         total[rows, cols] += drop
         count[rows, cols] += 1
     return np.divide(total, count, out=np.zeros_like(total), where=count > 0).astype(np.float32)

@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
              help="longest wait, in milliseconds from the first queued request, for a batch to fill")
     add_flag(parser, "--concurrent-batches", type=int, default=2,
              help="model runs in flight at once, per model: while one runs, the next batch forms and starts")
+    add_flag(parser, "--concurrent-explains", type=int, default=2,
+             help="occlusion maps computed at once, per model; more wait their turn")
     add_flag(parser, "--max-queue-size", type=int, default=256,
              help="requests queued per model before new ones are refused with RESOURCE_EXHAUSTED")
     add_flag(parser, "--max-receive-mb", type=float, default=16, help="largest request message, in MiB")
@@ -70,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
     return Limits(max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1e3,
-                  concurrent_batches=args.concurrent_batches,
+                  concurrent_batches=args.concurrent_batches, concurrent_explains=args.concurrent_explains,
                   max_queue_size=args.max_queue_size, max_image_pixels=args.max_image_pixels,
                   image_cache_bytes=int(args.image_cache_mb * MB), preprocess_workers=args.preprocess_workers)
 

@@ -1,8 +1,8 @@
 """A painting session as a file: the photo, each step's mask and what the model said.
 
 The page exports it (JSON); `python -m inference_service.client replay` sends it again to any
-model; `render_html` makes the self-contained report (original, then each interaction: the image
-as the model saw it, its top class and confidence).
+model; `render_html` makes the self-contained report (original, then each interaction: the photo
+with what was hidden shown gray, its top class and confidence).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ FORMAT = "maskscope-session"
 VERSION = 1
 GRAY = (124, 116, 104)  # how the report shows hidden pixels (the gray fill's colour)
 REPORT_WIDTH_PX = 320
+MAX_PHOTO_PIXELS = 40_000_000  # as the inference service's default --max-image-pixels
 
 
 class SessionError(ValueError):
@@ -34,6 +35,10 @@ class Step:
     mask: bytes                      # PNG; empty: nothing painted
     predictions: list[dict]          # [{class_index, label, probability}], highest first
     tracked: list[dict] = field(default_factory=list)
+    # How this step was classified (a session can change them midway); empty: the session's.
+    model: str = ""
+    fill: str = ""
+    keep_painted: bool | None = None
 
 
 @dataclass
@@ -46,13 +51,20 @@ class Session:
     steps: list[Step]
     pinned: list[int] = field(default_factory=list)
 
+    def __post_init__(self):
+        for step in self.steps:  # a step that does not say is as the session
+            step.model = step.model or self.model
+            step.fill = step.fill or self.fill
+            step.keep_painted = self.keep_painted if step.keep_painted is None else step.keep_painted
+
     def to_json(self) -> str:
         return json.dumps({
             "format": FORMAT, "version": VERSION, "model": self.model, "fill": self.fill,
             "keep_painted": self.keep_painted, "pinned": self.pinned,
             "image": {"name": self.image_name, "data": base64.b64encode(self.image).decode()},
             "steps": [{"title": s.title, "mask": base64.b64encode(s.mask).decode(), "predictions": s.predictions,
-                       "tracked": s.tracked} for s in self.steps],
+                       "tracked": s.tracked, "model": s.model, "fill": s.fill, "keep_painted": s.keep_painted}
+                      for s in self.steps],
         }, indent=1) + "\n"
 
 
@@ -101,9 +113,14 @@ def parse(text: str | bytes) -> Session:
     for i, s in enumerate(steps):
         if not isinstance(s, dict):
             raise SessionError(f"step {i} is not an object")
+        step_fill = s.get("fill") or fill
+        if step_fill not in FILL_NAMES:
+            raise SessionError(f"step {i}: unknown fill {step_fill!r}; one of {', '.join(FILL_NAMES)}")
         parsed.append(Step(title=str(s.get("title", f"step {i}")), mask=_b64(s.get("mask", ""), f"step {i}'s mask"),
                            predictions=_predictions(s.get("predictions", []), f"step {i}'s predictions"),
-                           tracked=_predictions(s.get("tracked", []), f"step {i}'s tracked")))
+                           tracked=_predictions(s.get("tracked", []), f"step {i}'s tracked"),
+                           model=str(s.get("model") or data.get("model", "")), fill=step_fill,
+                           keep_painted=bool(s.get("keep_painted", data.get("keep_painted")))))
     pinned = data.get("pinned") or []
     if not isinstance(pinned, list) or not all(isinstance(i, int) for i in pinned):
         raise SessionError("pinned must be a list of class indices")
@@ -112,41 +129,68 @@ def parse(text: str | bytes) -> Session:
                    steps=parsed, pinned=pinned)
 
 
-def masked_preview(image: bytes, mask: bytes, keep_painted: bool, width: int = REPORT_WIDTH_PX) -> bytes:
-    """A small JPEG of the image with its hidden pixels shown gray, for the report."""
+def open_photo(image: bytes, width: int = REPORT_WIDTH_PX) -> Image.Image:
+    """The session's photo, upright and shrunk to `width` (its size checked before decoding)."""
     try:
-        photo = ImageOps.exif_transpose(Image.open(io.BytesIO(image))).convert("RGB")
+        photo = Image.open(io.BytesIO(image))
+        if photo.width * photo.height > MAX_PHOTO_PIXELS:
+            raise SessionError(f"the session's image is {photo.width}x{photo.height}; "
+                               f"reports take at most {MAX_PHOTO_PIXELS:,} pixels")
+        photo.draft("RGB", (width, width * 4))  # JPEGs decode straight at a fraction of their size
+        photo = ImageOps.exif_transpose(photo).convert("RGB")
+    except SessionError:
+        raise
     except Exception as exc:
         raise SessionError(f"the session's image cannot be read ({exc})") from None
-    preview = photo
-    if mask:  # as on the page, a step without paint shows (and classifies) the whole photo
+    photo.thumbnail((width, width * 4))
+    return photo
+
+
+def hide(photo: Image.Image, mask: bytes, keep_painted: bool) -> Image.Image:
+    """`photo` with what the model did not see (painted, or with keep_painted the rest) in gray."""
+    if not mask and not keep_painted:
+        return photo
+    if mask:
         try:
             m = Image.open(io.BytesIO(mask))
             plane = m.getchannel("A") if "A" in m.getbands() else m.convert("L")
             hidden = plane.resize(photo.size).point(lambda v: 0 if (v > 0) == keep_painted else 255)
         except Exception as exc:
             raise SessionError(f"a mask cannot be read ({exc})") from None
-        preview = Image.composite(Image.new("RGB", photo.size, GRAY), photo, hidden)
-    preview.thumbnail((width, width * 4))
+    else:  # keep only what is painted, and nothing is: all of it hidden
+        hidden = Image.new("L", photo.size, 255)
+    return Image.composite(Image.new("RGB", photo.size, GRAY), photo, hidden)
+
+
+def jpeg(image: Image.Image) -> bytes:
     out = io.BytesIO()
-    preview.save(out, "JPEG", quality=85)
+    image.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+def masked_preview(image: bytes, mask: bytes, keep_painted: bool, width: int = REPORT_WIDTH_PX) -> bytes:
+    """A small JPEG of the image with its hidden pixels shown gray."""
+    return jpeg(hide(open_photo(image, width), mask, keep_painted))
 
 
 def render_html(session: Session) -> str:
     """The report: one self-contained HTML file (images inlined), a row per step."""
     e = html.escape
     pinned = {i for i in session.pinned}
+    photo = open_photo(session.image)  # decoded once for every step
     rows = []
     for i, step in enumerate(session.steps):
-        preview = base64.b64encode(masked_preview(session.image, step.mask, session.keep_painted)).decode()
+        preview = base64.b64encode(jpeg(hide(photo, step.mask, step.keep_painted))).decode()
         top = step.predictions[0] if step.predictions else None
         name = "Original" if i == 0 and not step.mask else f"Interaction {i}"
         top_text = f"{e(top['label'])} <b>{top['probability'] * 100:.1f}%</b>" if top else "(no answer)"
         others = ", ".join(f"{e(p['label'])} {p['probability'] * 100:.1f}%" for p in step.predictions[1:5])
         tracked = ", ".join(f"{e(p['label'])} {p['probability'] * 100:.1f}%" for p in step.tracked
                             if p["class_index"] in pinned)
-        rows.append(f"<tr><td class=step>{e(name)}<br><small>{e(step.title)}</small></td>"
+        how = [text for text, differs in ((step.model, step.model and step.model != session.model),
+                                          (f"{step.fill} fill", step.fill and step.fill != session.fill)) if differs]
+        title = step.title + (f" ({', '.join(how)})" if how else "")
+        rows.append(f"<tr><td class=step>{e(name)}<br><small>{e(title)}</small></td>"
                     f"<td><img alt=\"{e(name)}\" src=\"data:image/jpeg;base64,{preview}\"></td>"
                     f"<td class=top>{top_text}<br><small>{others}</small></td>"
                     f"<td>{tracked or '&mdash;'}</td></tr>")

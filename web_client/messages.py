@@ -22,14 +22,20 @@ def looks_like_image(data: bytes) -> bool:
     return data.startswith(IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
-def _int(fields, name: str, default: int) -> int:
+INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+def _int(fields, name: str, default: int, bounds: tuple[int, int] = INT32) -> int:
     raw = fields.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except (TypeError, ValueError):
         raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+    if not bounds[0] <= value <= bounds[1]:
+        raise BadRequest(f"{name} must be between {bounds[0]} and {bounds[1]}, got {value}")
+    return value
 
 
 def _bool(fields, name: str) -> bool:
@@ -78,7 +84,7 @@ def _common(fields, image: bytes | None, mask: bytes | None) -> dict:
 def build_request(fields, image: bytes | None, mask: bytes | None) -> pb.ClassifyRequest:
     """`fields` is a form or a JSON object: image_id, model, fill, keep_painted, top_k, track, sequence."""
     return pb.ClassifyRequest(**_common(fields, image, mask), top_k=_int(fields, "top_k", 5), track=_track(fields),
-                              sequence=max(0, _int(fields, "sequence", 0)))
+                              sequence=_int(fields, "sequence", 0, (0, (1 << 64) - 1)))
 
 
 def build_explain_request(fields, image: bytes | None, mask: bytes | None) -> pb.ExplainRequest:

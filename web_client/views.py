@@ -98,12 +98,13 @@ def explain():
         return jsonify(payload), status
 
     def lines():
-        yield json.dumps(explain_json(first)) + "\n"
         try:
+            yield json.dumps(explain_json(first)) + "\n"
             for response in responses:
                 yield json.dumps(explain_json(response)) + "\n"
         except grpc.RpcError as exc:
-            yield json.dumps(error_payload(exc)[0]) + "\n"
+            payload, status = error_payload(exc)
+            yield json.dumps({**payload, "status": status}) + "\n"  # the HTTP status it would have had
         finally:
             responses.cancel()  # the page went away: stop the server's work too
 
@@ -118,7 +119,9 @@ def report():
         text = sessions.render_html(session)
     except sessions.SessionError as exc:
         return jsonify({"error": f"not a session Maskscope can report: {exc}", "code": "INVALID_ARGUMENT"}), 400
-    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in session.image_name.rsplit(".", 1)[0])[:40]
+    # Header values are Latin-1: keep the file name to ASCII letters, digits, - and _.
+    stem = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "-"
+                   for c in session.image_name.rsplit(".", 1)[0])[:40]
     return Response(text, mimetype="text/html", headers={
         "Content-Disposition": f'attachment; filename="maskscope-{stem or "session"}.html"'})
 

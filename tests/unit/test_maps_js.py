@@ -51,3 +51,14 @@ def test_erasing_gives_nothing_and_cells_outside_the_crop_are_ignored():
       return Array.from(maps.userMap([{coverage: cov([0, 1, 0, 1]), p: 0.5}, {coverage: cov([0, 1, 0, 0]), p: 0.1},
                                       {coverage: cov([1, 1, 0, 0]), p: 0.1}], geometry));""")
     assert out == [0]  # the first step only erased; the second painted inside the crop but cost nothing
+
+
+def test_a_step_painted_on_an_older_mask_is_compared_with_that_mask():
+    out = run_js("""
+      const geometry = {rows: 1, cols: 2, crop: {left: 0, top: 0, right: 2, bottom: 1}, imageWidth: 2, imageHeight: 1};
+      const cov = (d) => ({width: 2, height: 1, data: Float32Array.from(d)});
+      // 0: nothing painted; 1: left painted; then the user brings back step 0 and paints the right.
+      const steps = [{coverage: cov([0, 0]), p: 0.8}, {coverage: cov([1, 0]), p: 0.5, parent: 0},
+                     {coverage: cov([0, 1]), p: 0.7, parent: 0}];
+      return Array.from(maps.userMap(steps, geometry));""")
+    assert out == pytest.approx([0.3, 0.1], abs=1e-6)  # not "erased the left, painted the right: +0.2"

@@ -53,3 +53,11 @@ def test_inpainting_fills_a_hole_from_its_surroundings():
     np.testing.assert_allclose(pixels[:, 8 - top, 20 - left], (200, 40, 90), atol=12)
     untouched = inpaint.inpainted_input(small, np.zeros_like(hole), SPEC) * 0.25 * 255 + 0.5 * 255
     assert untouched[:, 8 - top, 20 - left].max() < 60  # without a hole the square stays dark
+
+
+def test_cells_are_equal_even_when_the_stride_does_not_divide_the_input():
+    cells = occlusion.grid(10, 4, 4)  # patches at 0, 4 and 6; three cells of 10/3 px
+    values = occlusion.cell_map([1.0 if (y, x) == (0, 0) else 0.0 for y, x in cells], cells, 10, 4, 4)
+    assert values.shape == (3, 3)
+    # The patch over 0-4 px reaches into the second cell (3.33-6.67 px), which patches at 4 and 6 also cover.
+    np.testing.assert_allclose(values[0], [1, 1 / 3, 0], atol=1e-6)

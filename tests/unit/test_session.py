@@ -37,6 +37,20 @@ def test_a_session_survives_the_round_trip():
     assert again == original
 
 
+def test_steps_keep_their_own_model_fill_and_keep_painted():
+    original = sample_session(left_half_mask())
+    original.steps[1].model, original.steps[1].fill, original.steps[1].keep_painted = "other", "blur", True
+    again = sessions.parse(original.to_json())
+    assert (again.steps[1].model, again.steps[1].fill, again.steps[1].keep_painted) == ("other", "blur", True)
+    assert (again.steps[0].model, again.steps[0].fill, again.steps[0].keep_painted) == ("m", "gray", False)
+    text = sessions.render_html(again)
+    assert "1 stroke (other, blur fill)" in text
+    kept = np.asarray(sessions.hide(sessions.open_photo(jpeg()), left_half_mask(), True)).astype(int)
+    assert abs(kept[:, :5] - (10, 200, 30)).max() < 30 and abs(kept[:, -5:] - sessions.GRAY).max() < 30
+    nothing_kept = np.asarray(sessions.hide(sessions.open_photo(jpeg()), b"", True)).astype(int)
+    assert abs(nothing_kept - sessions.GRAY).max() < 30
+
+
 def test_the_report_is_self_contained_and_escaped():
     text = sessions.render_html(sample_session(left_half_mask()))
     assert text.count("<tr><td class=step>") == 2 and "Original" in text and "Interaction 1" in text

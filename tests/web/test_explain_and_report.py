@@ -38,6 +38,8 @@ def test_bad_explain_requests_get_400_with_the_reason(client, photo_png):
         response = explain(client, image=photo_png["coffee"], **fields)
         assert response.status_code == 400, fields
         assert message in response.get_json()["error"]
+    huge = explain(client, image=photo_png["coffee"], stride=99999999999)
+    assert huge.status_code == 400 and "stride must be between" in huge.get_json()["error"]
     assert explain(client).status_code == 400
     assert explain(client, image_id="0" * 64).status_code == 404
 
@@ -50,6 +52,9 @@ def test_report_turns_a_session_into_a_downloadable_page(client, photo_png):
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert 'filename="maskscope-coffee.html"' in response.headers["Content-Disposition"]
     assert "espresso <b>90.0%</b>" in response.get_data(as_text=True)
+    session.image_name = "咖啡 café.png"  # headers are Latin-1: the download name keeps to ASCII
+    named = client.post("/api/report", data=session.to_json(), content_type="application/json")
+    assert named.status_code == 200 and 'filename="maskscope----caf-.html"' in named.headers["Content-Disposition"]
     bad = client.post("/api/report", data='{"format": "maskscope-session", "version": 1}',
                       content_type="application/json")
     assert bad.status_code == 400 and "no image" in bad.get_json()["error"]

@@ -6,7 +6,8 @@ export class ApiError extends Error {
     this.status = status;
     this.code = code;
   }
-  get unavailable() { return this.status === 503 || this.code === "UNAVAILABLE" || this.status === 0; }
+  // Only these mean "the service is away, try again when it is back"; other errors are final.
+  get unavailable() { return this.status === 503 || this.code === "UNAVAILABLE"; }
 }
 
 const UNREACHABLE = "The Maskscope web server is not reachable. Check that it is running.";
@@ -75,7 +76,7 @@ export async function explain({ classIndex, patchSize, stride, ...fields }, onPr
     buffered = lines.pop();
     for (const line of lines.filter(Boolean)) {
       const message = JSON.parse(line);
-      if (message.error) throw new ApiError(message.error, { code: message.code });
+      if (message.error) throw new ApiError(message.error, { code: message.code, status: message.status });
       onProgress?.(message.done, message.total);
       if (message.map) return message.map;
     }

@@ -36,7 +36,8 @@ const state = {
   offline: false,
   lastLiveSend: 0,
   liveTimer: 0,
-  steps: [], // the session: {title, mask (Blob|null), result, coverage}, in the order they were made
+  steps: [], // the session: {title, mask (Blob|null), result, coverage, model, fill, keepPainted, parent}
+  current: null, // the step whose mask is on the canvas
   pinned: null, // {class_index, label}: followed through the history
   explaining: null, // AbortController of the occlusion map being computed
   map: null, // the last occlusion map
@@ -166,6 +167,7 @@ async function loadPhoto(blob, name) {
   state.baseline = null;
   state.pending.clear();
   state.steps = [];
+  state.current = null;
   clearMap();
   painter.setImage(bitmap);
   ui.empty.hidden = true;
@@ -195,7 +197,8 @@ async function classifyBaseline() {
     };
     result.predictions = result.predictions.slice(0, 5);
     result.tracked = state.pinned ? [{ ...state.pinned, probability: state.baseline.probabilities.get(state.pinned.class_index) ?? 0 }] : [];
-    addHistory(result, "Unpainted photo", painter.thumbnail(96, false), [], null, blankCoverage());
+    addHistory(result, "Unpainted photo", painter.thumbnail(96, false), [], null, blankCoverage(),
+      { fill: ui.fill.value, keepPainted: false });
     show(result);
     compare(null);
     if (!painter.isEmpty() || ui.keep.checked) await classifyMask(); // model changed mid-session
@@ -221,27 +224,30 @@ function tracked() {
 async function classifyMask() {
   if (!state.photo) return;
   if (!state.baseline) { await classifyBaseline(); return; }
+  const photo = state.photo;
   const sequence = ++state.sequence;
   const strokes = painter.snapshot();
   const mask = await painter.maskBlob();
   const thumbnail = painter.thumbnail();
   const coverage = painter.maskCoverage();
+  const fields = requestFields(sequence, mask);
   let result;
   try {
     try {
-      result = await classify(requestFields(sequence, mask));
+      result = await classify(fields);
     } catch (error) {
       if (!(error instanceof ApiError && error.status === 404 && error.code === "NOT_FOUND" && state.imageId)) throw error;
       // The service forgot the photo (restarted, or evicted it): send the photo itself once more.
-      result = await classify({ ...requestFields(sequence, mask), image: state.photo.blob });
+      result = await classify({ ...fields, image: photo.blob });
       state.imageId = result.image_id;
     }
   } catch (error) {
     handleError(error, classifyMask);
     return;
   }
-  if (sequence < state.shown) return; // a newer answer is already on screen
-  addHistory(result, describe(strokes), thumbnail, strokes, mask, coverage);
+  // A newer answer is already on screen, or this one is about a photo no longer shown.
+  if (sequence < state.shown || photo !== state.photo) return;
+  addHistory(result, describe(strokes), thumbnail, strokes, mask, coverage, fields);
   show(result);
   compare(mask);
 }
@@ -251,11 +257,11 @@ async function sendLive(final) {
   clearTimeout(state.liveTimer);
   state.lastLiveSend = performance.now();
   const sequence = ++state.sequence;
+  const fields = requestFields(sequence, null);
   const pending = { final, strokes: painter.snapshot(), thumbnail: final ? painter.thumbnail() : null,
-    coverage: final ? painter.maskCoverage() : null, mask: null };
+    coverage: final ? painter.maskCoverage() : null, mask: null, fields };
   state.pending.set(sequence, pending);
   const mask = pending.mask = await painter.maskBlob();
-  const fields = requestFields(sequence, null);
   stream.send({ image_id: fields.imageId, mask: await blobToBase64(mask), model: fields.model, fill: fields.fill,
     keep_painted: fields.keepPainted, top_k: fields.topK, track: fields.track, sequence });
 }
@@ -283,7 +289,7 @@ function onStreamMessage(message) {
   }
   if (message.sequence < state.shown) return; // stale: a newer answer is already on screen
   if (pending?.final) addHistory(message, describe(pending.strokes), pending.thumbnail, pending.strokes, pending.mask,
-    pending.coverage);
+    pending.coverage, pending.fields);
   show(message);
   if (pending?.final) compare(pending.mask);
 }
@@ -318,10 +324,17 @@ function describe(strokes) {
   return `${painted} stroke${painted > 1 ? "s" : ""}${erased ? `, ${erased} erased` : ""}`;
 }
 
-function addHistory(result, title, thumbnail = painter.thumbnail(), strokes = [], mask = null, coverage = null) {
-  state.steps.push({ title, mask, result, coverage: coverage || painter.maskCoverage() });
+// A step of the session. `settings`: the request's fill and keepPainted. Its parent is the step
+// whose mask it was painted on (the last one, or the one brought back from the history).
+function addHistory(result, title, thumbnail, strokes, mask, coverage, settings) {
+  const index = state.steps.length;
+  state.steps.push({ title, mask, result, coverage, model: result.model, fill: settings.fill,
+    keepPainted: settings.keepPainted, parent: state.current ?? index - 1 });
+  state.current = index;
   drawPinnedChart();
+  drawMaps();
   const item = historyItem({ thumbnail, result, title }, () => {
+    state.current = index;
     painter.restore(strokes);
     state.shown = result.sequence;
     renderPredictions(ui.predictions, ui.original, result, state.baseline);
@@ -345,9 +358,11 @@ async function compare(mask) {
   const other = ui.compareModel.value;
   ui.compare.hidden = !other || !state.imageId;
   if (ui.compare.hidden) return;
+  const sequence = state.compareSequence = (state.compareSequence || 0) + 1;
   try {
     const result = await classify({ imageId: state.imageId, mask, model: other, fill: ui.fill.value,
       keepPainted: Boolean(mask) && ui.keep.checked, topK: 5 });
+    if (sequence !== state.compareSequence) return; // a newer comparison was asked for
     const top = result.predictions[0];
     ui.compareSummary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
     renderPredictions(ui.comparePredictions, document.createElement("div"), result, null);
@@ -464,7 +479,9 @@ function drawMaps() {
   if (!map) return;
   ui.maps.hidden = false;
   drawMapCanvas(ui.modelMap, map.drop, map.rows, map.cols);
-  const steps = state.steps.map((s) => ({ coverage: s.coverage, p: probabilityOf(s.result, map.class_index) }));
+  // Only answers of the map's model count (a session can switch models midway).
+  const steps = state.steps.map((s) => ({ coverage: s.coverage, parent: s.parent,
+    p: s.model === map.model ? probabilityOf(s.result, map.class_index) : null }));
   const mine = userMap(steps, { rows: map.rows, cols: map.cols, crop: map.crop, imageWidth: map.image_width,
     imageHeight: map.image_height });
   drawMapCanvas(ui.yourMap, mine, map.rows, map.cols);

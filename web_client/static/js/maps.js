@@ -22,7 +22,8 @@ export function coverage(rgba, width, height, maxSide = 96) {
 export const emptyCoverage = (width = 1, height = 1) => ({ width, height, data: new Float32Array(width * height) });
 
 // The user's map on the model map's grid. `steps`: the history in order, each
-// {coverage, p} with p the chosen class's probability (null when unknown). Each step's drop in
+// {coverage, p, parent} with p the chosen class's probability (null when unknown) and parent the
+// index of the step it was painted on (default: the one before). Each step's drop in
 // p is shared among the pixels it newly painted; a cell's value is the drop per unit of its area.
 // `geometry`: {rows, cols, crop: {left, top, right, bottom}, imageWidth, imageHeight}.
 export function userMap(steps, geometry) {
@@ -37,8 +38,9 @@ export function userMap(steps, geometry) {
     return r * cols + c;
   };
   for (let s = 1; s < steps.length; s++) {
-    const before = steps[s - 1], now = steps[s];
-    if (before.p == null || now.p == null || before.coverage.data.length !== now.coverage.data.length) continue;
+    // `parent`: the step this one was painted on (the user may bring back an older mask first).
+    const now = steps[s], before = steps[now.parent ?? s - 1];
+    if (!before || before === now || before.p == null || now.p == null || before.coverage.data.length !== now.coverage.data.length) continue;
     const drop = before.p - now.p;
     const added = now.coverage.data.map((v, i) => Math.max(0, v - before.coverage.data[i]));
     const sum = added.reduce((a, b) => a + b, 0);

@@ -1,7 +1,7 @@
 // The session as a file (the format maskscope/session.py reads) and downloads.
 import { blobToBase64 } from "./api.js";
 
-// `steps`: [{title, mask: Blob|null, result}]; `photo`: {blob, name}.
+// `steps`: [{title, mask: Blob|null, result, model, fill, keepPainted}]; `photo`: {blob, name}.
 export async function sessionJson({ photo, model, fill, keepPainted, pinned, steps }) {
   return JSON.stringify({
     format: "maskscope-session", version: 1, model, fill, keep_painted: keepPainted, pinned,
@@ -9,7 +9,7 @@ export async function sessionJson({ photo, model, fill, keepPainted, pinned, ste
     image: { name: photo.name, data: await blobToBase64(photo.blob) },
     steps: await Promise.all(steps.map(async (s) => ({
       title: s.title, mask: await blobToBase64(s.mask), predictions: s.result.predictions,
-      tracked: s.result.tracked || [],
+      tracked: s.result.tracked || [], model: s.model, fill: s.fill, keep_painted: s.keepPainted,
     }))),
   });
 }
