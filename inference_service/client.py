@@ -28,6 +28,8 @@ def format_table(response: pb.ClassifyResponse) -> str:
     lines = [f"{'rank':>4}  {'class':<{width}}  {'index':>5}  {'probability':>11}"]
     for rank, p in enumerate(response.predictions, 1):
         lines.append(f"{rank:>4}  {p.label:<{width}}  {p.class_index:>5}  {p.probability * 100:>10.2f}%")
+    for p in response.tracked:
+        lines.append(f"{'pin':>4}  {p.label:<{width}}  {p.class_index:>5}  {p.probability * 100:>10.2f}%")
     t = response.timings
     lines.append(f"model {response.model}; image {response.image_width}x{response.image_height} "
                  f"id {response.image_id[:12]}; server {t.total_ms:.1f} ms "
@@ -63,10 +65,12 @@ def classify_main(argv) -> int:
     parser.add_argument("--fill", choices=sorted(FILLS), default="gray", help="what painted pixels become")
     parser.add_argument("--keep-painted", action="store_true", help="keep only the painted area instead")
     parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--track", type=int, action="append", default=[], metavar="CLASS",
+                        help="also print this class index's probability, whatever its rank (repeatable)")
     _connection_flags(parser)
     args = parser.parse_args(argv)
     request = pb.ClassifyRequest(image=args.image.read_bytes(), model=args.model, fill=FILLS[args.fill],
-                                 keep_painted=args.keep_painted, top_k=args.top_k,
+                                 keep_painted=args.keep_painted, top_k=args.top_k, track=args.track,
                                  mask=args.mask.read_bytes() if args.mask else b"")
     response = _stub_call(args, lambda stub, md: stub.Classify(request, timeout=args.timeout_s, metadata=md))
     if response is None:

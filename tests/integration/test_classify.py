@@ -215,8 +215,11 @@ def test_cli_client_prints_a_table(server, tmp_path, photos, photo_png):
     first_row = plain.stdout.splitlines()[1]
     assert any(name in first_row for name in COFFEE_CLASSES) and "%" in first_row
     masked = subprocess.run([sys.executable, "-m", "inference_service.client", str(image), "--mask", str(mask),
-                             "--addr", server.address], cwd=ROOT, capture_output=True, text=True, timeout=60)
+                             "--track", "967", "--addr", server.address], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
     assert masked.returncode == 0 and masked.stdout.splitlines()[1] != first_row
+    pinned = next(line for line in masked.stdout.splitlines() if line.lstrip().startswith("pin"))
+    assert "espresso" in pinned and float(pinned.split()[-1].rstrip("%")) < 10  # the cup is hidden
     small_mask = tmp_path / "small.png"
     small_mask.write_bytes(png_bytes(np.zeros((10, 10), np.uint8)))
     bad = subprocess.run([sys.executable, "-m", "inference_service.client", str(image), "--mask", str(small_mask),
