@@ -114,6 +114,8 @@ def explain():
 @bp.post("/api/report")
 def report():
     """A session (the page's export, JSON) in, its self-contained HTML report out, as a download."""
+    # The photo (up to the upload limit) travels as base64, with the masks: allow for both.
+    request.max_content_length = 2 * current_app.config["MAX_CONTENT_LENGTH"]
     try:
         session = sessions.parse(request.get_data())
         text = sessions.render_html(session)

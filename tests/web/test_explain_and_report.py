@@ -3,7 +3,10 @@
 import io
 import json
 
+import numpy as np
+
 from maskscope import session as sessions
+from tests.conftest import png_bytes
 from tests.web.test_api import cup_mask, post
 
 
@@ -55,6 +58,11 @@ def test_report_turns_a_session_into_a_downloadable_page(client, photo_png):
     session.image_name = "咖啡 café.png"  # headers are Latin-1: the download name keeps to ASCII
     named = client.post("/api/report", data=session.to_json(), content_type="application/json")
     assert named.status_code == 200 and 'filename="maskscope----caf-.html"' in named.headers["Content-Disposition"]
+    # A photo near the upload limit (2 MB here) still makes a report, though base64 makes it larger.
+    noise = np.random.default_rng(0).integers(0, 256, (800, 800, 3), np.uint8)
+    session.image = png_bytes(noise)
+    assert 1.5 * 2**20 < len(session.image) < 2 * 2**20 < len(session.to_json())
+    assert client.post("/api/report", data=session.to_json(), content_type="application/json").status_code == 200
     bad = client.post("/api/report", data='{"format": "maskscope-session", "version": 1}',
                       content_type="application/json")
     assert bad.status_code == 400 and "no image" in bad.get_json()["error"]
