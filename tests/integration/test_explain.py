@@ -9,6 +9,7 @@ from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 from tests.integration.test_classify import CUP, rect_mask
 
 ESPRESSO = 967
+COFFEE_MUG = 504
 
 
 @pytest.fixture
@@ -47,9 +48,10 @@ def test_the_map_is_highest_over_the_cup(stub, photo_png):
 
 def test_explain_a_chosen_class_on_the_masked_image(stub, photo_png, photos):
     mask = rect_mask(photos["coffee"].shape, (slice(0, 400), slice(0, 300)))
-    masked = stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"], mask=mask, track=[ESPRESSO]), timeout=30)
-    m = explain(stub, image_id=masked.image_id, mask=mask, class_index=ESPRESSO, patch_size=112, stride=112)[-1].map
-    assert m.class_index == ESPRESSO and m.occluded_copies == 4
+    masked = stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"], mask=mask, track=[COFFEE_MUG]), timeout=30)
+    assert masked.predictions[0].class_index != COFFEE_MUG  # not the top class: it must be the one asked for
+    m = explain(stub, image_id=masked.image_id, mask=mask, class_index=COFFEE_MUG, patch_size=112, stride=112)[-1].map
+    assert m.class_index == COFFEE_MUG and m.label == "coffee mug" and m.occluded_copies == 4
     assert m.base_probability == pytest.approx(masked.tracked[0].probability, abs=1e-5)
 
 

@@ -138,3 +138,15 @@ def test_gpu_only_options_refuse_to_run_on_the_cpu(model_dir):
         OnnxModel(folder, RuntimeOptions(device="cpu", tensorrt=True))
     with pytest.raises(ValueError, match="precision 'int8'"):
         OnnxModel(folder, RuntimeOptions(device="cpu", precision="int8"))
+
+
+def test_cuda_gets_the_heuristic_kernel_search_and_tensorrt_goes_in_front(monkeypatch, tmp_path):
+    from inference_service import models
+    monkeypatch.setattr(models, "pick_providers", lambda device: [models.CUDA, models.CPU])
+    assert models.providers_for(RuntimeOptions(device="cuda")) == [(models.CUDA, models.CUDA_OPTIONS), models.CPU]
+    assert models.CUDA_OPTIONS["cudnn_conv_algo_search"] == "HEURISTIC"
+    trt = models.providers_for(RuntimeOptions(device="cuda", tensorrt=True, precision="fp16",
+                                              tensorrt_cache_dir=tmp_path / "engines"))
+    assert trt[0] == (models.TENSORRT, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(tmp_path / "engines"),
+                                        "trt_fp16_enable": True})
+    assert trt[1:] == [(models.CUDA, models.CUDA_OPTIONS), models.CPU] and (tmp_path / "engines").is_dir()

@@ -46,11 +46,14 @@ def test_your_map_puts_each_strokes_drop_where_it_painted_and_agreement_reads_it
 
 def test_erasing_gives_nothing_and_cells_outside_the_crop_are_ignored():
     out = run_js("""
-      const geometry = {rows: 1, cols: 1, crop: {left: 0, top: 0, right: 1, bottom: 2}, imageWidth: 2, imageHeight: 2};
-      const cov = (d) => ({width: 2, height: 2, data: Float32Array.from(d)});
-      return Array.from(maps.userMap([{coverage: cov([0, 1, 0, 1]), p: 0.5}, {coverage: cov([0, 1, 0, 0]), p: 0.1},
-                                      {coverage: cov([1, 1, 0, 0]), p: 0.1}], geometry));""")
-    assert out == [0]  # the first step only erased; the second painted inside the crop but cost nothing
+      const geometry = {rows: 1, cols: 2, crop: {left: 0, top: 0, right: 2, bottom: 1}, imageWidth: 3, imageHeight: 1};
+      const cov = (d) => ({width: 3, height: 1, data: Float32Array.from(d)});
+      return Array.from(maps.userMap([{coverage: cov([1, 0, 0]), p: 0.9},
+                                      {coverage: cov([0, 0, 0]), p: 0.5},   // erasing the left cell: no credit
+                                      {coverage: cov([0, 1, 0]), p: 0.2},   // painting the right cell: 0.3
+                                      {coverage: cov([0, 1, 1]), p: 0.1}],  // outside the crop: nowhere
+                                     geometry));""")
+    assert out == pytest.approx([0, 0.3], abs=1e-6)
 
 
 def test_a_step_painted_on_an_older_mask_is_compared_with_that_mask():

@@ -61,3 +61,18 @@ def test_cells_are_equal_even_when_the_stride_does_not_divide_the_input():
     assert values.shape == (3, 3)
     # The patch over 0-4 px reaches into the second cell (3.33-6.67 px), which patches at 4 and 6 also cover.
     np.testing.assert_allclose(values[0], [1, 1 / 3, 0], atol=1e-6)
+
+
+async def test_a_failed_copy_cancels_the_rest_of_its_chunk():
+    import asyncio
+
+    from inference_service.classification import _all_or_none
+
+    async def fails():
+        raise RuntimeError("one copy failed")
+
+    slow = asyncio.ensure_future(asyncio.sleep(30))
+    with pytest.raises(RuntimeError, match="one copy failed"):
+        await _all_or_none([slow, fails()])
+    await asyncio.sleep(0)
+    assert slow.cancelled()  # not left running in the batcher's queue
