@@ -83,7 +83,8 @@ def test_inpaint_fill_hides_the_cup_differently_from_gray(stub, photo_png, photo
                                                     track=[ESPRESSO]), timeout=30)
         answers[fill] = response
     assert answers[pb.FILL_INPAINT].tracked[0].probability < 0.2  # the cup is gone either way
-    assert answers[pb.FILL_INPAINT].predictions[0].class_index != answers[pb.FILL_GRAY].predictions[0].class_index \
-        or abs(answers[pb.FILL_INPAINT].predictions[0].probability - answers[pb.FILL_GRAY].predictions[0].probability) > 0.01
+    # How it is removed changes the answer: the two fills' top-3 classes differ.
+    top3 = {fill: [p.class_index for p in answer.predictions[:3]] for fill, answer in answers.items()}
+    assert top3[pb.FILL_INPAINT] != top3[pb.FILL_GRAY], top3
     unmasked = stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"], fill=pb.FILL_INPAINT), timeout=30)
     assert unmasked.predictions[0].class_index == ESPRESSO  # nothing painted, nothing inpainted
