@@ -18,7 +18,7 @@ import numpy as np
 
 from experiments.protocol import cells_to_pixels, core_cells, mask_png, object_cells
 from maskscope.processes import ROOT, start_inference, stop_process
-from maskscope.session import masked_preview
+from maskscope.session import hide, jpeg, open_photo
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 from web_client.samples import SAMPLES, extract
@@ -38,14 +38,15 @@ def run_photo(stub, name: str, image: bytes, model: str, out_dir: Path) -> dict:
     outside = ~cells_to_pixels(obj, crop, *size)
     masks = {"first": outside, "second": outside | cells_to_pixels(core_cells(values, obj), crop, *size)}
     row = {"photo": name, "original": (top.label, top.probability), "object_share": float(obj.mean())}
-    (out_dir / f"{name}-original.jpg").write_bytes(masked_preview(image, b"", False, width=200))
+    preview = open_photo(image, width=200)  # decoded once for the three pictures
+    (out_dir / f"{name}-original.jpg").write_bytes(jpeg(preview))
     for step, painted in masks.items():
         png = mask_png(painted)
         answer = stub.Classify(pb.ClassifyRequest(image_id=first.image_id, model=model, mask=png,
                                                   track=[top.class_index]), timeout=60)
         row[step] = (answer.predictions[0].label, answer.predictions[0].probability, answer.tracked[0].probability,
                      float(painted.mean()))
-        (out_dir / f"{name}-{step}.jpg").write_bytes(masked_preview(image, png, False, width=200))
+        (out_dir / f"{name}-{step}.jpg").write_bytes(jpeg(hide(preview, png, False)))
     return row
 
 

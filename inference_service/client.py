@@ -136,11 +136,13 @@ def explain_main(argv) -> int:
 
 def replay(session: sessions.Session, stub, metadata, model: str, timeout_s: float) -> sessions.Session:
     """Sends the session's photo and every step's mask to `model`; returns the session as it answered."""
-    track = sorted({*session.pinned, *(s.predictions[0]["class_index"] for s in session.steps[:1] if s.predictions)})
+    track = set(session.pinned)  # and the first step's top class, as the page tracks it
+    if session.steps[0].predictions:
+        track.add(session.steps[0].predictions[0]["class_index"])
     image_id, steps, answered_by = "", [], model
     for step in session.steps:
         request = pb.ClassifyRequest(model=model or step.model, mask=step.mask, fill=FILLS[step.fill], top_k=5,
-                                     track=track, keep_painted=step.keep_painted)
+                                     track=sorted(track), keep_painted=step.keep_painted)
         if image_id:
             request.image_id = image_id
         else:

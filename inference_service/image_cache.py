@@ -97,13 +97,14 @@ class CachedImage:
     def occluded_inputs(self, spec: Preprocessing, fill: str, mask: bytes, keep_painted: bool,
                         cells: list[tuple[int, int]], patch: int):
         """The masked input, then one copy per cell with a patch x patch square hidden by `fill`."""
-        yield self.masked_input(spec, fill, mask, keep_painted)
         if fill == "inpaint":
             small, hole = self.resized(spec), self.hole(spec, mask, keep_painted)
+            yield inpaint.inpainted_input(small, hole, spec)
             for y, x in cells:
                 yield occlusion.occlude_inpainted(small, hole, spec, y, x, patch)
             return
         base, fill_view = self.masked_input(spec, fill, mask, keep_painted), self.view(spec, fill)
+        yield base
         for y, x in cells:
             yield occlusion.occlude(base, fill_view, y, x, patch)
 

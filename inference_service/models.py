@@ -153,8 +153,8 @@ def batch_buckets(max_batch_size: int) -> tuple[int, ...]:
     (seconds for a large model), so batches are padded to one of these few sizes, each searched
     once at start-up, instead of meeting every size from 1 to the largest under load.
     """
-    sizes = {1 << i for i in range(max(1, max_batch_size).bit_length()) if 1 << i <= max_batch_size}
-    return tuple(sorted(sizes | {max(1, max_batch_size)}))
+    largest = max(1, max_batch_size)
+    return tuple(sorted({1 << i for i in range(largest.bit_length())} | {largest}))
 
 
 class BoundRunner:

@@ -168,11 +168,6 @@ def jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def masked_preview(image: bytes, mask: bytes, keep_painted: bool, width: int = REPORT_WIDTH_PX) -> bytes:
-    """A small JPEG of the image with its hidden pixels shown gray."""
-    return jpeg(hide(open_photo(image, width), mask, keep_painted))
-
-
 def render_html(session: Session) -> str:
     """The report: one self-contained HTML file (images inlined), a row per step."""
     e = html.escape
