@@ -1,6 +1,6 @@
 // Page wiring: photo choice, tools, classification (one-off and live), results, history, errors.
 import { ApiError, LiveStream, blobToBase64, classify, explain, getHealth, getModels, getSamples, reportHtml } from "./api.js";
-import { MASK_ARTIFACT_CLASSES, agreement, heatPixels, userMap } from "./maps.js";
+import { MASK_ARTIFACT_CLASSES, agreement, emptyCoverage, heatPixels, userMap } from "./maps.js";
 import { MaskCanvas, cropBox } from "./mask_canvas.js";
 import { historyItem, renderPredictions } from "./results.js";
 import { download, drawChart, fileStem, probabilityOf, sessionJson } from "./session.js";
@@ -197,7 +197,8 @@ async function classifyBaseline() {
     };
     result.predictions = result.predictions.slice(0, 5);
     result.tracked = state.pinned ? [{ ...state.pinned, probability: state.baseline.probabilities.get(state.pinned.class_index) ?? 0 }] : [];
-    addHistory(result, "Unpainted photo", painter.thumbnail(96, false), [], null, blankCoverage(),
+    addHistory(result, "Unpainted photo", painter.thumbnail(96, false), [], null,
+      emptyCoverage(painter.width, painter.height),
       { fill: ui.fill.value, keepPainted: false });
     show(result);
     compare(null);
@@ -344,12 +345,6 @@ function addHistory(result, title, thumbnail, strokes, mask, coverage, settings)
   item.classList.add("active");
   ui.history.append(item);
   item.scrollIntoView({ block: "nearest", inline: "end" });
-}
-
-function blankCoverage() {
-  const coverage = painter.maskCoverage();
-  coverage.data.fill(0);
-  return coverage;
 }
 
 // ---- a second model, side by side ----

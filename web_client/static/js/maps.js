@@ -1,11 +1,12 @@
 // Pure functions for the two maps: the model's occlusion map and the user's own map, and how much
 // they agree. No DOM here, so they run (and are tested) in Node as well.
 
+const COVERAGE_SIDE = 96;
+
 // A mask's coverage at a coarse size: the fraction of painted pixels in each block.
 // `rgba`: the mask's pixels (alpha > 0 where painted), width x height.
-export function coverage(rgba, width, height, maxSide = 96) {
-  const scale = Math.min(1, maxSide / Math.max(width, height));
-  const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
+export function coverage(rgba, width, height, maxSide = COVERAGE_SIDE) {
+  const { width: w, height: h } = emptyCoverage(width, height, maxSide);
   const sum = new Float32Array(w * h), count = new Float32Array(w * h);
   for (let y = 0; y < height; y++) {
     const row = Math.min(h - 1, Math.floor(y * h / height)) * w;
@@ -19,7 +20,12 @@ export function coverage(rgba, width, height, maxSide = 96) {
   return { width: w, height: h, data: sum };
 }
 
-export const emptyCoverage = (width = 1, height = 1) => ({ width, height, data: new Float32Array(width * height) });
+// Nothing painted, on the grid `coverage` uses for a width x height mask.
+export function emptyCoverage(width, height, maxSide = COVERAGE_SIDE) {
+  const scale = Math.min(1, maxSide / Math.max(width, height));
+  const w = Math.max(1, Math.round(width * scale)), h = Math.max(1, Math.round(height * scale));
+  return { width: w, height: h, data: new Float32Array(w * h) };
+}
 
 // The user's map on the model map's grid. `steps`: the history in order, each
 // {coverage, p, parent} with p the chosen class's probability (null when unknown) and parent the

@@ -1,7 +1,7 @@
 // The drawing engine: a photo, the user's strokes as data (so undo/redo is a replay), and the mask
 // they make at the photo's own resolution. Knows nothing about classification or the page.
 
-import { coverage, heatPixels } from "./maps.js";
+import { coverage, emptyCoverage, heatPixels } from "./maps.js";
 import { oneBitPng } from "./png.js";
 
 const OVERLAY_ALPHA = 0.55;
@@ -63,7 +63,7 @@ export class MaskCanvas extends EventTarget {
 
   // The mask, coarsely: the painted fraction of each block (see maps.coverage).
   maskCoverage() {
-    if (!this.width) return coverage(new Uint8ClampedArray(4), 1, 1);
+    if (!this.width) return emptyCoverage(1, 1);
     return coverage(this.maskCtx.getImageData(0, 0, this.width, this.height).data, this.width, this.height);
   }
 
