@@ -46,35 +46,38 @@ def health():
 
 @bp.get("/api/models")
 def models():
-    try:
-        inference = get_inference()
-        response = inference.classifier.ListModels(pb.ListModelsRequest(), timeout=5, metadata=inference.metadata)
-    except grpc.RpcError as exc:
-        payload, status = error_payload(exc)
-        return jsonify(payload), status
+    inference = get_inference()
+    response = inference.classifier.ListModels(pb.ListModelsRequest(), timeout=5, metadata=inference.metadata)
     with_labels = request.args.get("labels") in ("1", "true")
     return jsonify({"default_model": response.default_model,
                     "models": [model_json(m, with_labels) for m in response.models]})
+
+
+def _form_request(build):
+    """A request built from the multipart form: `image` and `mask` files, the rest fields."""
+    image = request.files.get("image")
+    mask = request.files.get("mask")
+    return build(request.form, image.read() if image else None, mask.read() if mask else None)
+
+
+@bp.errorhandler(BadRequest)
+def bad_request(exc: BadRequest):
+    return jsonify({"error": str(exc), "code": "INVALID_ARGUMENT"}), 400
+
+
+@bp.errorhandler(grpc.RpcError)
+def inference_failed(exc: grpc.RpcError):
+    payload, status = error_payload(exc)
+    return jsonify(payload), status
 
 
 @bp.post("/api/classify")
 def classify():
     """multipart/form-data: `image` (file) or `image_id`; `mask` (PNG file); model, fill, keep_painted, top_k,
     track (comma-separated class indices), sequence."""
-    image = request.files.get("image")
-    mask = request.files.get("mask")
-    try:
-        classify_request = build_request(request.form, image.read() if image else None,
-                                         mask.read() if mask else None)
-    except BadRequest as exc:
-        return jsonify({"error": str(exc), "code": "INVALID_ARGUMENT"}), 400
     inference = get_inference()
-    try:
-        response = inference.classifier.Classify(classify_request, timeout=CLASSIFY_TIMEOUT_S,
-                                                 metadata=inference.metadata)
-    except grpc.RpcError as exc:
-        payload, status = error_payload(exc)
-        return jsonify(payload), status
+    response = inference.classifier.Classify(_form_request(build_request), timeout=CLASSIFY_TIMEOUT_S,
+                                             metadata=inference.metadata)
     return jsonify(response_json(response))
 
 
@@ -82,20 +85,10 @@ def classify():
 def explain():
     """The fields of /api/classify plus class_index, patch_size, stride. Answers newline-delimited JSON:
     progress lines {"done", "total"}, then one with "map" (or, if the service fails midway, "error")."""
-    image = request.files.get("image")
-    mask = request.files.get("mask")
-    try:
-        explain_request = build_explain_request(request.form, image.read() if image else None,
-                                                mask.read() if mask else None)
-    except BadRequest as exc:
-        return jsonify({"error": str(exc), "code": "INVALID_ARGUMENT"}), 400
     inference = get_inference()
-    responses = inference.classifier.Explain(explain_request, timeout=EXPLAIN_TIMEOUT_S, metadata=inference.metadata)
-    try:  # bad requests fail before the first answer: report them with an HTTP status
-        first = next(responses)
-    except grpc.RpcError as exc:
-        payload, status = error_payload(exc)
-        return jsonify(payload), status
+    responses = inference.classifier.Explain(_form_request(build_explain_request), timeout=EXPLAIN_TIMEOUT_S,
+                                             metadata=inference.metadata)
+    first = next(responses)  # bad requests fail before the first answer: they get an HTTP status
 
     def lines():
         try:
