@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from inference_service.masks import encode_png
 from maskscope.v1 import classifier_pb2 as pb
 
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "grace_hopper")
@@ -18,7 +19,7 @@ PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "grace_hopper")
 class Interaction:
     photo: str
     image: bytes  # the photo as the page uploads it (the sample's JPEG)
-    masks: tuple[bytes, ...]  # 1-bit PNGs of growing brush strokes, as the page sends them
+    masks: tuple[bytes, ...]  # 1-bit PNGs of growing brush strokes, encoded as the page's png.js does
 
 
 def stroke_masks(width: int, height: int, count: int, seed: int, per_stroke: int = 8) -> list[bytes]:
@@ -40,9 +41,7 @@ def stroke_masks(width: int, height: int, count: int, seed: int, per_stroke: int
         for x, y in (point, nxt):  # round caps, as the page's brush has
             draw.ellipse([x - brush / 2, y - brush / 2, x + brush / 2, y + brush / 2], fill=1)
         point = nxt
-        buffer = io.BytesIO()
-        canvas.save(buffer, "PNG")
-        masks.append(buffer.getvalue())
+        masks.append(encode_png(np.asarray(canvas)))
     return masks
 
 

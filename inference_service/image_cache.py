@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from inference_service import inpaint, occlusion
-from inference_service.preprocess import (Preprocessing, decode_mask, difference_planes, fill_image, masked_input,
-                                          model_view, noise_seed)
+from inference_service.masks import decode_mask
+from inference_service.preprocess import (Preprocessing, ViewResize, difference_in, fill_image, masked_input, model_view,
+                                          noise_seed)
 
 # Masks (and their model inputs) kept per image and settings, to build the next mask's input on.
 RECENT_MASKS = 4
 
-# An entry may grow by two full-size fills (blur, noise), the difference planes of about two fills
-# (float32) and a few model views after it is cached; budget for them.
-_BYTES_PER_PIXEL_BUDGET = 3 * 3 + 2 * 3 * 4 + RECENT_MASKS
+# An entry may grow by two full-size fills (blur, noise), a few recent masks (bits) and model views
+# after it is cached; budget for them.
+_BYTES_PER_PIXEL_BUDGET = 3 * 3 + RECENT_MASKS
 _VIEW_BUDGET_BYTES = (6 + RECENT_MASKS) * 3 * 224 * 224 * 4
 
 
@@ -71,8 +72,10 @@ class CachedImage:
         if fill == "inpaint":
             return inpaint.inpainted_input(self.resized(spec), self.hole(spec, mask, keep_painted), spec)
         recent = self._recent.setdefault((spec, fill, keep_painted), collections.deque(maxlen=RECENT_MASKS))
-        model_input, painted = masked_input(self.view(spec), lambda: self.view(spec, fill), lambda: self.difference(fill),
-                                            mask, keep_painted, spec, self.width, self.height, tuple(recent))
+        model_input, painted = masked_input(self.view(spec), lambda: self.view(spec, fill),
+                                            lambda box: difference_in(self.rgb, self.fill(fill), box), mask,
+                                            keep_painted, spec, self.resize(spec), self.width, self.height,
+                                            tuple(recent))
         if painted is not None:
             recent.appendleft((painted, model_input))
         return model_input
@@ -108,13 +111,13 @@ class CachedImage:
         for y, x in cells:
             yield occlusion.occlude(base, fill_view, y, x, patch)
 
-    def difference(self, fill: str) -> np.ndarray:
-        """fill - image at full size (3 x H x W float32), computed once per fill."""
-        key = ("difference", fill)
-        planes = self._views.get(key)
-        if planes is None:
-            planes = self._views[key] = difference_planes(self.rgb, self.fill(fill))
-        return planes
+    def resize(self, spec: Preprocessing) -> ViewResize:
+        """The model view's resize as linear maps, to apply to a mask's change; computed once."""
+        key = ("resize", spec)
+        resize = self._views.get(key)
+        if resize is None:
+            resize = self._views[key] = ViewResize.of(self.width, self.height, spec)
+        return resize
 
 
 class ImageCache:

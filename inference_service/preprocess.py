@@ -7,9 +7,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageChops, ImageFilter, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from inference_service.errors import InvalidArgument
+from inference_service.masks import Box, Mask, read_mask
 
 # The ImageNet mean colour, (0.485, 0.456, 0.406) * 255: the least informative grey for the model.
 IMAGENET_MEAN_RGB = (124, 116, 104)
@@ -91,32 +92,6 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8)
 
 
-def decode_mask(data: bytes, width: int, height: int) -> Image.Image:
-    """Decodes a mask to a width x height "L" image: 255 where painted, 0 elsewhere.
-
-    A pixel is painted where its alpha is non-zero or, for masks without alpha, its luminance is.
-    A 1-bit PNG (what the page sends) is the smallest and fastest to decode.
-    """
-    try:
-        mask = Image.open(io.BytesIO(data))
-        if mask.size != (width, height):
-            raise InvalidArgument(f"mask is {mask.size[0]}x{mask.size[1]} but the image is {width}x{height}; "
-                                  "they must be the same size")
-        if mask.mode == "1":
-            return mask.convert("L")
-        if mask.mode == "P":
-            mask = mask.convert("RGBA" if "transparency" in mask.info else "RGB")
-        plane = mask.getchannel("A") if "A" in mask.getbands() else mask.convert("L")
-        return plane.point(_PAINTED_LUT)
-    except InvalidArgument:
-        raise
-    except Exception as exc:
-        raise InvalidArgument(f"mask could not be read as a PNG image ({exc})") from None
-
-
-_PAINTED_LUT = [0] + [255] * 255
-
-
 def noise_seed(image_id: str) -> int:
     """A seed derived from the image, so a noise fill is the same on every request for it."""
     return int(image_id[:16], 16) if image_id else 0
@@ -192,76 +167,120 @@ def normalise(pixels: np.ndarray, spec: Preprocessing) -> np.ndarray:
     return (pixels - mean) / std
 
 
-def difference_planes(rgb: np.ndarray, fill: np.ndarray) -> np.ndarray:
-    """fill - image, per channel (3 x H x W float32): what painting a pixel adds to it."""
-    return np.ascontiguousarray((np.broadcast_to(fill, rgb.shape).astype(np.float32) - rgb).transpose(2, 0, 1))
+def _bilinear(x: np.ndarray) -> np.ndarray:
+    return np.maximum(0.0, 1.0 - np.abs(x))
 
 
-def _filter_support(scale: float, interpolation: str) -> float:
-    # PIL widens its filter by the scale when it shrinks an image.
-    return {"nearest": 0.5, "bilinear": 1.0, "bicubic": 2.0}[interpolation] * max(scale, 1.0)
+def _bicubic(x: np.ndarray) -> np.ndarray:
+    x, a = np.abs(x), -0.5
+    return np.where(x < 1.0, ((a + 2.0) * x - (a + 3.0)) * x * x + 1,
+                    np.where(x < 2.0, (((x - 5) * x + 8) * x - 4) * a, 0.0))
 
 
-def painted_change(weights, bbox, width: int, height: int, difference: np.ndarray, spec: Preprocessing):
-    """resize(weights * difference) on the part of the model's view that the weights reach.
+# PIL's convolution filters (libImaging/Resample.c): support at scale 1, and the kernel.
+_FILTERS = {"bilinear": (1.0, _bilinear), "bicubic": (2.0, _bicubic)}
 
-    `weights(left, top, right, bottom)` gives the weights (how much each pixel is painted, from -1
-    to 1) in that box of the image; `bbox` bounds the non-zero ones. Returns (rows, columns,
-    3 x h x w values) or None: the cost grows with the painted area, not with the image.
+
+@dataclass(frozen=True, eq=False)
+class AxisResize:
+    """One axis of PIL's resize (of an "F" image, with a box) as a linear map: output i is a
+    weighted sum of inputs lo[i]:hi[i], with PIL's own coefficients (computed as Resample.c does).
+
+    A mask's change then costs two small matrix products over the changed box, with no image made.
     """
-    if bbox is None:
-        return None
-    box = source_crop_box(width, height, spec)
-    scale_x, scale_y = (box[2] - box[0]) / spec.crop, (box[3] - box[1]) / spec.crop
-    support_x = _filter_support(scale_x, spec.interpolation)
-    support_y = _filter_support(scale_y, spec.interpolation)
-    # Output pixels whose filter taps reach the painted box.
-    x0 = max(0, int(np.floor((bbox[0] - support_x - box[0]) / scale_x)) - 1)
-    x1 = min(spec.crop, int(np.ceil((bbox[2] + support_x - box[0]) / scale_x)) + 1)
-    y0 = max(0, int(np.floor((bbox[1] - support_y - box[1]) / scale_y)) - 1)
-    y1 = min(spec.crop, int(np.ceil((bbox[3] + support_y - box[1]) / scale_y)) + 1)
-    if x0 >= x1 or y0 >= y1:
-        return None  # painted outside what the model sees
-    sub = (box[0] + x0 * scale_x, box[1] + y0 * scale_y, box[0] + x1 * scale_x, box[1] + y1 * scale_y)
-    # The source region those outputs read, with a margin so that no tap is cut short except at
-    # the image's own edges (PIL renormalises cut-short filters).
-    left = max(0, int(np.floor(sub[0] - support_x)) - 2)
-    top = max(0, int(np.floor(sub[1] - support_y)) - 2)
-    right = min(width, int(np.ceil(sub[2] + support_x)) + 2)
-    bottom = min(height, int(np.ceil(sub[3] + support_y)) + 2)
-    painted = weights(left, top, right, bottom)
-    shifted = (sub[0] - left, sub[1] - top, sub[2] - left, sub[3] - top)
-    resample = _RESAMPLING[spec.interpolation]
-    values = np.stack([
-        np.asarray(Image.fromarray(difference[c, top:bottom, left:right] * painted, "F")
-                   .resize((x1 - x0, y1 - y0), resample, box=shifted), dtype=np.float32)
-        for c in range(3)])
-    return slice(y0, y1), slice(x0, x1), values
+
+    interpolation: str
+    center: np.ndarray  # per output: where its filter is centred, in input pixels
+    lo: np.ndarray  # per output: first input it reads (non-decreasing)
+    hi: np.ndarray  # per output: one past the last input it reads (non-decreasing)
+    norm: np.ndarray  # per output: 1 / the sum of its weights
+    filter_scale: float
+
+    @classmethod
+    def of(cls, size: int, start: float, end: float, out_size: int, interpolation: str) -> AxisResize:
+        start, end = np.float32(start), np.float32(end)  # PIL takes the box as C floats
+        scale = float(end - start) / out_size
+        center = float(start) + (np.arange(out_size) + 0.5) * scale
+        if interpolation == "nearest":  # PIL samples the input pixel under each output's centre
+            lo = np.clip(np.floor(center), 0, size - 1).astype(np.int64)
+            return cls(interpolation, center, lo, lo + 1, np.ones(out_size), 1.0)
+        support_1, kernel = _FILTERS[interpolation]
+        filter_scale = max(scale, 1.0)
+        support = support_1 * filter_scale
+        lo = np.maximum((center - support + 0.5).astype(np.int64), 0)  # C's (int) truncates, as astype does
+        hi = np.minimum((center + support + 0.5).astype(np.int64), size)
+        taps = np.arange(int(np.max(hi - lo, initial=0)))
+        weights = kernel((lo[:, None] + taps - center[:, None] + 0.5) / filter_scale)
+        weights[taps >= (hi - lo)[:, None]] = 0
+        total = weights.sum(axis=1)
+        return cls(interpolation, center, lo, hi, np.divide(1.0, total, out=np.ones_like(total), where=total != 0),
+                   filter_scale)
+
+    def reach(self, first: int, last: int) -> tuple[int, int]:
+        """The outputs [a, b) that read any of the inputs [first, last)."""
+        return int(np.searchsorted(self.hi, first, "right")), int(np.searchsorted(self.lo, last, "left"))
+
+    def weights(self, first: int, last: int, out_first: int, out_last: int) -> np.ndarray:
+        """(last - first) x (out_last - out_first) float32: the weight of each input in each output."""
+        inputs = np.arange(first, last)[:, None]
+        out = slice(out_first, out_last)
+        if self.interpolation == "nearest":
+            return (inputs == self.lo[out]).astype(np.float32)
+        _, kernel = _FILTERS[self.interpolation]
+        w = kernel((inputs - self.center[out] + 0.5) / self.filter_scale) * self.norm[out]
+        w[(inputs < self.lo[out]) | (inputs >= self.hi[out])] = 0
+        return w.astype(np.float32)
 
 
-def _mask_weights(mask: Image.Image):
-    return lambda *box: np.asarray(mask.crop(box), dtype=np.float32) * np.float32(1 / 255)
+@dataclass(frozen=True, eq=False)
+class ViewResize:
+    """The model view's resize and centre crop of a width x height image, per axis."""
+
+    columns: AxisResize
+    rows: AxisResize
+
+    @classmethod
+    def of(cls, width: int, height: int, spec: Preprocessing) -> ViewResize:
+        left, top, right, bottom = source_crop_box(width, height, spec)
+        return cls(AxisResize.of(width, left, right, spec.crop, spec.interpolation),
+                   AxisResize.of(height, top, bottom, spec.crop, spec.interpolation))
+
+    def apply(self, planes: np.ndarray, box: Box):
+        """resize(planes) where `planes` (C x h x w, zero outside `box`) covers the image's `box`.
+
+        Returns (rows, columns, C x rows x columns values) of the view, or None when the box is
+        outside what the model sees.
+        """
+        left, top, right, bottom = box
+        x0, x1 = self.columns.reach(left, right)
+        y0, y1 = self.rows.reach(top, bottom)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        values = self.rows.weights(top, bottom, y0, y1).T @ (planes @ self.columns.weights(left, right, x0, x1))
+        return slice(y0, y1), slice(x0, x1), values
 
 
-def _delta_weights(mask: Image.Image, before: Image.Image):
-    def weights(*box):
-        now = np.asarray(mask.crop(box), dtype=np.float32)
-        return (now - np.asarray(before.crop(box), dtype=np.float32)) * np.float32(1 / 255)
-    return weights
+def difference_in(rgb: np.ndarray, fill: np.ndarray, box: Box) -> np.ndarray:
+    """fill - image inside `box`, per channel (3 x h x w float32): what painting a pixel adds to it."""
+    left, top, right, bottom = box
+    pixels = rgb[top:bottom, left:right].astype(np.float32)
+    fill = fill if fill.ndim == 1 else fill[top:bottom, left:right]
+    return (fill.astype(np.float32) - pixels).transpose(2, 0, 1)
 
 
-def _area(bbox) -> int:
-    return 0 if bbox is None else (bbox[2] - bbox[0]) * (bbox[3] - bbox[1])
+def _area(box: Box | None) -> int:
+    return 0 if box is None else (box[2] - box[0]) * (box[3] - box[1])
 
 
 def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, keep_painted: bool,
-                 spec: Preprocessing, width: int, height: int, recent=()) -> tuple[np.ndarray, Image.Image | None]:
+                 spec: Preprocessing, resize: ViewResize, width: int, height: int,
+                 recent=()) -> tuple[np.ndarray, Mask | None]:
     """One request's model input from the image's cached views: only the mask is new work.
 
     Equals resizing the image masked at full size (the reference transforms): since resizing is
     linear, resize(image + painted * (fill - image)) = view(image) + resize(painted * (fill - image)),
-    and with keep_painted, view(fill) + resize(painted * (image - fill)). `fill_view()` and
-    `difference()` (fill - image, 3 x H x W) are called only when needed; a cache keeps them.
+    and with keep_painted, view(fill) + resize(painted * (image - fill)). `fill_view()` is called
+    only when needed, `difference(box)` gives fill - image in a box (see `difference_in`).
 
     `recent` holds (mask, input) pairs made earlier with the same image and settings: a painting
     session's next mask usually differs from one of them by a stroke, and only that stroke's
@@ -271,22 +290,24 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
         return image_view, None
     if not mask:
         return np.array(np.broadcast_to(fill_view(), (3, spec.crop, spec.crop)), dtype=np.float32), None
-    painted = decode_mask(mask, width, height)
-    start, weights, bbox = None, _mask_weights(painted), painted.getbbox()
-    for before, before_input in recent:
-        changed = ImageChops.difference(painted, before).getbbox()
+    painted = read_mask(mask, width, height)
+    start, before, box = None, None, painted.box()
+    for earlier, earlier_input in recent:
+        changed = painted.changed_box(earlier)
         if changed is None:
-            return before_input, painted  # the very same mask
-        if _area(changed) < _area(bbox):
-            start, weights, bbox = before_input, _delta_weights(painted, before), changed
+            return earlier_input, painted  # the very same mask
+        if _area(changed) < _area(box):
+            start, before, box = earlier_input, earlier, changed
     if start is None:
         start = np.broadcast_to(fill_view() if keep_painted else image_view, (3, spec.crop, spec.crop))
     out = np.array(start, dtype=np.float32)
-    change = painted_change(weights, bbox, width, height, difference(), spec)
-    if change is not None:
-        rows, columns, values = change
-        std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
-        out[:, rows, columns] += (-values if keep_painted else values) / std
+    if box is not None:
+        weights = painted.weights(box) if before is None else painted.weights(box) - before.weights(box)
+        change = resize.apply(difference(box) * weights, box)
+        if change is not None:
+            rows, columns, values = change
+            std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
+            out[:, rows, columns] += (-values if keep_painted else values) / std
     return out, painted
 
 

@@ -1,5 +1,6 @@
 """Property-based fuzzing of the decode and mask path: any bytes give an array or a clear error."""
 
+import functools
 import io
 
 import numpy as np
@@ -9,7 +10,7 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.preprocess import decode_image, difference_planes, fill_image, masked_input, model_view
+from inference_service.preprocess import ViewResize, decode_image, difference_in, fill_image, masked_input, model_view
 
 SPEC = ARCHITECTURES["efficientnet-lite0"].preprocessing
 MAX_PIXELS = 4_000_000
@@ -63,8 +64,9 @@ def test_any_bytes_decode_to_rgb_or_a_clear_error(data):
 def test_any_mask_gives_a_model_input_or_a_clear_error(image, mask, fill, keep_painted):
     rgb = decode_image(image, MAX_PIXELS)
     pixels = fill_image(rgb, fill, 1)
-    views = model_view(rgb, SPEC), lambda: model_view(pixels, SPEC), lambda: difference_planes(rgb, pixels)
+    views = model_view(rgb, SPEC), lambda: model_view(pixels, SPEC), functools.partial(difference_in, rgb, pixels)
+    resize = ViewResize.of(rgb.shape[1], rgb.shape[0], SPEC)
     out = accepted_or_refused_clearly(
-        lambda: masked_input(*views, mask, keep_painted, SPEC, rgb.shape[1], rgb.shape[0])[0])
+        lambda: masked_input(*views, mask, keep_painted, SPEC, resize, rgb.shape[1], rgb.shape[0])[0])
     if out is not None:
         assert out.shape == (3, SPEC.crop, SPEC.crop) and np.isfinite(out).all()

@@ -1,5 +1,6 @@
 """Preprocessing: decoding, masks, fills and parity with torchvision's eval transforms."""
 
+import functools
 import io
 
 import numpy as np
@@ -8,8 +9,9 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.preprocess import (IMAGENET_MEAN_RGB, apply_mask, decode_image, decode_mask,
-                                          difference_planes, fill_image, masked_input, model_view, resized_size, to_model_input)
+from inference_service.masks import decode_mask
+from inference_service.preprocess import (IMAGENET_MEAN_RGB, ViewResize, apply_mask, decode_image, difference_in,
+                                          fill_image, masked_input, model_view, resized_size, to_model_input)
 from tests.conftest import png_bytes
 
 MAX_PIXELS = 40_000_000
@@ -19,6 +21,14 @@ def encode(image: Image.Image, fmt="PNG", **kwargs) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, fmt, **kwargs)
     return buffer.getvalue()
+
+
+def mask_on(rgb: np.ndarray, fill_pixels: np.ndarray, mask: bytes, keep_painted: bool, spec) -> np.ndarray:
+    """masked_input from scratch, with the views that CachedImage would keep."""
+    height, width = rgb.shape[:2]
+    return masked_input(model_view(rgb, spec), lambda: model_view(fill_pixels, spec),
+                        functools.partial(difference_in, rgb, fill_pixels), mask, keep_painted, spec,
+                        ViewResize.of(width, height, spec), width, height)[0]
 
 
 def torchvision_reference(rgb: np.ndarray, spec) -> np.ndarray:
@@ -53,9 +63,7 @@ def test_masked_input_matches_torchvision_on_the_masked_full_size_photo(photos, 
     mask = np.zeros((*rgb.shape[:2], 4), np.uint8)
     mask[painted, 3] = 255
     fill_pixels = fill_image(rgb, fill, seed=3)
-    ours, _ = masked_input(model_view(rgb, spec), lambda: model_view(fill_pixels, spec),
-                           lambda: difference_planes(rgb, fill_pixels), png_bytes(mask), keep_painted, spec,
-                           rgb.shape[1], rgb.shape[0])
+    ours = mask_on(rgb, fill_pixels, png_bytes(mask), keep_painted, spec)
     reference = torchvision_reference(apply_mask(rgb, painted, fill_pixels, keep_painted), spec)
     assert ours.shape == reference.shape and ours.dtype == np.float32
     assert np.abs(ours - reference).max() <= 0.02
@@ -70,9 +78,8 @@ def test_a_one_bit_mask_works_like_an_alpha_mask(photos):
     alpha[painted, 3] = 255
     one_bit = encode(Image.fromarray(painted), "PNG")
     gray = fill_image(rgb, "gray")
-    views = model_view(rgb, spec), lambda: model_view(gray, spec), lambda: difference_planes(rgb, gray)
-    np.testing.assert_array_equal(masked_input(*views, one_bit, False, spec, rgb.shape[1], rgb.shape[0])[0],
-                                  masked_input(*views, png_bytes(alpha), False, spec, rgb.shape[1], rgb.shape[0])[0])
+    np.testing.assert_array_equal(mask_on(rgb, gray, one_bit, False, spec),
+                                  mask_on(rgb, gray, png_bytes(alpha), False, spec))
 
 
 @pytest.mark.parametrize("keep_painted", [False, True])
@@ -97,6 +104,29 @@ def test_masks_built_on_recent_ones_equal_masks_built_from_scratch(photos, keep_
         np.testing.assert_allclose(incremental, scratch, atol=1e-4, err_msg=f"step {step}")
         reference = torchvision_reference(apply_mask(rgb, mask, session.fill("blur"), keep_painted), spec)
         assert np.abs(incremental - reference).max() <= 0.02
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "nearest"])
+@pytest.mark.parametrize("width, height", [(600, 400), (451, 300), (37, 1000), (1999, 17), (224, 224), (5, 3), (1, 1)])
+def test_the_views_resize_as_linear_maps_equals_pils_resize(interpolation, width, height):
+    """What a mask's change is resized with must be PIL's resize, region or whole image alike."""
+    from inference_service.preprocess import Preprocessing, source_crop_box
+    spec = Preprocessing(256, 224, interpolation, (0.5,) * 3, (0.5,) * 3)
+    resize = ViewResize.of(width, height, spec)
+    plane = np.random.default_rng(width).random((height, width)).astype(np.float32) * 255
+    left, top = width // 3, height // 4
+    for box in [(0, 0, width, height), (left, top, left + max(1, width // 5), top + max(1, height // 6))]:
+        region = np.zeros_like(plane)
+        region[box[1]:box[3], box[0]:box[2]] = plane[box[1]:box[3], box[0]:box[2]]
+        pil = np.asarray(Image.fromarray(region, "F").resize(
+            (224, 224), getattr(Image.Resampling, interpolation.upper()), box=source_crop_box(width, height, spec)))
+        ours = np.zeros((224, 224), np.float32)
+        change = resize.apply(plane[None, box[1]:box[3], box[0]:box[2]], box)
+        if change is not None:
+            rows, columns, values = change
+            ours[rows, columns] = values[0]
+        assert np.abs(ours - pil).max() < 1e-3  # float rounding of values up to 255
+        assert (ours != 0).any() or not (pil != 0).any()
 
 
 def test_resized_size_keeps_aspect_like_torchvision():
@@ -140,8 +170,7 @@ def test_keep_painted_with_nothing_painted_hides_everything(photos):
     spec = ARCHITECTURES["efficientnet-lite0"].preprocessing
     rgb = photos["rocket"]
     black = fill_image(rgb, "black")
-    out, _ = masked_input(model_view(rgb, spec), lambda: model_view(black, spec), lambda: difference_planes(rgb, black),
-                          b"", True, spec, rgb.shape[1], rgb.shape[0])
+    out = mask_on(rgb, black, b"", True, spec)
     black = to_model_input(np.zeros_like(rgb), spec)
     np.testing.assert_allclose(out, black)
 
