@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import threading
 import time
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -24,7 +24,7 @@ class BatchStats:
     inference_s: float
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     item: Any
     future: asyncio.Future
@@ -35,8 +35,11 @@ class _Pending:
 @dataclass
 class DynamicBatcher:
     """Collects items until a batch is full or `max_delay_s` has passed since the first one queued,
-    then runs `run_batch` on all of them at once, in `executor`, up to `max_concurrent_batches`
-    batches at a time.
+    then runs `run_batch` on all of them at once, in one of `max_concurrent_batches` worker
+    threads.
+
+    Each worker takes its next batch itself as soon as it is free: the event loop only queues
+    items and hands back results, so a busy loop never leaves the model idle between batches.
 
     `run_batch(items)` must return exactly one output per item, in order. If it raises, every
     request of that batch gets the error and the batcher goes on with the next batch.
@@ -50,20 +53,21 @@ class DynamicBatcher:
     max_batch_size: int = 16
     max_delay_s: float = 0.002
     max_queue_size: int = 256
-    executor: Executor | None = None  # needs max_concurrent_batches threads
     name: str = "model"
     # More than one batch may run at once: while one runs, the next forms and starts, so decoding,
     # gRPC and the model overlap instead of taking turns.
     max_concurrent_batches: int = 1
     expected_arrivals: Callable[[], int] | None = None
-    on_batch: Callable[[int, float], None] | None = None  # (size, seconds), after each model run
+    on_batch: Callable[[int, float], None] | None = None  # (size, seconds), after each model run, on the loop
     batches_run: int = 0
     largest_batch: int = 0
     last_batch_size: int = 0
     _items: collections.deque = field(default_factory=collections.deque, repr=False)
-    _arrived: asyncio.Event | None = field(default=None, repr=False)
-    _task: asyncio.Task | None = field(default=None, repr=False)
-    _running: set = field(default_factory=set, repr=False)
+    _ready: threading.Condition = field(default_factory=threading.Condition, repr=False)  # items arrived, or stop
+    _forming: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one worker forms a batch at a time
+    _workers: list = field(default_factory=list, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
+    _stopping: bool = False
 
     def __post_init__(self):
         if self.max_batch_size < 1:
@@ -74,21 +78,24 @@ class DynamicBatcher:
             raise ValueError("max_concurrent_batches must be at least 1")
 
     def start(self) -> None:
-        self._arrived = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"batcher-{self.name}")
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._workers = [threading.Thread(target=self._work, name=f"infer-{self.name}-{i}", daemon=True)
+                         for i in range(self.max_concurrent_batches)]
+        for worker in self._workers:
+            worker.start()
 
     async def stop(self) -> None:
         """Stops taking batches; batches already running finish, whatever is queued fails with UNAVAILABLE."""
-        if self._task is None:
+        if self._loop is None:
             return
-        self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            pass
-        self._task = None
-        if self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        with self._ready:
+            self._stopping = True
+            self._ready.notify_all()
+        for worker in self._workers:
+            await asyncio.to_thread(worker.join)
+        await asyncio.sleep(0)  # the last batches' results, handed to the loop before the workers ended
+        self._loop = None
         while self._items:
             pending = self._items.popleft()
             if not pending.future.done():
@@ -100,83 +107,93 @@ class DynamicBatcher:
 
     async def submit(self, item, deadline: float | None = None) -> tuple[Any, BatchStats]:
         """Queues `item` and waits for its output. Never blocks to queue: a full queue fails at once."""
-        if self._task is None:
+        if self._loop is None or self._stopping:
             raise Unavailable(f"{self.name} is not running")
-        pending = _Pending(item, asyncio.get_running_loop().create_future(), time.monotonic(), deadline)
         if len(self._items) >= self.max_queue_size:
             raise ResourceExhausted(f"{self.name} has {self.max_queue_size} requests queued; "
                                     "the server is overloaded, try again shortly")
-        self._items.append(pending)
-        self._arrived.set()
+        pending = _Pending(item, self._loop.create_future(), time.monotonic(), deadline)
+        with self._ready:
+            self._items.append(pending)
+            self._ready.notify()
         return await pending.future
 
-    async def _next_batch(self) -> list[_Pending]:
+    def _work(self) -> None:
+        while True:
+            with self._forming:
+                batch = self._next_batch()
+            if batch is None:
+                return
+            started = time.monotonic()
+            wanted, late = [], []
+            for pending in batch:
+                if not pending.future.done():  # done: the caller went away
+                    (late if pending.deadline is not None and started >= pending.deadline else wanted).append(pending)
+            if late:
+                self._to_loop(_fail_late, late, started)
+            if wanted:
+                self._run(wanted, started)
+
+    def _next_batch(self) -> list[_Pending] | None:
         # Items stay in the deque until taken, so a timed-out wait can never lose one.
-        while not self._items:
-            self._arrived.clear()
-            await self._arrived.wait()
-        run_at = self._items[0].enqueued_at + self.max_delay_s
-        while len(self._items) < self.max_batch_size and self._more_expected():
-            wait_s = run_at - time.monotonic()
-            if wait_s <= 0:
-                break
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), wait_s)
-            except asyncio.TimeoutError:
-                break
-        return [self._items.popleft() for _ in range(min(self.max_batch_size, len(self._items)))]
+        with self._ready:
+            while True:
+                while not self._items and not self._stopping:
+                    self._ready.wait()
+                if self._stopping:
+                    return None
+                run_at = self._items[0].enqueued_at + self.max_delay_s
+                while len(self._items) < self.max_batch_size and self._more_expected():
+                    wait_s = run_at - time.monotonic()
+                    if wait_s <= 0 or self._stopping:
+                        break
+                    self._ready.wait(wait_s)
+                if self._stopping:
+                    return None
+                if self._items:
+                    return [self._items.popleft() for _ in range(min(self.max_batch_size, len(self._items)))]
 
     def _more_expected(self) -> bool:
         if self.expected_arrivals is None:
             return True
         return self.expected_arrivals() > 0 or len(self._items) < self.last_batch_size
 
-    def _still_wanted(self, pending: _Pending, now: float) -> bool:
-        if pending.future.done():  # the caller went away (cancelled)
-            return False
-        if pending.deadline is not None and now >= pending.deadline:
-            pending.future.set_exception(DeadlineExceeded(
-                f"the deadline passed after {now - pending.enqueued_at:.3f} s in the queue; not run"))
-            return False
-        return True
-
-    async def _loop(self) -> None:
-        slots = asyncio.Semaphore(self.max_concurrent_batches)
-        while True:
-            await slots.acquire()
-            try:
-                batch = await self._next_batch()
-            except BaseException:
-                slots.release()
-                raise
-            started = time.monotonic()
-            batch = [p for p in batch if self._still_wanted(p, started)]
-            if not batch:
-                slots.release()
-                continue
-            task = asyncio.get_running_loop().create_task(self._run(batch, started))
-            self._running.add(task)
-            task.add_done_callback(lambda t: (self._running.discard(t), slots.release()))
-
-    async def _run(self, batch: list[_Pending], started: float) -> None:
+    def _run(self, batch: list[_Pending], started: float) -> None:
         try:
-            outputs = await asyncio.get_running_loop().run_in_executor(
-                self.executor, self.run_batch, [p.item for p in batch])
+            outputs = self.run_batch([p.item for p in batch])
             if len(outputs) != len(batch):
                 raise RuntimeError(f"{self.name} returned {len(outputs)} outputs for {len(batch)} inputs")
         except Exception as exc:
             log.exception("%s: a batch of %d failed", self.name, len(batch))
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(exc)
+            self._to_loop(_fail, batch, exc)
             return
-        inference_s = time.monotonic() - started
+        self.last_batch_size = len(batch)
+        self._to_loop(self._deliver, batch, outputs, started, time.monotonic() - started)
+
+    def _to_loop(self, callback, *args) -> None:
+        try:
+            self._loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop has closed: nobody is waiting any more
+            log.warning("%s: a batch finished after the event loop closed", self.name)
+
+    def _deliver(self, batch: list[_Pending], outputs: Sequence, started: float, inference_s: float) -> None:
         self.batches_run += 1
         self.largest_batch = max(self.largest_batch, len(batch))
-        self.last_batch_size = len(batch)
         if self.on_batch is not None:
             self.on_batch(len(batch), inference_s)
         for pending, output in zip(batch, outputs):
             if not pending.future.done():
                 pending.future.set_result((output, BatchStats(len(batch), started - pending.enqueued_at, inference_s)))
+
+
+def _fail(batch: list[_Pending], exc: BaseException) -> None:
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(exc)
+
+
+def _fail_late(batch: list[_Pending], now: float) -> None:
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(DeadlineExceeded(
+                f"the deadline passed after {now - pending.enqueued_at:.3f} s in the queue; not run"))

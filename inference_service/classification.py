@@ -68,8 +68,7 @@ class ClassificationService:
         batcher = DynamicBatcher(
             run_batch, max_batch_size=self.limits.max_batch_size,
             max_delay_s=self.limits.max_delay_s, max_queue_size=self.limits.max_queue_size,
-            max_concurrent_batches=self.limits.concurrent_batches,
-            executor=ThreadPoolExecutor(self.limits.concurrent_batches, thread_name_prefix=f"infer-{name}"), name=name,
+            max_concurrent_batches=self.limits.concurrent_batches, name=name,
             expected_arrivals=lambda: self._preprocessing[name], on_batch=observe)
         self.metrics.queue_depth.labels(name).set_function(lambda: batcher.queue_depth)
         return batcher
@@ -81,7 +80,6 @@ class ClassificationService:
     async def stop(self) -> None:
         for batcher in self.batchers.values():
             await batcher.stop()
-            batcher.executor.shutdown(wait=True)
         self._preprocess_pool.shutdown(wait=True)
 
     async def classify(self, request: pb.ClassifyRequest, deadline: float | None = None) -> pb.ClassifyResponse:

@@ -1,7 +1,6 @@
 """DynamicBatcher: what runs together, when, and what each caller gets back."""
 
 import asyncio
-import concurrent.futures
 import threading
 import time
 
@@ -191,8 +190,7 @@ async def test_the_batcher_waits_for_requests_it_expects():
 async def test_two_batches_may_run_at_once_and_a_third_waits():
     hold = threading.Event()
     model = Model(hold=hold)
-    batcher = await started(DynamicBatcher(model, max_batch_size=1, max_delay_s=0.0, max_concurrent_batches=2,
-                                           executor=concurrent.futures.ThreadPoolExecutor(2)))
+    batcher = await started(DynamicBatcher(model, max_batch_size=1, max_delay_s=0.0, max_concurrent_batches=2))
     tasks = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
     await asyncio.sleep(0.2)
     assert batcher.queue_depth == 1, "two runs are held at once; the third request waits"
