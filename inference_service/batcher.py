@@ -22,6 +22,7 @@ class BatchStats:
     size: int
     queue_s: float
     inference_s: float
+    prepare_s: float = 0.0  # making a deferred item's input, in the worker, before the run
 
 
 @dataclass(eq=False)
@@ -30,6 +31,7 @@ class _Pending:
     future: asyncio.Future
     enqueued_at: float
     deadline: float | None  # time.monotonic() after which the request is no longer wanted
+    prepare_s: float = 0.0
 
 
 @dataclass
@@ -43,6 +45,10 @@ class DynamicBatcher:
 
     `run_batch(items)` must return exactly one output per item, in order. If it raises, every
     request of that batch gets the error and the batcher goes on with the next batch.
+
+    An item may be deferred (`Deferred(make)`): the worker calls `make()` for its input just
+    before the run, so cheap preparation (a mask on a cached photo) costs no thread hop. If
+    `make()` raises, only that request fails.
 
     With `expected_arrivals` (how many requests are on their way, e.g. being preprocessed), the
     batcher waits only while more are expected: those, or as many as the previous batch held. A
@@ -63,8 +69,8 @@ class DynamicBatcher:
     largest_batch: int = 0
     last_batch_size: int = 0
     _items: collections.deque = field(default_factory=collections.deque, repr=False)
-    _ready: threading.Condition = field(default_factory=threading.Condition, repr=False)  # items arrived, or stop
-    _forming: threading.Lock = field(default_factory=threading.Lock, repr=False)  # one worker forms a batch at a time
+    _ready: threading.Condition = field(default_factory=threading.Condition, repr=False)  # items, idle workers, stop
+    _idle: list = field(default_factory=list, repr=False)  # idle workers' thread ids, the last to finish on top
     _workers: list = field(default_factory=list, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
     _stopping: bool = False
@@ -115,13 +121,12 @@ class DynamicBatcher:
         pending = _Pending(item, self._loop.create_future(), time.monotonic(), deadline)
         with self._ready:
             self._items.append(pending)
-            self._ready.notify()
+            self._ready.notify_all()
         return await pending.future
 
     def _work(self) -> None:
         while True:
-            with self._forming:
-                batch = self._next_batch()
+            batch = self._next_batch()
             if batch is None:
                 return
             started = time.monotonic()
@@ -135,32 +140,63 @@ class DynamicBatcher:
                 self._run(wanted, started)
 
     def _next_batch(self) -> list[_Pending] | None:
-        # Items stay in the deque until taken, so a timed-out wait can never lose one.
+        """Waits until this worker is the one to form the next batch, then forms and takes it.
+
+        Idle workers form a stack: the one that finished last forms the next batch, so one client
+        keeps being served by one thread (the model runs markedly slower when its calls keep
+        moving between threads). Items stay in the deque until taken: a timed-out wait never
+        loses one.
+        """
+        me = threading.get_ident()
         with self._ready:
-            while True:
-                while not self._items and not self._stopping:
-                    self._ready.wait()
-                if self._stopping:
-                    return None
-                run_at = self._items[0].enqueued_at + self.max_delay_s
-                while len(self._items) < self.max_batch_size and self._more_expected():
-                    wait_s = run_at - time.monotonic()
-                    if wait_s <= 0 or self._stopping:
-                        break
-                    self._ready.wait(wait_s)
-                if self._stopping:
-                    return None
-                if self._items:
-                    return [self._items.popleft() for _ in range(min(self.max_batch_size, len(self._items)))]
+            self._idle.append(me)
+            try:
+                while True:
+                    while not self._stopping and not (self._items and self._idle[-1] == me):
+                        self._ready.wait()
+                    if self._stopping:
+                        return None
+                    run_at = self._items[0].enqueued_at + self.max_delay_s
+                    while (len(self._items) < self.max_batch_size and self._more_expected()
+                           and not self._stopping and self._idle[-1] == me):
+                        wait_s = run_at - time.monotonic()
+                        if wait_s <= 0:
+                            break
+                        self._ready.wait(wait_s)
+                    if self._stopping:
+                        return None
+                    if self._items and self._idle[-1] == me:
+                        return [self._items.popleft() for _ in range(min(self.max_batch_size, len(self._items)))]
+            finally:
+                self._idle.remove(me)
+                self._ready.notify_all()  # the next idle worker may form the next batch
 
     def _more_expected(self) -> bool:
         if self.expected_arrivals is None:
             return True
         return self.expected_arrivals() > 0 or len(self._items) < self.last_batch_size
 
-    def _run(self, batch: list[_Pending], started: float) -> None:
+    def _run(self, batch: list[_Pending], taken: float) -> None:
+        ready, failed = [], []
+        for pending in batch:
+            if isinstance(pending.item, Deferred):
+                began = time.monotonic()
+                try:
+                    pending.item = pending.item.make()
+                except Exception as exc:
+                    failed.append((pending, exc))
+                    continue
+                finally:
+                    pending.prepare_s = time.monotonic() - began
+            ready.append(pending)
+        if failed:
+            self._to_loop(_fail_each, failed)
+        if not ready:
+            return
+        batch, inputs = ready, [p.item for p in ready]
+        started = time.monotonic()  # after preparing: inference_s is the model's time alone
         try:
-            outputs = self.run_batch([p.item for p in batch])
+            outputs = self.run_batch(inputs)
             if len(outputs) != len(batch):
                 raise RuntimeError(f"{self.name} returned {len(outputs)} outputs for {len(batch)} inputs")
         except Exception as exc:
@@ -168,7 +204,7 @@ class DynamicBatcher:
             self._to_loop(_fail, batch, exc)
             return
         self.last_batch_size = len(batch)
-        self._to_loop(self._deliver, batch, outputs, started, time.monotonic() - started)
+        self._to_loop(self._deliver, batch, outputs, taken, time.monotonic() - started)
 
     def _to_loop(self, callback, *args) -> None:
         try:
@@ -176,14 +212,28 @@ class DynamicBatcher:
         except RuntimeError:  # the loop has closed: nobody is waiting any more
             log.warning("%s: a batch finished after the event loop closed", self.name)
 
-    def _deliver(self, batch: list[_Pending], outputs: Sequence, started: float, inference_s: float) -> None:
+    def _deliver(self, batch: list[_Pending], outputs: Sequence, taken: float, inference_s: float) -> None:
         self.batches_run += 1
         self.largest_batch = max(self.largest_batch, len(batch))
         if self.on_batch is not None:
             self.on_batch(len(batch), inference_s)
         for pending, output in zip(batch, outputs):
             if not pending.future.done():
-                pending.future.set_result((output, BatchStats(len(batch), started - pending.enqueued_at, inference_s)))
+                pending.future.set_result((output, BatchStats(len(batch), taken - pending.enqueued_at, inference_s,
+                                                              pending.prepare_s)))
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """An item whose input the worker makes, with `make()`, just before its batch runs."""
+
+    make: Callable[[], Any]
+
+
+def _fail_each(failed: list[tuple[_Pending, BaseException]]) -> None:
+    for pending, exc in failed:
+        if not pending.future.done():
+            pending.future.set_exception(exc)
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 
@@ -18,3 +20,26 @@ def top_k(probabilities: np.ndarray, k: int) -> list[tuple[int, float]]:
     candidates = np.argpartition(-probabilities, k - 1)[:k]
     order = sorted(candidates.tolist(), key=lambda i: (-probabilities[i], i))
     return [(i, float(probabilities[i])) for i in order]
+
+
+@dataclass(frozen=True, eq=False)
+class Ranked:
+    """One image's class probabilities, with its most probable classes ranked where the batch ran
+    (in the model's worker thread, for the whole batch at once, not per request on the event loop)."""
+
+    probabilities: np.ndarray  # C
+    best: list[tuple[int, float]]  # the first classes of top_k's order
+
+    def top(self, k: int) -> list[tuple[int, float]]:
+        return self.best[:k] if k <= len(self.best) else top_k(self.probabilities, k)
+
+
+def rank(probabilities: np.ndarray, k: int) -> list[Ranked]:
+    """Ranked rows of a N x C array: the k most probable classes of each, in top_k's order."""
+    k = min(k, probabilities.shape[-1])
+    candidates = np.argpartition(-probabilities, k - 1, axis=1)[:, :k]
+    values = np.take_along_axis(probabilities, candidates, axis=1)
+    order = np.lexsort((candidates, -values))  # by probability, then by index, per row
+    indices = np.take_along_axis(candidates, order, axis=1).tolist()
+    values = np.take_along_axis(values, order, axis=1).tolist()
+    return [Ranked(row, list(zip(i, v))) for row, i, v in zip(probabilities, indices, values)]

@@ -138,6 +138,19 @@ class TestErrors:
         code, details = self.call(stub, image=photo_png["coffee"], mask=png_bytes(np.zeros((10, 10), np.uint8)))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and "mask is 10x10 but the image is 600x400" in details
 
+    def test_a_bad_mask_on_a_cached_photo_fails_alone(self, stub, photo_png):
+        """Masks on cached photos are made in the model's worker, batched with others: one bad mask
+        must fail only its own request."""
+        image_id = stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=30).image_id
+        good = pb.ClassifyRequest(image_id=image_id, mask=png_bytes(np.full((400, 600), 255, np.uint8)))
+        bad = pb.ClassifyRequest(image_id=image_id, mask=b"\x89PNG\r\n\x1a\n damaged")
+        calls = [stub.Classify.future(request, timeout=30) for request in (good, bad, good, bad, good)]
+        for i, call in enumerate(calls):
+            if i % 2:
+                assert call.code() == grpc.StatusCode.INVALID_ARGUMENT and "mask could not be read" in call.details()
+            else:
+                assert call.result().predictions
+
     @pytest.mark.parametrize("top_k", [-1, 1001])
     def test_top_k_out_of_range(self, stub, photo_png, top_k):
         code, details = self.call(stub, image=photo_png["coffee"], top_k=top_k)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from inference_service.batcher import DynamicBatcher
+from inference_service.batcher import Deferred, DynamicBatcher
 from inference_service.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 
 
@@ -196,4 +196,46 @@ async def test_two_batches_may_run_at_once_and_a_third_waits():
     assert batcher.queue_depth == 1, "two runs are held at once; the third request waits"
     hold.set()
     assert [(await t)[0] for t in tasks] == [0, 10, 20]
+    await batcher.stop()
+
+
+async def test_one_client_after_another_is_served_by_the_same_worker():
+    """The model runs markedly slower when its calls keep moving between threads."""
+    threads = []
+    batcher = await started(DynamicBatcher(lambda items: threads.append(threading.get_ident()) or items,
+                                           max_batch_size=4, max_delay_s=0.0, max_concurrent_batches=2))
+    for i in range(6):
+        await batcher.submit(i)
+        await asyncio.sleep(0.01)  # the other worker is idle and waiting too
+    assert len(threads) == 6 and len(set(threads)) == 1
+    await batcher.stop()
+
+
+async def test_deferred_items_are_made_by_the_worker_and_a_failing_one_fails_alone():
+    hold = threading.Event()
+    model = Model(hold=hold)
+    batcher = await started(DynamicBatcher(model, max_batch_size=4, max_delay_s=0.0))
+    first = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.to_thread(model.started.wait, 5)
+    made_in = []
+
+    def make(value):
+        made_in.append(threading.current_thread().name)
+        time.sleep(0.01)
+        return value
+
+    def broken():
+        raise ValueError("this mask is damaged")
+
+    batch = [asyncio.ensure_future(batcher.submit(item)) for item in
+             (Deferred(lambda: make(1)), Deferred(broken), 2, Deferred(lambda: make(3)))]
+    await asyncio.sleep(0.05)
+    hold.set()
+    await first
+    results = await asyncio.gather(*batch, return_exceptions=True)
+    assert isinstance(results[1], ValueError) and "damaged" in str(results[1])
+    assert [results[i][0] for i in (0, 2, 3)] == [10, 20, 30]
+    assert model.batches[1] == [1, 2, 3], "the failed item is left out of the run, the rest run together"
+    assert results[0][1].prepare_s >= 0.01 and results[2][1].prepare_s == 0
+    assert made_in and all(name.startswith("infer-") for name in made_in)
     await batcher.stop()
