@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--max-delay-ms", type=float, default=2.0,
              help="longest wait, in milliseconds from the first queued request, for a batch to fill")
     add_flag(parser, "--concurrent-batches", type=int, default=2,
-             help="model runs in flight at once, per model: while one runs, the next batch forms and starts")
+             help="model worker threads per model: batches in flight at once; a free worker forms its next batch at once")
     add_flag(parser, "--concurrent-explains", type=int, default=2,
              help="occlusion maps computed at once, per model; more wait their turn")
     add_flag(parser, "--max-queue-size", type=int, default=256,
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--max-image-pixels", type=int, default=40_000_000,
              help="largest image, in pixels (width x height), checked before decoding")
     add_flag(parser, "--image-cache-mb", type=float, default=512, help="memory for decoded images, in MiB")
-    add_flag(parser, "--preprocess-workers", type=int, default=2, help="threads that decode and preprocess")
+    add_flag(parser, "--preprocess-workers", type=int, default=2,
+             help="threads that decode uploaded photos and inpaint (masks on cached photos are made by the model's workers)")
     add_flag(parser, "--intra-op-threads", type=int, default=0, help="onnxruntime threads per model run (0: all cores)")
     add_flag(parser, "--tls-cert-file", type=Path, default=None,
              help="PEM certificate chain: serve gRPC over TLS (with --tls-key-file)")
