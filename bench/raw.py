@@ -55,6 +55,15 @@ def measure(model_dir, batch_sizes=None, seconds_each: float = 3.0, device="auto
                 latencies_ms.append((time.perf_counter() - t0) * 1e3)
         throughput[batch] = runs * batch / (time.perf_counter() - started)
     best = max(throughput, key=throughput.get)
-    return {"provider": session.get_providers()[0], "images_per_s": throughput, "best_batch": best,
-            "best_images_per_s": throughput[best], "batch1_p50_ms": float(np.percentile(latencies_ms, 50)),
-            "batch1_p90_ms": float(np.percentile(latencies_ms, 90))}
+    result = {"provider": session.get_providers()[0], "images_per_s": throughput, "best_batch": best,
+              "best_images_per_s": throughput[best]}
+    if latencies_ms:
+        result.update(batch1_p50_ms=float(np.percentile(latencies_ms, 50)),
+                      batch1_p90_ms=float(np.percentile(latencies_ms, 90)))
+    return result
+
+
+def images_per_s(model_dir, batch: int, seconds: float = 3.0, device="auto", precision="fp32") -> float:
+    """Throughput at one batch size, measured on its own (again, after the load runs)."""
+    return measure(model_dir, batch_sizes=(batch,), seconds_each=seconds, device=device,
+                   precision=precision)["best_images_per_s"]

@@ -19,7 +19,7 @@ RECENT_MASKS = 4
 
 # An entry may grow by two full-size fills (blur, noise), a few recent masks (bits) and model views
 # after it is cached; budget for them.
-_BYTES_PER_PIXEL_BUDGET = 3 * 3 + RECENT_MASKS
+_BYTES_PER_PIXEL_BUDGET = 3 * 3 + RECENT_MASKS / 8
 _VIEW_BUDGET_BYTES = (6 + RECENT_MASKS) * 3 * 224 * 224 * 4
 
 
@@ -46,7 +46,7 @@ class CachedImage:
 
     @property
     def budget_bytes(self) -> int:
-        return self.width * self.height * _BYTES_PER_PIXEL_BUDGET + _VIEW_BUDGET_BYTES
+        return int(self.width * self.height * _BYTES_PER_PIXEL_BUDGET) + _VIEW_BUDGET_BYTES
 
     def fill(self, name: str) -> np.ndarray:
         """The fill's pixels for this image, computed once (blur and noise are full-size)."""

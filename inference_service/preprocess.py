@@ -117,7 +117,7 @@ def fill_image(rgb: np.ndarray, fill: str, seed: int = 0) -> np.ndarray:
 def apply_mask(rgb: np.ndarray, painted: np.ndarray, fill: np.ndarray, keep_painted: bool = False) -> np.ndarray:
     """Replaces painted pixels (or, with keep_painted, all the others) by the fill, at full resolution.
 
-    The serving path gets the same result from `model_view`s and `blend` (see `masked_input`).
+    The serving path gets the same result from cached `model_view`s and a mask's change (`masked_input`).
     """
     hidden = ~painted if keep_painted else painted
     return np.where(hidden[:, :, None], fill, rgb).astype(np.uint8, copy=False)
