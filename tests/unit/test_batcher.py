@@ -34,6 +34,17 @@ async def started(batcher):
     return batcher
 
 
+async def held(first_item=0, fail_on=None, **options):
+    """A started batcher whose model is held inside a first batch (of `first_item`): what is
+    submitted next queues up until `hold` is set. Returns (batcher, model, hold, the first request)."""
+    hold = threading.Event()
+    model = Model(fail_on=fail_on, hold=hold)
+    batcher = await started(DynamicBatcher(model, max_delay_s=0.0, **options))
+    first = asyncio.ensure_future(batcher.submit(first_item))
+    await asyncio.to_thread(model.started.wait, 5)
+    return batcher, model, hold, first
+
+
 async def test_full_batch_runs_at_once_without_waiting_for_the_delay():
     model = Model()
     batcher = await started(DynamicBatcher(model, max_batch_size=4, max_delay_s=10.0))
@@ -78,11 +89,7 @@ async def test_outputs_are_matched_one_to_one_while_the_model_is_busy():
 
 
 async def test_a_failed_run_fails_every_request_of_that_batch_only():
-    hold = threading.Event()
-    model = Model(fail_on=13, hold=hold)
-    batcher = await started(DynamicBatcher(model, max_batch_size=2, max_delay_s=0.0))
-    first = asyncio.ensure_future(batcher.submit(1))
-    await asyncio.to_thread(model.started.wait, 5)
+    batcher, model, hold, first = await held(1, fail_on=13, max_batch_size=2)
     bad_batch = [asyncio.ensure_future(batcher.submit(i)) for i in (12, 13)]
     good_batch = [asyncio.ensure_future(batcher.submit(i)) for i in (14, 15)]
     await asyncio.sleep(0.05)
@@ -103,11 +110,7 @@ async def test_wrong_number_of_outputs_is_an_error_for_all():
 
 
 async def test_full_queue_is_refused_at_once():
-    hold = threading.Event()
-    model = Model(hold=hold)
-    batcher = await started(DynamicBatcher(model, max_batch_size=1, max_delay_s=0.0, max_queue_size=2))
-    running = asyncio.ensure_future(batcher.submit(0))
-    await asyncio.to_thread(model.started.wait, 5)
+    batcher, model, hold, running = await held(max_batch_size=1, max_queue_size=2)
     queued = [asyncio.ensure_future(batcher.submit(i)) for i in (1, 2)]
     await asyncio.sleep(0)
     t0 = time.monotonic()
@@ -120,11 +123,7 @@ async def test_full_queue_is_refused_at_once():
 
 
 async def test_a_request_whose_deadline_passes_in_the_queue_is_not_run():
-    hold = threading.Event()
-    model = Model(hold=hold)
-    batcher = await started(DynamicBatcher(model, max_batch_size=4, max_delay_s=0.0))
-    running = asyncio.ensure_future(batcher.submit(0))
-    await asyncio.to_thread(model.started.wait, 5)
+    batcher, model, hold, running = await held(max_batch_size=4)
     late = asyncio.ensure_future(batcher.submit(1, deadline=time.monotonic() + 0.05))
     on_time = asyncio.ensure_future(batcher.submit(2, deadline=time.monotonic() + 30))
     await asyncio.sleep(0.1)
@@ -138,11 +137,7 @@ async def test_a_request_whose_deadline_passes_in_the_queue_is_not_run():
 
 
 async def test_stop_fails_what_is_still_queued():
-    hold = threading.Event()
-    model = Model(hold=hold)
-    batcher = await started(DynamicBatcher(model, max_batch_size=1, max_delay_s=0.0))
-    asyncio.ensure_future(batcher.submit(0))
-    await asyncio.to_thread(model.started.wait, 5)
+    batcher, model, hold, _ = await held(max_batch_size=1)
     queued = asyncio.ensure_future(batcher.submit(1))
     await asyncio.sleep(0)
     stopping = asyncio.ensure_future(batcher.stop())
@@ -212,11 +207,7 @@ async def test_one_client_after_another_is_served_by_the_same_worker():
 
 
 async def test_deferred_items_are_made_by_the_worker_and_a_failing_one_fails_alone():
-    hold = threading.Event()
-    model = Model(hold=hold)
-    batcher = await started(DynamicBatcher(model, max_batch_size=4, max_delay_s=0.0))
-    first = asyncio.ensure_future(batcher.submit(0))
-    await asyncio.to_thread(model.started.wait, 5)
+    batcher, model, hold, first = await held(max_batch_size=4)
     made_in = []
 
     def make(value):
