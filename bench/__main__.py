@@ -61,10 +61,10 @@ def warmup_for(clients: int, images_per_s: float) -> float:
 
 
 def served(model_folder: Path, clients: list[int], seconds: float, server_args: list[str], rate: float,
-           load_processes: int = 1) -> dict:
+           load_processes: int = 1, protocol: str = "grpc") -> dict:
     process, address = start_inference(model_folder, BUILD / "logs" / f"server-{model_folder.name}.log", *server_args)
     try:
-        return {str(n): run_load("grpc", address, n, seconds, warmup_for(n, rate), load_processes) for n in clients}
+        return {str(n): run_load(protocol, address, n, seconds, warmup_for(n, rate), load_processes) for n in clients}
     finally:
         stop_process(process)
 
@@ -155,12 +155,16 @@ def main(argv=None) -> int:
                         help="for raw onnxruntime and the service alike (fp16: GPU only)")
     parser.add_argument("--load-processes", type=int, default=1,
                         help="processes the load generator's clients are split over (more on a GPU machine)")
+    parser.add_argument("--protocol", default="grpc", choices=("grpc", "grpc-stream"),
+                        help="grpc: a Classify call per mask (the page's default); grpc-stream: the masks on one "
+                             "ClassifyStream per client (the page's live mode)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args(argv)
     clients = [int(n) for n in args.clients.split(",")]
     naive_clients = [int(n) for n in args.naive_clients.split(",") if n]
 
     results = {"machine": machine(), "seconds_per_point": args.seconds, "server_args": args.server_args,
+               "protocol": args.protocol,
                "precision": args.precision, "load_processes": args.load_processes,
                "models": {}}
     load_workload(SAMPLES)  # extracts the sample photos once
@@ -171,7 +175,7 @@ def main(argv=None) -> int:
         print(f"[bench] {name}: served, clients {clients}", flush=True)
         rate = entry["raw"]["best_images_per_s"]
         server_args = [*args.server_args.split(), "--precision", args.precision]
-        entry["served"] = served(folder, clients, args.seconds, server_args, rate, args.load_processes)
+        entry["served"] = served(folder, clients, args.seconds, server_args, rate, args.load_processes, args.protocol)
         # This machine is shared and noisy: the limit is measured again after the load, and the
         # mean of both is used. The sweep's best is the largest of several noisy figures (biased
         # high); measured again at that batch size, it is not.

@@ -63,8 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
              help="run models with onnxruntime's TensorRT provider (GPU with TensorRT's libraries only)")
     add_flag(parser, "--tensorrt-cache-dir", type=Path, default=None,
              help="where built TensorRT engines are kept between restarts (default ~/.cache/maskscope/tensorrt)")
-    add_flag(parser, "--ort-spinning", type=bool, default=False,
-             help="let idle onnxruntime threads spin-wait (faster hand-offs, but they take CPU from preprocessing)")
+    add_flag(parser, "--ort-spinning", type=bool, default=True,
+             help="let onnxruntime's threads spin-wait briefly between parallel steps (a batch alone runs ~2 ms "
+                  "faster; they sleep when the server is idle)")
     add_flag(parser, "--grace-period-s", type=float, default=10.0,
              help="on SIGTERM, seconds to let in-flight requests finish")
     add_flag(parser, "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
