@@ -215,12 +215,12 @@ class DynamicBatcher:
     def _deliver(self, batch: list[_Pending], outputs: Sequence, taken: float, inference_s: float) -> None:
         self.batches_run += 1
         self.largest_batch = max(self.largest_batch, len(batch))
-        if self.on_batch is not None:
-            self.on_batch(len(batch), inference_s)
         for pending, output in zip(batch, outputs):
             if not pending.future.done():
                 pending.future.set_result((output, BatchStats(len(batch), taken - pending.enqueued_at, inference_s,
                                                               pending.prepare_s)))
+        if self.on_batch is not None:  # after the answers: a failing observer must not lose them
+            self.on_batch(len(batch), inference_s)
 
 
 @dataclass(frozen=True)

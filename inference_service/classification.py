@@ -92,14 +92,13 @@ class ClassificationService:
             raise InvalidArgument(f"track holds class indices outside 0..{len(model.metadata.labels) - 1}: {bad_track}")
         if request.fill not in FILL_NAMES:
             raise InvalidArgument(f"unknown fill {request.fill}; use one of {sorted(FILL_NAMES)}")
-        fill = FILL_NAMES[request.fill]
-        if request.WhichOneof("source") == "image_id" and fill != "inpaint":
-            # A mask on a cached photo is ~0.5 ms of work: the model's worker does it just before
-            # the run, with no hop through the preprocessing threads.
-            image = self._image(request)
-            item = Deferred(functools.partial(image.masked_input, model.metadata.preprocessing, fill, request.mask,
-                                              request.keep_painted))
-        else:  # decoding a photo (or inpainting) is slower: preprocessing threads, beside the model
+        fill, spec = FILL_NAMES[request.fill], model.metadata.preprocessing
+        image = self._image(request) if request.WhichOneof("source") == "image_id" else None
+        if image is not None and _cheap(image, spec, fill, request):
+            # A mask on a cached, ready photo is ~0.5 ms of work: the model's worker does it just
+            # before the run, with no hop through the preprocessing threads.
+            item = Deferred(functools.partial(image.masked_input, spec, fill, request.mask, request.keep_painted))
+        else:  # decoding a photo, a first fill or view, inpainting, a large photo: preprocessing threads
             self._preprocessing[model.name] += 1
             try:
                 item, image = await asyncio.get_running_loop().run_in_executor(
@@ -203,6 +202,17 @@ async def _all_or_none(awaitables: list) -> list:
         for task in tasks:
             task.cancel()
         raise
+
+
+# Beyond these, making a mask's input may take long enough to hold up a whole batch.
+DEFER_MAX_PIXELS = 4_000_000
+DEFER_MAX_MASK_BYTES = 256 << 10
+
+
+def _cheap(image: CachedImage, spec, fill: str, request: pb.ClassifyRequest) -> bool:
+    """Whether the model's worker may make this request's input: only the mask is new work."""
+    return (fill != "inpaint" and image.width * image.height <= DEFER_MAX_PIXELS
+            and len(request.mask) <= DEFER_MAX_MASK_BYTES and image.ready(spec, fill, request.keep_painted))
 
 
 def _validate_top_k(top_k_requested: int, num_labels: int) -> int:

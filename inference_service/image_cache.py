@@ -67,6 +67,11 @@ class CachedImage:
             view = self._views[key] = model_view(self.rgb if fill is None else self.fill(fill), spec)
         return view
 
+    def ready(self, spec: Preprocessing, fill: str, keep_painted: bool) -> bool:
+        """Whether the views and fill that `masked_input` needs are already made (the rest is cheap)."""
+        return ((spec, None) in self._views and (fill in ("gray", "black") or fill in self._fills)
+                and (not keep_painted or (spec, fill) in self._views))
+
     def masked_input(self, spec: Preprocessing, fill: str, mask: bytes, keep_painted: bool) -> np.ndarray:
         """The model input for this image with `mask`, built on the inputs of recent masks."""
         if fill == "inpaint":

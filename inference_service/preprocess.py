@@ -177,6 +177,8 @@ def _bicubic(x: np.ndarray) -> np.ndarray:
                     np.where(x < 2.0, (((x - 5) * x + 8) * x - 4) * a, 0.0))
 
 
+# A changed box's resize as one dense matrix product up to this many weights per axis; beyond, tap by tap.
+DENSE_LIMIT = 1 << 15
 # PIL's convolution filters (libImaging/Resample.c): support at scale 1, and the kernel.
 _FILTERS = {"bilinear": (1.0, _bilinear), "bicubic": (2.0, _bicubic)}
 
@@ -186,7 +188,8 @@ class AxisResize:
     """One axis of PIL's resize (of an "F" image, with a box) as a linear map: output i is a
     weighted sum of inputs lo[i]:hi[i], with PIL's own coefficients (computed as Resample.c does).
 
-    A mask's change then costs two small matrix products over the changed box, with no image made.
+    A mask's change is resized with it over the changed box alone, with no image made; the cost
+    grows with the outputs the box reaches times the filter's taps.
     """
 
     interpolation: str
@@ -198,12 +201,16 @@ class AxisResize:
 
     @classmethod
     def of(cls, size: int, start: float, end: float, out_size: int, interpolation: str) -> AxisResize:
+        if interpolation == "nearest":
+            # PIL's nearest is an affine transform stepped in its own arithmetic: ask PIL which
+            # input each output samples, by resizing a ramp.
+            ramp = Image.fromarray(np.arange(size, dtype=np.float32)[None], "F")
+            lo = np.asarray(ramp.resize((out_size, 1), Image.Resampling.NEAREST, box=(start, 0, end, 1)))[0]
+            lo = lo.astype(np.int64)
+            return cls(interpolation, lo + 0.5, lo, lo + 1, np.ones(out_size), 1.0)
         start, end = np.float32(start), np.float32(end)  # PIL takes the box as C floats
         scale = float(end - start) / out_size
         center = float(start) + (np.arange(out_size) + 0.5) * scale
-        if interpolation == "nearest":  # PIL samples the input pixel under each output's centre
-            lo = np.clip(np.floor(center), 0, size - 1).astype(np.int64)
-            return cls(interpolation, center, lo, lo + 1, np.ones(out_size), 1.0)
         support_1, kernel = _FILTERS[interpolation]
         filter_scale = max(scale, 1.0)
         support = support_1 * filter_scale
@@ -231,6 +238,27 @@ class AxisResize:
         w[(inputs < self.lo[out]) | (inputs >= self.hi[out])] = 0
         return w.astype(np.float32)
 
+    def apply(self, planes: np.ndarray, first: int, last: int, out_first: int, out_last: int) -> np.ndarray:
+        """Outputs [out_first, out_last) along the last axis of `planes`, which holds the inputs
+        [first, last) (every other input counts as 0). A small block is one matrix product; a
+        large one goes one filter tap at a time, so its cost grows with the taps, not the inputs."""
+        if (last - first) * (out_last - out_first) <= DENSE_LIMIT:
+            return planes @ self.weights(first, last, out_first, out_last)
+        lo, hi, out = self.lo[out_first:out_last], self.hi[out_first:out_last], slice(out_first, out_last)
+        result = np.zeros((*planes.shape[:-1], out_last - out_first), np.float32)
+        for tap in range(int(np.max(hi - lo, initial=0))):
+            inputs = lo + tap
+            used = (inputs < hi) & (inputs >= first) & (inputs < last)
+            if not used.any():
+                continue
+            if self.interpolation == "nearest":
+                weights = used.astype(np.float32)
+            else:
+                _, kernel = _FILTERS[self.interpolation]
+                weights = (kernel((inputs - self.center[out] + 0.5) / self.filter_scale) * self.norm[out] * used)
+            result += planes[..., np.clip(inputs - first, 0, last - first - 1)] * weights.astype(np.float32)
+        return result
+
 
 @dataclass(frozen=True, eq=False)
 class ViewResize:
@@ -245,6 +273,16 @@ class ViewResize:
         return cls(AxisResize.of(width, left, right, spec.crop, spec.interpolation),
                    AxisResize.of(height, top, bottom, spec.crop, spec.interpolation))
 
+    def trim(self, box: Box) -> Box | None:
+        """The part of `box` that the view reads, or None."""
+        left, top, right, bottom = box
+        x0, x1 = self.columns.reach(left, right)
+        y0, y1 = self.rows.reach(top, bottom)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        return (max(left, int(self.columns.lo[x0])), max(top, int(self.rows.lo[y0])),
+                min(right, int(self.columns.hi[x1 - 1])), min(bottom, int(self.rows.hi[y1 - 1])))
+
     def apply(self, planes: np.ndarray, box: Box):
         """resize(planes) where `planes` (C x h x w, zero outside `box`) covers the image's `box`.
 
@@ -256,16 +294,20 @@ class ViewResize:
         y0, y1 = self.rows.reach(top, bottom)
         if x0 >= x1 or y0 >= y1:
             return None
-        values = self.rows.weights(top, bottom, y0, y1).T @ (planes @ self.columns.weights(left, right, x0, x1))
+        across = self.columns.apply(planes, left, right, x0, x1)
+        values = self.rows.apply(across.swapaxes(-1, -2), top, bottom, y0, y1).swapaxes(-1, -2)
         return slice(y0, y1), slice(x0, x1), values
 
 
 def difference_in(rgb: np.ndarray, fill: np.ndarray, box: Box) -> np.ndarray:
     """fill - image inside `box`, per channel (3 x h x w float32): what painting a pixel adds to it."""
     left, top, right, bottom = box
-    pixels = rgb[top:bottom, left:right].astype(np.float32)
-    fill = fill if fill.ndim == 1 else fill[top:bottom, left:right]
-    return (fill.astype(np.float32) - pixels).transpose(2, 0, 1)
+    pixels = rgb[top:bottom, left:right]
+    out = np.empty((3, bottom - top, right - left), np.float32)
+    for c in range(3):  # channel by channel: no H x W x 3 float copy to transpose
+        np.subtract(fill[c] if fill.ndim == 1 else fill[top:bottom, left:right, c], pixels[:, :, c], out=out[c],
+                    dtype=np.float32)
+    return out
 
 
 def _area(box: Box | None) -> int:
@@ -301,6 +343,7 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
     if start is None:
         start = np.broadcast_to(fill_view() if keep_painted else image_view, (3, spec.crop, spec.crop))
     out = np.array(start, dtype=np.float32)
+    box = None if box is None else resize.trim(box)
     if box is not None:
         weights = painted.weights(box) if before is None else painted.weights(box) - before.weights(box)
         change = resize.apply(difference(box) * weights, box)

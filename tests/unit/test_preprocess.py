@@ -107,11 +107,14 @@ def test_masks_built_on_recent_ones_equal_masks_built_from_scratch(photos, keep_
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "nearest"])
-@pytest.mark.parametrize("width, height", [(600, 400), (451, 300), (37, 1000), (1999, 17), (224, 224), (5, 3), (1, 1)])
-def test_the_views_resize_as_linear_maps_equals_pils_resize(interpolation, width, height):
-    """What a mask's change is resized with must be PIL's resize, region or whole image alike."""
+@pytest.mark.parametrize("resize_to", [256, 232, 224])
+@pytest.mark.parametrize("width, height", [(600, 400), (451, 300), (37, 1000), (1999, 17), (224, 224), (5, 3), (1, 1),
+                                           (512, 512), (64, 64), (288, 288)])
+def test_the_views_resize_as_linear_maps_equals_pils_resize(interpolation, resize_to, width, height):
+    """What a mask's change is resized with must be PIL's resize, region or whole image alike
+    (nearest included, whose sampling PIL steps in its own arithmetic)."""
     from inference_service.preprocess import Preprocessing, source_crop_box
-    spec = Preprocessing(256, 224, interpolation, (0.5,) * 3, (0.5,) * 3)
+    spec = Preprocessing(resize_to, 224, interpolation, (0.5,) * 3, (0.5,) * 3)
     resize = ViewResize.of(width, height, spec)
     plane = np.random.default_rng(width).random((height, width)).astype(np.float32) * 255
     left, top = width // 3, height // 4
@@ -262,3 +265,26 @@ class TestDecode:
         frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
         rgb = decode_image(buffer.getvalue(), MAX_PIXELS)
         assert rgb[0, 0, 0] > 200 and rgb[0, 0, 1] < 50
+
+
+def test_only_cheap_masks_are_made_in_the_models_worker(photos):
+    """A first blur, a large photo, a huge mask PNG or inpainting would hold up a whole batch:
+    those go to the preprocessing threads."""
+    from inference_service.classification import DEFER_MAX_MASK_BYTES, _cheap
+    from inference_service.image_cache import CachedImage, image_id_for
+    from maskscope.v1 import classifier_pb2 as pb
+    spec = ARCHITECTURES["efficientnet-lite0"].preprocessing
+    image = CachedImage(image_id_for(b"coffee"), photos["coffee"])
+    small = pb.ClassifyRequest(mask=b"x" * 100)
+    assert not _cheap(image, spec, "gray", small), "its model view is not made yet"
+    image.masked_input(spec, "gray", b"", False)  # what the upload did
+    assert _cheap(image, spec, "gray", small) and _cheap(image, spec, "black", small)
+    assert not _cheap(image, spec, "blur", small), "the blurred photo is not made yet"
+    image.fill("blur")
+    assert _cheap(image, spec, "blur", small)
+    assert not _cheap(image, spec, "blur", pb.ClassifyRequest(mask=b"x" * 100, keep_painted=True))
+    assert not _cheap(image, spec, "inpaint", small)
+    assert not _cheap(image, spec, "gray", pb.ClassifyRequest(mask=b"x" * (DEFER_MAX_MASK_BYTES + 1)))
+    large = CachedImage(image_id_for(b"large"), np.zeros((2100, 2000, 3), np.uint8))
+    large.masked_input(spec, "gray", b"", False)
+    assert not _cheap(large, spec, "gray", small)
