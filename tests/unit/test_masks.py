@@ -2,6 +2,7 @@
 
 import io
 import struct
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -116,6 +117,11 @@ def test_damaged_masks_are_a_clear_error(data):
 def test_a_mask_that_inflates_beyond_its_size_is_read_only_as_far_as_its_size():
     # 64 MB of zeros in ~64 KB: neither path inflates more than the header's 8 x 2 pixels.
     bomb = one_bit_png(8, 2, bytes(64 << 20))
-    assert _unfiltered_one_bit_png(bomb, 8, 2) is None
+    tracemalloc.start()
+    try:
+        assert _unfiltered_one_bit_png(bomb, 8, 2) is None
+        assert tracemalloc.get_traced_memory()[1] < 1 << 20, "the fast path inflated the whole bomb"
+    finally:
+        tracemalloc.stop()
     mask = read_mask(bomb, 8, 2)
     assert (mask.width, mask.height) == (8, 2) and mask.box() is None

@@ -130,6 +130,14 @@ def test_the_views_resize_as_linear_maps_equals_pils_resize(interpolation, resiz
             ours[rows, columns] = values[0]
         assert np.abs(ours - pil).max() < 1e-3  # float rounding of values up to 255
         assert (ours != 0).any() or not (pil != 0).any()
+        trimmed = resize.trim(box)  # only what the view reads of the box: the same result
+        if trimmed is None:
+            assert not (pil != 0).any()
+            continue
+        change = resize.apply(plane[None, trimmed[1]:trimmed[3], trimmed[0]:trimmed[2]], trimmed)
+        ours_trimmed = np.zeros((224, 224), np.float32)
+        ours_trimmed[change[0], change[1]] = change[2][0]
+        assert np.abs(ours_trimmed - pil).max() < 1e-3
 
 
 def test_resized_size_keeps_aspect_like_torchvision():
