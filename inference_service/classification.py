@@ -90,8 +90,7 @@ class ClassificationService:
         bad_track = [i for i in request.track if not 0 <= i < len(model.metadata.labels)]
         if bad_track:
             raise InvalidArgument(f"track holds class indices outside 0..{len(model.metadata.labels) - 1}: {bad_track}")
-        if request.fill not in FILL_NAMES:
-            raise InvalidArgument(f"unknown fill {request.fill}; use one of {sorted(FILL_NAMES)}")
+        _check_fill(request.fill)
         fill, spec = FILL_NAMES[request.fill], model.metadata.preprocessing
         image = self._image(request) if request.WhichOneof("source") == "image_id" else None
         if image is not None and _cheap(image, spec, fill, request):
@@ -102,7 +101,7 @@ class ClassificationService:
             self._preprocessing[model.name] += 1
             try:
                 item, image = await asyncio.get_running_loop().run_in_executor(
-                    self._preprocess_pool, self._prepare, request, model)
+                    self._preprocess_pool, self._prepare, request, model, image)
             finally:
                 self._preprocessing[model.name] -= 1
         submitted = time.monotonic()
@@ -136,8 +135,7 @@ class ClassificationService:
         labels = model.metadata.labels
         if request.HasField("class_index") and not 0 <= request.class_index < len(labels):
             raise InvalidArgument(f"class_index must be between 0 and {len(labels) - 1}; got {request.class_index}")
-        if request.fill not in FILL_NAMES:
-            raise InvalidArgument(f"unknown fill {request.fill}; use one of {sorted(FILL_NAMES)}")
+        _check_fill(request.fill)
         spec, size = model.metadata.preprocessing, model.metadata.input_size
         patch, stride = occlusion.check_parameters(size, request.patch_size, request.stride)
         cells = occlusion.grid(size, patch, stride)
@@ -169,9 +167,11 @@ class ClassificationService:
             crop_right=right, crop_bottom=bottom, patch_size=patch, stride=stride, occluded_copies=len(cells),
             model=model.name, image_id=image.image_id, image_width=image.width, image_height=image.height))
 
-    def _prepare(self, request: pb.ClassifyRequest, model: OnnxModel) -> tuple[np.ndarray, CachedImage]:
-        """Runs in a worker thread: decoding and resizing must not hold up the event loop."""
-        image = self._image(request)
+    def _prepare(self, request: pb.ClassifyRequest, model: OnnxModel,
+                 image: CachedImage | None) -> tuple[np.ndarray, CachedImage]:
+        """Runs in a worker thread: decoding and resizing must not hold up the event loop.
+        `image`: the request's photo when already looked up, else None (decoded here)."""
+        image = image or self._image(request)
         spec = model.metadata.preprocessing
         return image.masked_input(spec, FILL_NAMES[request.fill], request.mask, request.keep_painted), image
 
@@ -213,6 +213,11 @@ def _cheap(image: CachedImage, spec, fill: str, request: pb.ClassifyRequest) -> 
     """Whether the model's worker may make this request's input: only the mask is new work."""
     return (fill != "inpaint" and image.width * image.height <= DEFER_MAX_PIXELS
             and len(request.mask) <= DEFER_MAX_MASK_BYTES and image.ready(spec, fill, request.keep_painted))
+
+
+def _check_fill(fill: int) -> None:
+    if fill not in FILL_NAMES:
+        raise InvalidArgument(f"unknown fill {fill}; use one of {sorted(FILL_NAMES)}")
 
 
 def _validate_top_k(top_k_requested: int, num_labels: int) -> int:
