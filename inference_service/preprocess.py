@@ -310,10 +310,6 @@ def difference_in(rgb: np.ndarray, fill: np.ndarray, box: Box) -> np.ndarray:
     return out
 
 
-def _area(box: Box | None) -> int:
-    return 0 if box is None else (box[2] - box[0]) * (box[3] - box[1])
-
-
 def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, keep_painted: bool,
                  spec: Preprocessing, resize: ViewResize, width: int, height: int,
                  recent=()) -> tuple[np.ndarray, Mask | None]:
@@ -333,13 +329,16 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
     if not mask:
         return np.array(np.broadcast_to(fill_view(), (3, spec.crop, spec.crop)), dtype=np.float32), None
     painted = read_mask(mask, width, height)
-    start, before, box = None, None, painted.box()
+    # Built on whichever mask differs in the fewest bytes (a blank one: the image alone); the box
+    # is computed once, for that one (a box per candidate cost more than the counts).
+    start, before, fewest = None, None, painted.differing_bytes()
     for earlier, earlier_input in recent:
-        changed = painted.changed_box(earlier)
-        if changed is None:
+        differing = painted.differing_bytes(earlier)
+        if differing == 0:
             return earlier_input, painted  # the very same mask
-        if _area(changed) < _area(box):
-            start, before, box = earlier_input, earlier, changed
+        if differing < fewest:
+            start, before, fewest = earlier_input, earlier, differing
+    box = painted.box() if before is None else painted.changed_box(before)
     if start is None:
         start = np.broadcast_to(fill_view() if keep_painted else image_view, (3, spec.crop, spec.crop))
     out = np.array(start, dtype=np.float32)
