@@ -65,6 +65,7 @@ class DynamicBatcher:
     max_concurrent_batches: int = 1
     expected_arrivals: Callable[[], int] | None = None
     on_batch: Callable[[int, float], None] | None = None  # (size, seconds), after each model run, on the loop
+    worker_started: Callable[[int], None] | None = None  # (worker index), in each worker thread as it starts
     batches_run: int = 0
     largest_batch: int = 0
     last_batch_size: int = 0
@@ -86,7 +87,7 @@ class DynamicBatcher:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopping = False
-        self._workers = [threading.Thread(target=self._work, name=f"infer-{self.name}-{i}", daemon=True)
+        self._workers = [threading.Thread(target=self._work, args=(i,), name=f"infer-{self.name}-{i}", daemon=True)
                          for i in range(self.max_concurrent_batches)]
         for worker in self._workers:
             worker.start()
@@ -124,7 +125,12 @@ class DynamicBatcher:
             self._ready.notify_all()
         return await pending.future
 
-    def _work(self) -> None:
+    def _work(self, index: int) -> None:
+        if self.worker_started is not None:
+            try:
+                self.worker_started(index)
+            except Exception:  # e.g. a CPU affinity the system refuses: run unpinned
+                log.warning("%s: worker %d could not be set up", self.name, index, exc_info=True)
         while True:
             batch = self._next_batch()
             if batch is None:

@@ -70,7 +70,8 @@ class ClassificationService:
             run_batch, max_batch_size=self.limits.max_batch_size,
             max_delay_s=self.limits.max_delay_s, max_queue_size=self.limits.max_queue_size,
             max_concurrent_batches=self.limits.concurrent_batches, name=name,
-            expected_arrivals=lambda: self._preprocessing[name], on_batch=observe)
+            expected_arrivals=lambda: self._preprocessing[name], on_batch=observe,
+            worker_started=model.worker_started)
         self.metrics.queue_depth.labels(name).set_function(lambda: batcher.queue_depth)
         return batcher
 

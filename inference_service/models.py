@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ class RuntimeOptions:
 
     device: str = "auto"          # auto | cuda | cpu
     intra_op_threads: int = 0     # 0: every core
+    concurrent_batches: int = 2   # batches that may run at once (the batcher's worker threads)
+    pin_workers: bool = True      # on the CPU, with a core per overlapping batch: each worker on its own core
     spin: bool = True             # onnxruntime's threads spin-wait briefly between parallel steps
     precision: str = "fp32"       # fp16: weights and activations in half precision (GPU only)
     tensorrt: bool = False        # TensorRT provider in front of CUDA (GPU only)
@@ -76,9 +79,10 @@ class OnnxModel:
     """One exported model: its metadata and onnxruntime sessions that take whole batches.
 
     On the CPU there are two sessions of the same model. A batch that runs alone uses every core
-    (lowest latency); batches that overlap each run on one thread, so two of them share two cores
-    without onnxruntime's threads waiting on each other (highest throughput). On a GPU there is one
-    session, fed through preallocated device buffers (see BoundRunner).
+    (lowest latency); batches that overlap share the cores out (`overlap_threads` each), so two of
+    them on two cores do not have onnxruntime's threads waiting on each other (highest
+    throughput). On a GPU there is one session, fed through preallocated device buffers (see
+    BoundRunner).
     """
 
     def __init__(self, model_dir: Path, options: RuntimeOptions = RuntimeOptions(), max_batch_size: int = 16):
@@ -109,12 +113,23 @@ class OnnxModel:
             raise RuntimeError("--precision fp16 needs a GPU: onnxruntime's CPU provider runs half precision slowly")
         self.precision = options.precision
         on_cpu = self.provider == CPU
-        self._overlap_session = (_session(model, [CPU], 1, options.spin)
-                                 if on_cpu and options.intra_op_threads != 1 else self.session)
+        self._cores = sorted(os.sched_getaffinity(0))
+        self.overlap_threads = max(1, (options.intra_op_threads or len(self._cores)) // options.concurrent_batches)
+        self._overlap_session = (_session(model, [CPU], self.overlap_threads, options.spin)
+                                 if on_cpu and options.concurrent_batches > 1
+                                 and self.overlap_threads != options.intra_op_threads else self.session)
+        self._pin = on_cpu and options.pin_workers and self.overlap_threads == 1 and len(self._cores) > 1
         self._bound = None if on_cpu else BoundRunner(self.session, self.metadata, "cuda",
                                                       batch_buckets(max_batch_size))
         self._lock = threading.Lock()
         self._running = 0
+
+    def worker_started(self, index: int) -> None:
+        """Called by each model worker thread as it starts. On the CPU, with one core per
+        overlapping batch, keeps worker `index` on a core of its own: a one-thread session that
+        the scheduler moves between cores (whenever gRPC or the loop wakes up) runs ~3% slower."""
+        if self._pin:
+            os.sched_setaffinity(0, {self._cores[index % len(self._cores)]})  # 0: this thread
 
     def run(self, batch: np.ndarray, more_waiting: bool = False) -> np.ndarray:
         """Logits for a N x 3 x S x S float32 batch; safe to call from several threads at once.

@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--image-cache-mb", type=float, default=512, help="memory for decoded images, in MiB")
     add_flag(parser, "--preprocess-workers", type=int, default=2,
              help="threads that decode uploaded photos and inpaint (masks on cached photos are made by the model's workers)")
-    add_flag(parser, "--intra-op-threads", type=int, default=0, help="onnxruntime threads per model run (0: all cores)")
+    add_flag(parser, "--intra-op-threads", type=int, default=0,
+             help="onnxruntime threads for a batch that runs alone (0: all cores); batches that overlap share them out")
     add_flag(parser, "--tls-cert-file", type=Path, default=None,
              help="PEM certificate chain: serve gRPC over TLS (with --tls-key-file)")
     add_flag(parser, "--tls-key-file", type=Path, default=None, help="PEM private key for --tls-cert-file")
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
              help="run models with onnxruntime's TensorRT provider (GPU with TensorRT's libraries only)")
     add_flag(parser, "--tensorrt-cache-dir", type=Path, default=None,
              help="where built TensorRT engines are kept between restarts (default ~/.cache/maskscope/tensorrt)")
+    add_flag(parser, "--pin-workers", type=bool, default=True,
+             help="on the CPU, when each overlapping batch gets one core: keep each model worker thread on its "
+                  "own core (~3%% more throughput under load)")
     add_flag(parser, "--ort-spinning", type=bool, default=True,
              help="let onnxruntime's threads spin-wait briefly between parallel steps (a batch alone runs ~2 ms "
                   "faster; they sleep when the server is idle)")
@@ -105,6 +109,7 @@ async def set_serving(health_servicer, serving: bool) -> None:
 
 def runtime_options_from_args(args: argparse.Namespace) -> RuntimeOptions:
     return RuntimeOptions(device=args.device, intra_op_threads=args.intra_op_threads, spin=args.ort_spinning,
+                          concurrent_batches=args.concurrent_batches, pin_workers=args.pin_workers,
                           precision=args.precision, tensorrt=args.tensorrt, tensorrt_cache_dir=args.tensorrt_cache_dir)
 
 

@@ -230,3 +230,19 @@ async def test_deferred_items_are_made_by_the_worker_and_a_failing_one_fails_alo
     assert results[0][1].prepare_s >= 0.01 and results[2][1].prepare_s == 0
     assert made_in and all(name.startswith("infer-") for name in made_in)
     await batcher.stop()
+
+
+async def test_each_worker_is_set_up_in_its_own_thread_and_a_failing_set_up_does_not_stop_it():
+    seen = {}
+
+    def worker_started(index):
+        seen[index] = threading.current_thread().name
+        if index == 1:
+            raise OSError("affinity refused")
+
+    batcher = await started(DynamicBatcher(Model(), max_delay_s=0.0, max_concurrent_batches=3,
+                                           worker_started=worker_started, name="m"))
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(12)))
+    assert [output for output, _ in results] == [i * 10 for i in range(12)]
+    assert seen == {0: "infer-m-0", 1: "infer-m-1", 2: "infer-m-2"}
+    await batcher.stop()

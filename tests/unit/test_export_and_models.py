@@ -1,7 +1,9 @@
 """Export (ONNX checked against torch, metadata) and loading models with onnxruntime."""
 
 import json
+import os
 import shutil
+import threading
 import urllib.error
 from types import SimpleNamespace
 
@@ -150,3 +152,39 @@ def test_cuda_gets_the_heuristic_kernel_search_and_tensorrt_goes_in_front(monkey
     assert trt[0] == (models.TENSORRT, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(tmp_path / "engines"),
                                         "trt_fp16_enable": True})
     assert trt[1:] == [(models.CUDA, models.CUDA_OPTIONS), models.CPU] and (tmp_path / "engines").is_dir()
+
+
+def test_overlapping_batches_share_the_cores_out(model_dir, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+
+    def threads(session):
+        return session.get_session_options().intra_op_num_threads
+
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=2))
+    assert model.overlap_threads == 4 and threads(model._overlap_session) == 4 and not model._pin
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=8))
+    assert threads(model._overlap_session) == 1 and model._pin
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=1))
+    assert model._overlap_session is model.session and not model._pin
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_model_worker_with_a_core_of_its_own_stays_on_it(model_dir):
+    cores = sorted(os.sched_getaffinity(0))
+
+    def affinity_of_a_worker(model, index):
+        seen = []
+        thread = threading.Thread(target=lambda: (model.worker_started(index), seen.append(os.sched_getaffinity(0))))
+        thread.start()
+        thread.join()
+        return seen[0]
+
+    overlap_on_one_core = len(cores)  # as many batches as cores: one core each
+    model = OnnxModel(model_dir / "efficientnet-lite0",
+                      RuntimeOptions(device="cpu", concurrent_batches=overlap_on_one_core))
+    assert affinity_of_a_worker(model, 1) == {cores[1]}
+    assert affinity_of_a_worker(model, len(cores)) == {cores[0]}  # more workers than cores: they wrap
+    assert os.sched_getaffinity(0) == set(cores)  # the caller's own thread is left alone
+    unpinned = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(
+        device="cpu", concurrent_batches=overlap_on_one_core, pin_workers=False))
+    assert affinity_of_a_worker(unpinned, 1) == set(cores)
