@@ -3,17 +3,30 @@
 from bench.__main__ import report
 
 
-def results(served_16: float, raw_best: float, naive_16: float = 10.0, one_client_p50: float = 9.0) -> dict:
-    point = {"p50_ms": 100.0, "p90_ms": 120.0, "p99_ms": 150.0, "errors": 0}
-    return {
-        "models": {"resnet50": {
-            "raw": {"provider": "CPUExecutionProvider", "best_images_per_s": raw_best, "best_batch": 8,
-                    "best_images_per_s_before_and_after": [raw_best + 1, raw_best - 1], "batch1_p50_ms": 6.0},
-            "served": {"1": {**point, "requests_per_s": 50.0, "p50_ms": one_client_p50},
-                       "16": {**point, "requests_per_s": served_16}},
-            "naive": {"16": {**point, "requests_per_s": naive_16}}}},
-        "bytes": {"full_image_bytes": 68000, "image_id_and_mask_bytes": 900, "ratio": 900 / 68000},
-    }
+def point(requests_per_s: float, p50_ms: float = 100.0) -> dict:
+    return {"requests_per_s": requests_per_s, "p50_ms": p50_ms, "p90_ms": 120.0, "p99_ms": 150.0, "errors": 0}
+
+
+def results(served_16: float, raw_best: float, naive_16: float = 10.0, one_client_p50: float = 9.0,
+            turns: bool = True) -> dict:
+    """A run whose sweep and turns agree; the turns drift by +-5% (raw and served together)."""
+    entry = {
+        "raw": {"provider": "CPUExecutionProvider", "best_images_per_s": raw_best, "best_batch": 8,
+                "batch1_p50_ms": 6.0},
+        "served": {"1": point(50.0, one_client_p50), "16": point(served_16)},
+        "naive": {"16": point(naive_16)}}
+    if turns:
+        drift = (1.05, 0.95, 1.0)
+        entry["alternating"] = {
+            "16": {"raw": [raw_best * d for d in drift], "served": [point(served_16 * d) for d in drift]},
+            "1": {"raw": [6.0 * d for d in drift], "served": [point(50.0, one_client_p50 - 6.0 + 6.0 * d)
+                                                              for d in drift]}}
+    return {"models": {"resnet50": entry},
+            "bytes": {"full_image_bytes": 68000, "image_id_and_mask_bytes": 900, "ratio": 900 / 68000}}
+
+
+def failures(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.endswith("FAIL")]
 
 
 def test_every_bar_met():
@@ -21,14 +34,28 @@ def test_every_bar_met():
     assert ok
     assert "served / raw best-batch throughput, 16 clients" in text and "0.950" in text
     assert "served / naive throughput, 16 clients" in text and "1.900" in text
-    assert "(before / after the load: 21.0 / 19.0)" in text
-    assert "FAIL" not in text
+    assert "one client: p50 minus raw batch-1 p50" in text and "3.000 ms" in text
+    assert "in turns, 16 clients: served 19.9 / 18.1 / 19.0 req/s; raw best batch 21.0 / 19.0 / 20.0 img/s" in text
+    assert not failures(text)
 
 
 def test_each_bar_can_fail_on_its_own():
-    for bad, name in [(dict(served_16=17.0), "served / raw"), (dict(served_16=19.0, naive_16=13.0), "served / naive"),
-                      (dict(served_16=19.0, one_client_p50=11.5), "one client")]:
-        text, ok = report(results(raw_best=20.0, **{"served_16": 19.0, **bad}))
-        assert not ok
-        failed = [line for line in text.splitlines() if line.endswith("FAIL")]
-        assert len(failed) == 1 and name in failed[0], text
+    for turns in (True, False):
+        for bad, name in [(dict(served_16=17.0), "served / raw"), (dict(naive_16=13.0), "served / naive"),
+                          (dict(one_client_p50=11.5), "one client")]:
+            text, ok = report(results(raw_best=20.0, turns=turns, **{"served_16": 19.0, **bad}))
+            assert not ok
+            assert len(failures(text)) == 1 and name in failures(text)[0], text
+
+
+def test_the_turns_decide_the_bars_when_there_are_some():
+    run = results(served_16=19.0, raw_best=20.0)
+    run["models"]["resnet50"]["served"]["16"]["requests_per_s"] = 10.0  # the sweep's point alone would fail
+    run["models"]["resnet50"]["served"]["1"]["p50_ms"] = 30.0
+    text, ok = report(run)
+    assert ok, text
+    run["models"]["resnet50"]["alternating"]["16"]["served"][0]["requests_per_s"] = 5.0
+    run["models"]["resnet50"]["alternating"]["1"]["served"][1]["p50_ms"] = 30.0
+    run["models"]["resnet50"]["alternating"]["1"]["served"][2]["p50_ms"] = 30.0
+    text, ok = report(run)
+    assert [line.split()[0] for line in failures(text)] == ["served", "served", "one"], text
