@@ -97,13 +97,20 @@ class OnnxModel:
             raise ValueError(f"precision {options.precision!r}: use one of {PRECISIONS}")
         self.name = self.metadata.name
         model = model_bytes(onnx_path, options.precision)
+        self._cores = sorted(os.sched_getaffinity(0))
+        self.overlap_threads = max(1, (options.intra_op_threads or len(self._cores)) // options.concurrent_batches)
+        pin = (options.pin_workers and options.concurrent_batches > 1 and self.overlap_threads == 1
+               and len(self._cores) > 1)
+        # Left to pick its thread count, onnxruntime pins its threads to cores: the one for core 1
+        # would then share it with the worker pinned there, whenever that worker runs a batch alone.
+        alone_threads = options.intra_op_threads or (len(self._cores) if pin else 0)
         try:
-            self.session = _session(model, providers_for(options), options.intra_op_threads, options.spin)
+            self.session = _session(model, providers_for(options), alone_threads, options.spin)
         except Exception:
             if options.device != "auto" or options.precision != "fp32" or options.tensorrt:
                 raise
             log.warning("could not start onnxruntime with CUDA; using the CPU", exc_info=True)
-            self.session = _session(model, [CPU], options.intra_op_threads, options.spin)
+            self.session = _session(model, [CPU], alone_threads, options.spin)
         # Asking for a provider is not getting it: this is what really runs.
         self.provider = self.session.get_providers()[0]
         if options.tensorrt and self.provider != TENSORRT:
@@ -113,12 +120,10 @@ class OnnxModel:
             raise RuntimeError("--precision fp16 needs a GPU: onnxruntime's CPU provider runs half precision slowly")
         self.precision = options.precision
         on_cpu = self.provider == CPU
-        self._cores = sorted(os.sched_getaffinity(0))
-        self.overlap_threads = max(1, (options.intra_op_threads or len(self._cores)) // options.concurrent_batches)
         self._overlap_session = (_session(model, [CPU], self.overlap_threads, options.spin)
                                  if on_cpu and options.concurrent_batches > 1
-                                 and self.overlap_threads != options.intra_op_threads else self.session)
-        self._pin = on_cpu and options.pin_workers and self.overlap_threads == 1 and len(self._cores) > 1
+                                 and self.overlap_threads != alone_threads else self.session)
+        self._pin = on_cpu and pin
         self._bound = None if on_cpu else BoundRunner(self.session, self.metadata, "cuda",
                                                       batch_buckets(max_batch_size))
         self._lock = threading.Lock()

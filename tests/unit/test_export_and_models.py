@@ -168,6 +168,18 @@ def test_overlapping_batches_share_the_cores_out(model_dir, monkeypatch):
     assert model._overlap_session is model.session and not model._pin
 
 
+def allowed_cores_of_each_thread() -> list[set[int]]:
+    allowed = []
+    for task in os.listdir("/proc/self/task"):
+        line = next(li for li in open(f"/proc/self/task/{task}/status") if li.startswith("Cpus_allowed_list"))
+        cores = set()
+        for part in line.split()[1].split(","):
+            low, _, high = part.partition("-")
+            cores.update(range(int(low), int(high or low) + 1))
+        allowed.append(cores)
+    return allowed
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
 def test_a_model_worker_with_a_core_of_its_own_stays_on_it(model_dir):
     cores = sorted(os.sched_getaffinity(0))
@@ -182,6 +194,8 @@ def test_a_model_worker_with_a_core_of_its_own_stays_on_it(model_dir):
     overlap_on_one_core = len(cores)  # as many batches as cores: one core each
     model = OnnxModel(model_dir / "efficientnet-lite0",
                       RuntimeOptions(device="cpu", concurrent_batches=overlap_on_one_core))
+    # onnxruntime's own threads (of the all-core session) are not pinned onto the workers' cores.
+    assert all(threads_allowed == set(cores) for threads_allowed in allowed_cores_of_each_thread())
     assert affinity_of_a_worker(model, 1) == {cores[1]}
     assert affinity_of_a_worker(model, len(cores)) == {cores[0]}  # more workers than cores: they wrap
     assert os.sched_getaffinity(0) == set(cores)  # the caller's own thread is left alone
