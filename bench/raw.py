@@ -67,3 +67,9 @@ def images_per_s(model_dir, batch: int, seconds: float = 3.0, device="auto", pre
     """Throughput at one batch size, measured on its own (again, after the load runs)."""
     return measure(model_dir, batch_sizes=(batch,), seconds_each=seconds, device=device,
                    precision=precision)["best_images_per_s"]
+
+
+def best_batches(measured: dict, count: int) -> list[int]:
+    """The `count` batch sizes with the highest throughput in `measure`'s result, best first."""
+    throughput = measured["images_per_s"]
+    return sorted(throughput, key=throughput.get, reverse=True)[:count]

@@ -1,6 +1,7 @@
 """The benchmark's table of ratios against the bars (the measuring itself is `make bench`)."""
 
 from bench.__main__ import report
+from bench.raw import best_batches
 
 
 def point(requests_per_s: float, p50_ms: float = 100.0) -> dict:
@@ -18,7 +19,8 @@ def results(served_16: float, raw_best: float, naive_16: float = 10.0, one_clien
     if turns:
         drift = (1.05, 0.95, 1.0)
         entry["alternating"] = {
-            "16": {"raw": [raw_best * d for d in drift], "served": [point(served_16 * d) for d in drift]},
+            "16": {"raw": [raw_best * d for d in drift], "served": [point(served_16 * d) for d in drift],
+                   "raw_batches": [8, 32]},
             "1": {"raw": [6.0 * d for d in drift], "served": [point(50.0, one_client_p50 - 6.0 + 6.0 * d)
                                                               for d in drift]}}
     return {"models": {"resnet50": entry},
@@ -35,7 +37,8 @@ def test_every_bar_met():
     assert "served / raw best-batch throughput, 16 clients" in text and "0.950" in text
     assert "served / naive throughput, 16 clients" in text and "1.900" in text
     assert "one client: p50 minus raw batch-1 p50" in text and "3.000 ms" in text
-    assert "in turns, 16 clients: served 19.9 / 18.1 / 19.0 req/s; raw best batch 21.0 / 19.0 / 20.0 img/s" in text
+    assert ("in turns, 16 clients: served 19.9 / 18.1 / 19.0 req/s; raw (the faster of batch 8 and 32) "
+            "21.0 / 19.0 / 20.0 img/s") in text
     assert not failures(text)
 
 
@@ -59,3 +62,8 @@ def test_the_turns_decide_the_bars_when_there_are_some():
     run["models"]["resnet50"]["alternating"]["1"]["served"][2]["p50_ms"] = 30.0
     text, ok = report(run)
     assert [line.split()[0] for line in failures(text)] == ["served", "served", "one"], text
+
+
+def test_the_turns_run_the_sweeps_two_best_batch_sizes():
+    assert best_batches({"images_per_s": {1: 90.0, 2: 120.0, 8: 140.0, 32: 139.0}}, 2) == [8, 32]
+    assert best_batches({"images_per_s": {1: 90.0}}, 2) == [1]
