@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import numpy as np
@@ -73,3 +74,35 @@ def best_batches(measured: dict, count: int) -> list[int]:
     """The `count` batch sizes with the highest throughput in `measure`'s result, best first."""
     throughput = measured["images_per_s"]
     return sorted(throughput, key=throughput.get, reverse=True)[:count]
+
+
+def parallel_images_per_s(model_dir, batch: int, sessions: int, seconds: float = 3.0) -> float:
+    """Throughput of `sessions` one-thread CPU sessions running side by side, each in its own
+    thread: how the service runs batches that overlap on the CPU."""
+    metadata = ModelMetadata.load(model_dir)
+    model = model_bytes(model_dir / MODEL_FILE, "fp32")
+    runs = []
+    for _ in range(sessions):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.log_severity_level = 3
+        runs.append(ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]))
+    x = np.random.default_rng(0).standard_normal((batch, 3, metadata.input_size, metadata.input_size),
+                                                 dtype=np.float32)
+    counts = [0] * sessions
+    for session in runs:
+        session.run(None, {metadata.input_name: x})
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    def work(i: int) -> None:
+        while time.perf_counter() < deadline:
+            runs[i].run(None, {metadata.input_name: x})
+            counts[i] += batch
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - start)

@@ -38,6 +38,62 @@ class RuntimeOptions:
     tensorrt: bool = False        # TensorRT provider in front of CUDA (GPU only)
     tensorrt_cache_dir: Path | None = None  # built TensorRT engines, reused across restarts
 
+    def __post_init__(self):
+        if self.concurrent_batches < 1:
+            raise ValueError("concurrent_batches must be at least 1")
+        if self.intra_op_threads < 0:
+            raise ValueError("intra_op_threads must be 0 (all cores) or more")
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """How many onnxruntime threads each CPU session gets, and whether workers are pinned."""
+
+    alone: int     # the session for a batch that runs alone (0: onnxruntime's own choice)
+    overlap: int   # each overlapping batch's session
+    pin: bool      # each model worker kept on a core of its own
+
+
+def thread_plan(intra_op_threads: int, concurrent_batches: int, cores: int, cpu_limit: int | None,
+                pin_workers: bool) -> ThreadPlan:
+    """`cores`: the cores this process may run on; `cpu_limit`: a container's CPU-time quota, in
+    whole CPUs (None: none). Overlapping batches share the usable CPUs out; workers are pinned only
+    when each gets exactly one core of a core set that is really ours (under a quota, the cores are
+    the node's, shared with other pods) and the thread count was not chosen by hand."""
+    usable = min(cores, cpu_limit) if cpu_limit else cores
+    limited = usable < cores
+    overlap = max(1, (intra_op_threads or usable) // concurrent_batches)
+    pin = (pin_workers and not intra_op_threads and not limited and concurrent_batches > 1
+           and usable // concurrent_batches == 1)
+    # Left to pick its thread count, onnxruntime takes the node's cores, and pins its threads to
+    # them: the one on core 1 would then share it with the worker pinned there.
+    alone = intra_op_threads or (usable if pin or limited else 0)
+    return ThreadPlan(alone, overlap, pin)
+
+
+def allowed_cores() -> list[int]:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def cpu_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """A container's CPU-time quota in whole CPUs, rounded up (cgroup v2 or v1), or None."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]  # v2: "max 100000" or "400000 100000"
+    except (OSError, ValueError):
+        try:
+            quota, period = ((root / "cpu" / name).read_text().strip() for name in ("cpu.cfs_quota_us",
+                                                                                   "cpu.cfs_period_us"))
+        except OSError:
+            return None
+    try:
+        quota, period = int(quota), int(period)
+    except ValueError:  # "max": no limit
+        return None
+    return max(1, -(-quota // period)) if quota > 0 and period > 0 else None
+
 
 def gpu_present() -> bool:
     # onnxruntime-gpu lists CUDA even on machines without a GPU, then logs errors when it is tried.
@@ -79,7 +135,7 @@ class OnnxModel:
     """One exported model: its metadata and onnxruntime sessions that take whole batches.
 
     On the CPU there are two sessions of the same model. A batch that runs alone uses every core
-    (lowest latency); batches that overlap share the cores out (`overlap_threads` each), so two of
+    (lowest latency); batches that overlap share the cores out (see `thread_plan`), so two of
     them on two cores do not have onnxruntime's threads waiting on each other (highest
     throughput). On a GPU there is one session, fed through preallocated device buffers (see
     BoundRunner).
@@ -97,20 +153,16 @@ class OnnxModel:
             raise ValueError(f"precision {options.precision!r}: use one of {PRECISIONS}")
         self.name = self.metadata.name
         model = model_bytes(onnx_path, options.precision)
-        self._cores = sorted(os.sched_getaffinity(0))
-        self.overlap_threads = max(1, (options.intra_op_threads or len(self._cores)) // options.concurrent_batches)
-        pin = (options.pin_workers and options.concurrent_batches > 1 and self.overlap_threads == 1
-               and len(self._cores) > 1)
-        # Left to pick its thread count, onnxruntime pins its threads to cores: the one for core 1
-        # would then share it with the worker pinned there, whenever that worker runs a batch alone.
-        alone_threads = options.intra_op_threads or (len(self._cores) if pin else 0)
+        self._cores = allowed_cores()
+        self.threads = thread_plan(options.intra_op_threads, options.concurrent_batches, len(self._cores),
+                                   cpu_limit(), options.pin_workers)
         try:
-            self.session = _session(model, providers_for(options), alone_threads, options.spin)
+            self.session = _session(model, providers_for(options), self.threads.alone, options.spin)
         except Exception:
             if options.device != "auto" or options.precision != "fp32" or options.tensorrt:
                 raise
             log.warning("could not start onnxruntime with CUDA; using the CPU", exc_info=True)
-            self.session = _session(model, [CPU], alone_threads, options.spin)
+            self.session = _session(model, [CPU], self.threads.alone, options.spin)
         # Asking for a provider is not getting it: this is what really runs.
         self.provider = self.session.get_providers()[0]
         if options.tensorrt and self.provider != TENSORRT:
@@ -120,10 +172,10 @@ class OnnxModel:
             raise RuntimeError("--precision fp16 needs a GPU: onnxruntime's CPU provider runs half precision slowly")
         self.precision = options.precision
         on_cpu = self.provider == CPU
-        self._overlap_session = (_session(model, [CPU], self.overlap_threads, options.spin)
+        self._overlap_session = (_session(model, [CPU], self.threads.overlap, options.spin)
                                  if on_cpu and options.concurrent_batches > 1
-                                 and self.overlap_threads != alone_threads else self.session)
-        self._pin = on_cpu and pin
+                                 and self.threads.overlap != self.threads.alone else self.session)
+        self._pin = on_cpu and self.threads.pin
         self._bound = None if on_cpu else BoundRunner(self.session, self.metadata, "cuda",
                                                       batch_buckets(max_batch_size))
         self._lock = threading.Lock()

@@ -310,6 +310,10 @@ def difference_in(rgb: np.ndarray, fill: np.ndarray, box: Box) -> np.ndarray:
     return out
 
 
+def _area(box: Box) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
 def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, keep_painted: bool,
                  spec: Preprocessing, resize: ViewResize, width: int, height: int,
                  recent=()) -> tuple[np.ndarray, Mask | None]:
@@ -329,8 +333,9 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
     if not mask:
         return np.array(np.broadcast_to(fill_view(), (3, spec.crop, spec.crop)), dtype=np.float32), None
     painted = read_mask(mask, width, height)
-    # Built on whichever mask differs in the fewest bytes (a blank one: the image alone); the box
-    # is computed once, for that one (a box per candidate cost more than the counts).
+    # Built on the recent mask that differs in the fewest bytes (a box per candidate cost more
+    # than the counts), unless its changed box is larger than the painted one's (two strokes far
+    # apart differ in few bytes but span the photo): then on the image alone.
     start, before, fewest = None, None, painted.differing_bytes()
     for earlier, earlier_input in recent:
         differing = painted.differing_bytes(earlier)
@@ -338,7 +343,13 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
             return earlier_input, painted  # the very same mask
         if differing < fewest:
             start, before, fewest = earlier_input, earlier, differing
-    box = painted.box() if before is None else painted.changed_box(before)
+    box = painted.box()
+    if before is not None:
+        changed = painted.changed_box(before)
+        if _area(changed) <= _area(box):
+            box = changed
+        else:
+            start, before = None, None
     if start is None:
         start = np.broadcast_to(fill_view() if keep_painted else image_view, (3, spec.crop, spec.crop))
     out = np.array(start, dtype=np.float32)

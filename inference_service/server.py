@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--preprocess-workers", type=int, default=2,
              help="threads that decode uploaded photos and inpaint (masks on cached photos are made by the model's workers)")
     add_flag(parser, "--intra-op-threads", type=int, default=0,
-             help="onnxruntime threads for a batch that runs alone (0: all cores); batches that overlap share them out")
+             help="onnxruntime threads for a batch that runs alone (0: all usable cores, a container's CPU limit "
+                  "included); batches that overlap share them out")
     add_flag(parser, "--tls-cert-file", type=Path, default=None,
              help="PEM certificate chain: serve gRPC over TLS (with --tls-key-file)")
     add_flag(parser, "--tls-key-file", type=Path, default=None, help="PEM private key for --tls-cert-file")
@@ -65,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--tensorrt-cache-dir", type=Path, default=None,
              help="where built TensorRT engines are kept between restarts (default ~/.cache/maskscope/tensorrt)")
     add_flag(parser, "--pin-workers", type=bool, default=True,
-             help="on the CPU, when each overlapping batch gets one core: keep each model worker thread on its "
-                  "own core (~3%% more throughput under load)")
+             help="on the CPU, when each overlapping batch gets exactly one core of cores that are the "
+                  "process's own (no CPU quota) and --intra-op-threads is 0: keep each model worker thread on its "
+                  "own core (~3%% more throughput under load on 2 cores)")
     add_flag(parser, "--ort-spinning", type=bool, default=True,
              help="let onnxruntime's threads spin-wait briefly between parallel steps (a batch alone runs ~2 ms "
                   "faster; they sleep when the server is idle)")

@@ -12,7 +12,9 @@ import pytest
 
 from inference_service.export import ExportError, build_efficientnet_lite0, check_against_torch, export
 from inference_service.metadata import ModelMetadata, sha256_file
-from inference_service.models import BoundRunner, batch_buckets, ModelRegistry, OnnxModel, RuntimeOptions, choose_default
+from inference_service import models
+from inference_service.models import (BoundRunner, ModelRegistry, OnnxModel, RuntimeOptions, ThreadPlan, batch_buckets,
+                                      choose_default, cpu_limit, thread_plan)
 
 
 def test_default_model_folder_is_complete(model_dir):
@@ -154,18 +156,52 @@ def test_cuda_gets_the_heuristic_kernel_search_and_tensorrt_goes_in_front(monkey
     assert trt[1:] == [(models.CUDA, models.CUDA_OPTIONS), models.CPU] and (tmp_path / "engines").is_dir()
 
 
-def test_overlapping_batches_share_the_cores_out(model_dir, monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+@pytest.mark.parametrize("intra, batches, cores, limit, pin_flag, expected", [
+    (0, 2, 2, None, True, ThreadPlan(alone=2, overlap=1, pin=True)),     # this machine: a core per batch
+    (0, 2, 3, None, True, ThreadPlan(alone=3, overlap=1, pin=True)),     # the third core for gRPC
+    (0, 2, 2, None, False, ThreadPlan(alone=0, overlap=1, pin=False)),   # --no-pin-workers
+    (0, 2, 8, None, True, ThreadPlan(alone=0, overlap=4, pin=False)),    # batches share the cores out
+    (0, 3, 2, None, True, ThreadPlan(alone=0, overlap=1, pin=False)),    # more batches than cores
+    (0, 1, 8, None, True, ThreadPlan(alone=0, overlap=8, pin=False)),
+    (0, 2, 64, 4, True, ThreadPlan(alone=4, overlap=2, pin=False)),      # a container's 4-CPU limit on a big node
+    (0, 2, 64, 2, True, ThreadPlan(alone=2, overlap=1, pin=False)),      # never pinned onto the node's cores
+    (2, 2, 16, None, True, ThreadPlan(alone=2, overlap=1, pin=False)),   # threads chosen by hand: not pinned
+    (1, 2, 2, None, True, ThreadPlan(alone=1, overlap=1, pin=False)),
+])
+def test_thread_plan(intra, batches, cores, limit, pin_flag, expected):
+    assert thread_plan(intra, batches, cores, limit, pin_flag) == expected
+
+
+def test_a_containers_cpu_limit_is_read_from_cgroup_v2_or_v1(tmp_path):
+    assert cpu_limit(tmp_path) is None
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cpu_limit(tmp_path) is None
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("250000\n")
+    assert cpu_limit(tmp_path) == 3  # 2.5 CPUs, rounded up
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cpu_limit(tmp_path) is None  # v2 wins where both are present
+    (tmp_path / "cpu.max").write_text("400000 100000\n")
+    assert cpu_limit(tmp_path) == 4
+
+
+def test_the_sessions_get_the_planned_threads(model_dir, monkeypatch):
+    monkeypatch.setattr(models, "allowed_cores", lambda: list(range(8)))
+    monkeypatch.setattr(models, "cpu_limit", lambda: None)
 
     def threads(session):
         return session.get_session_options().intra_op_num_threads
 
     model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=2))
-    assert model.overlap_threads == 4 and threads(model._overlap_session) == 4 and not model._pin
-    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=8))
-    assert threads(model._overlap_session) == 1 and model._pin
+    assert threads(model._overlap_session) == 4 and not model._pin
+    monkeypatch.setattr(models, "cpu_limit", lambda: 2)
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=2))
+    assert threads(model.session) == 2 and threads(model._overlap_session) == 1 and not model._pin
     model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=1))
-    assert model._overlap_session is model.session and not model._pin
+    assert model._overlap_session is model.session
+    with pytest.raises(ValueError, match="concurrent_batches"):
+        RuntimeOptions(concurrent_batches=0)
 
 
 def allowed_cores_of_each_thread() -> list[set[int]]:
@@ -191,14 +227,14 @@ def test_a_model_worker_with_a_core_of_its_own_stays_on_it(model_dir):
         thread.join()
         return seen[0]
 
-    overlap_on_one_core = len(cores)  # as many batches as cores: one core each
-    model = OnnxModel(model_dir / "efficientnet-lite0",
-                      RuntimeOptions(device="cpu", concurrent_batches=overlap_on_one_core))
+    if models.cpu_limit() and models.cpu_limit() < len(cores):
+        pytest.skip("a CPU quota below the cores: workers are not pinned")
+    one_core_each = len(cores)  # as many batches as cores
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=one_core_each))
     # onnxruntime's own threads (of the all-core session) are not pinned onto the workers' cores.
     assert all(threads_allowed == set(cores) for threads_allowed in allowed_cores_of_each_thread())
     assert affinity_of_a_worker(model, 1) == {cores[1]}
-    assert affinity_of_a_worker(model, len(cores)) == {cores[0]}  # more workers than cores: they wrap
     assert os.sched_getaffinity(0) == set(cores)  # the caller's own thread is left alone
     unpinned = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(
-        device="cpu", concurrent_batches=overlap_on_one_core, pin_workers=False))
+        device="cpu", concurrent_batches=one_core_each, pin_workers=False))
     assert affinity_of_a_worker(unpinned, 1) == set(cores)

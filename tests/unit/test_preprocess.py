@@ -296,3 +296,28 @@ def test_only_cheap_masks_are_made_in_the_models_worker(photos):
     large = CachedImage(image_id_for(b"large"), np.zeros((2100, 2000, 3), np.uint8))
     large.masked_input(spec, "gray", b"", False)
     assert not _cheap(large, spec, "gray", small)
+
+
+def test_a_mask_is_not_built_on_one_whose_change_spans_more_than_its_own_paint(photos, monkeypatch):
+    """Two small strokes far apart differ from each other in few bytes but span the photo: the
+    new mask is then built on the image alone, which touches only its own box."""
+    from inference_service import image_cache
+    from inference_service.image_cache import CachedImage, image_id_for
+    spec = ARCHITECTURES["efficientnet-lite0"].preprocessing
+    rgb = photos["astronaut"]  # 512 x 512
+    boxes = []
+    monkeypatch.setattr(image_cache, "difference_in",
+                        lambda rgb, fill, box: boxes.append(box) or difference_in(rgb, fill, box))
+    session = CachedImage(image_id_for(b"far apart"), rgb)
+    earlier = np.zeros(rgb.shape[:2], bool)
+    earlier[60:68, 60:68] = True            # a dot top-left
+    earlier[200:300, 200:300] = True        # and a blob in the middle
+    later = np.zeros(rgb.shape[:2], bool)
+    later[200:300, 200:300] = True          # the blob
+    later[440:448, 440:448] = True          # and a dot bottom-right (all inside the centre crop)
+    session.masked_input(spec, "gray", png_bytes(earlier), False)
+    boxes.clear()
+    built = session.masked_input(spec, "gray", png_bytes(later), False)
+    assert boxes == [(200, 200, 448, 448)]  # its own box, not (60, 60, 448, 448)
+    scratch = CachedImage(image_id_for(b"far apart"), rgb).masked_input(spec, "gray", png_bytes(later), False)
+    np.testing.assert_allclose(built, scratch, atol=1e-4)
