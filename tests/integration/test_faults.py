@@ -126,3 +126,20 @@ async def test_a_request_whose_deadline_passes_in_the_queue_is_not_run(rig, phot
     after = await stub.Classify(pb.ClassifyRequest(image=photo_png["rocket"]), timeout=30)
     assert after.predictions
     assert sum(gate.batches) == 2, f"the expired request must not be run (runs: {gate.batches})"
+
+
+async def test_each_model_worker_thread_is_set_up_by_its_model(model_dir, monkeypatch):
+    registry = ModelRegistry.load_dir(model_dir, RuntimeOptions(device="cpu"))
+    model = registry.models[registry.default]
+    started = []
+    monkeypatch.setattr(model, "worker_started", lambda index: started.append((index, threading.current_thread().name)))
+    service = ClassificationService(registry, Limits(concurrent_batches=2))
+    service.start()
+    try:
+        for _ in range(100):
+            if len(started) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(started) == [(0, f"infer-{model.name}-0"), (1, f"infer-{model.name}-1")]
+    finally:
+        await service.stop()
