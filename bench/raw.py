@@ -12,11 +12,14 @@ from inference_service.metadata import MODEL_FILE, ModelMetadata
 from inference_service.models import model_bytes, pick_providers
 
 
-def session_for(model_dir, device="auto", precision="fp32") -> tuple[ort.InferenceSession, ModelMetadata]:
-    """onnxruntime's defaults (all cores), the graph optimised, numpy arrays in and out."""
+def session_for(model_dir, device="auto", precision="fp32", threads: int = 0
+                ) -> tuple[ort.InferenceSession, ModelMetadata]:
+    """onnxruntime's defaults (all cores unless `threads`), the graph optimised, numpy arrays in and out."""
     metadata = ModelMetadata.load(model_dir)
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
     options.log_severity_level = 3
     session = ort.InferenceSession(model_bytes(model_dir / MODEL_FILE, precision), options,
                                    providers=pick_providers(device))
@@ -79,14 +82,8 @@ def best_batches(measured: dict, count: int) -> list[int]:
 def parallel_images_per_s(model_dir, batch: int, sessions: int, seconds: float = 3.0) -> float:
     """Throughput of `sessions` one-thread CPU sessions running side by side, each in its own
     thread: how the service runs batches that overlap on the CPU."""
+    runs = [session_for(model_dir, "cpu", threads=1)[0] for _ in range(sessions)]
     metadata = ModelMetadata.load(model_dir)
-    model = model_bytes(model_dir / MODEL_FILE, "fp32")
-    runs = []
-    for _ in range(sessions):
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        runs.append(ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]))
     x = np.random.default_rng(0).standard_normal((batch, 3, metadata.input_size, metadata.input_size),
                                                  dtype=np.float32)
     counts = [0] * sessions
