@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from bench import raw
+from bench.load import OneClient
 from bench.workload import full_request, load_workload, mask_request
 from maskscope.processes import ROOT, start_inference, start_logged, stop_process, wait_for_log
 
@@ -64,26 +65,31 @@ def warmup_for(clients: int, images_per_s: float) -> float:
 
 def served(model_folder: Path, clients: list[int], seconds: float, server_args: list[str], rate: float,
            load_processes: int = 1, protocol: str = "grpc", alternate=None) -> tuple[dict, dict]:
-    """The sweep over `clients`, then, on the same server, `alternate(load)` (see `alternating`)."""
+    """The sweep over `clients`, then, on the same server, `alternate(load, address)` (see `alternating`)."""
     process, address = start_inference(model_folder, BUILD / "logs" / f"server-{model_folder.name}.log", *server_args)
     try:
         def load(n: int, secs: float) -> dict:
             return run_load(protocol, address, n, secs, warmup_for(n, rate), load_processes)
         sweep = {str(n): load(n, seconds) for n in clients}
-        return sweep, alternate(load) if alternate else {}
+        return sweep, alternate(load, address) if alternate else {}
     finally:
         stop_process(process)
 
 
-def alternating(model_dir: Path, batches: list[int], rounds: int, seconds: float, precision: str, sessions: int):
-    """The bars' two points measured again, each `rounds` times, in turns with raw onnxruntime:
-    16 clients against raw throughput, one client against batch-1 latency (for as long).
+def alternating(model_dir: Path, batches: list[int], rounds: int, seconds: float, precision: str, sessions: int,
+                latency_turns: int = 12, latency_turn_s: float = 2.0):
+    """The bars' two points measured again, in turns with raw onnxruntime on the same server.
 
     These machines are shared: the same onnxruntime run drifts by 10-20% within minutes, more
-    than the gap being measured. Figures taken in turns, seconds apart, drift together. The limit
-    must not be understated: each raw turn keeps the fastest of the sweep's two best batch sizes
-    (the sweep's winner may have won by noise) and, with `sessions` > 1, that many one-thread
-    sessions side by side at batch 8 (how the service runs overlapping batches on the CPU).
+    than the gaps being measured. Figures taken in turns, seconds apart, drift together.
+
+    16 clients against raw throughput, `rounds` times. The limit must not be understated: each
+    raw turn keeps the fastest of the sweep's two best batch sizes (the sweep's winner may have
+    won by noise) and, with `sessions` > 1, that many one-thread sessions side by side at batch 8
+    (how the service runs overlapping batches on the CPU).
+
+    One client against batch-1 latency: `latency_turns` short turns of each, so that both sample
+    the host's drift alike; the p50 of every served request minus the p50 of every raw run.
     """
     def throughput() -> float:
         candidates = [raw.images_per_s(model_dir, b, seconds=3.0, precision=precision) for b in batches]
@@ -91,17 +97,38 @@ def alternating(model_dir: Path, batches: list[int], rounds: int, seconds: float
             candidates.append(raw.parallel_images_per_s(model_dir, 8, sessions, seconds=3.0))
         return max(candidates)
 
-    limits = {"16": throughput, "1": lambda: raw.batch1_latency_ms(model_dir, seconds=seconds, precision=precision)}
+    def one_client(address: str) -> dict:
+        runs, client = raw.Batch1(model_dir, precision), OneClient(address, SAMPLES)
+        try:
+            client.latencies_ms(1.0)  # the server's first masks on this photo
+            turns = [(runs.latencies_ms(latency_turn_s), client.latencies_ms(latency_turn_s))
+                     for _ in range(latency_turns)]
+        finally:
+            client.close()
+        return summarise_latency_turns(turns, latency_turn_s)
 
-    def run(load) -> dict:
+    def run(load, address: str) -> dict:
         result = {}
-        for clients, limit in limits.items():
-            turns = [(limit(), load(int(clients), seconds)) for _ in range(rounds)]
-            result[clients] = {"raw": [r for r, _ in turns], "served": [s for _, s in turns]}
-        result["16"]["raw_batches"] = list(batches)
-        result["16"]["raw_parallel_sessions"] = sessions if sessions > 1 else 0
+        if rounds > 0:
+            turns = [(throughput(), load(16, seconds)) for _ in range(rounds)]
+            result["16"] = {"raw": [r for r, _ in turns], "served": [s for _, s in turns],
+                            "raw_batches": list(batches), "raw_parallel_sessions": sessions if sessions > 1 else 0}
+        if latency_turns > 0:
+            result["1"] = one_client(address)
         return result
     return run
+
+
+def summarise_latency_turns(turns: list[tuple[list[float], tuple[list[float], int]]], turn_s: float) -> dict:
+    """`turns`: (raw batch-1 latencies, (served latencies, failed requests)) per turn, in ms."""
+    return {"raw": [_p50(r) for r, _ in turns],
+            "served": [{"p50_ms": _p50(s), "requests": len(s), "errors": e} for _, (s, e) in turns],
+            "turn_s": turn_s, "raw_p50_ms": _p50([t for r, _ in turns for t in r]),
+            "served_p50_ms": _p50([t for _, (s, _) in turns for t in s])}
+
+
+def _p50(values: list[float]) -> float | None:
+    return float(np.percentile(values, 50)) if values else None
 
 
 def naive(arch: str, clients: list[int], seconds: float, rate: float) -> dict:
@@ -139,18 +166,19 @@ def machine() -> dict:
 
 
 def _figures(values) -> str:
-    return " / ".join(f"{v:.1f}" for v in values)
+    return " / ".join("-" if v is None else f"{v:.1f}" for v in values)
 
 
-def _latency_gaps(turns: dict) -> list[float]:
-    return [s["p50_ms"] - raw_ms for s, raw_ms in zip(turns["served"], turns["raw"])]
+def _latency_gaps(turns: dict) -> list[float | None]:
+    return [None if s["p50_ms"] is None else s["p50_ms"] - raw_ms for s, raw_ms in zip(turns["served"], turns["raw"])]
 
 
 def bar_figures(r: dict) -> tuple[tuple[float, float] | None, float | None]:
     """(served req/s, raw img/s) at 16 clients, and one client's p50 minus raw batch-1 p50.
 
-    From the turns with raw onnxruntime where there are some: the means of all turns, and the
-    mean of the turns' differences; otherwise from the sweep and the first raw measurement.
+    From the turns with raw onnxruntime where there are some: the means of the 16-client turns,
+    and the p50 of every request of the one-client turns minus the p50 of every raw run in them;
+    otherwise from the sweep and the first raw measurement.
     """
     turns = r.get("alternating", {})
     if "16" in turns:
@@ -161,7 +189,8 @@ def bar_figures(r: dict) -> tuple[tuple[float, float] | None, float | None]:
     else:
         throughput = None
     if "1" in turns:
-        gap = float(np.mean(_latency_gaps(turns["1"])))
+        one = turns["1"]
+        gap = float("inf") if one["served_p50_ms"] is None else one["served_p50_ms"] - one["raw_p50_ms"]
     elif "1" in r["served"]:
         gap = r["served"]["1"]["p50_ms"] - r["raw"]["batch1_p50_ms"]
     else:
@@ -190,18 +219,22 @@ def report(results: dict) -> tuple[str, bool]:
             lines.append(f"  naive,  {clients:>2} clients: {s['requests_per_s']:7.1f} req/s  p50 {s['p50_ms']:6.1f}  "
                          f"p90 {s['p90_ms']:6.1f}  p99 {s['p99_ms']:6.1f} ms  errors {s['errors']}")
         turns = r.get("alternating", {})
-        errors = sum(s["errors"] for t in turns.values() for s in t["served"])
+        errors = {clients: sum(s["errors"] for s in t["served"]) for clients, t in turns.items()}
         if "16" in turns:
             limits = [f"batch {b}" for b in turns["16"].get("raw_batches", [])]
             if turns["16"].get("raw_parallel_sessions"):
                 limits.append(f"{turns['16']['raw_parallel_sessions']} one-thread sessions side by side")
             lines.append("  in turns, 16 clients: served " + _figures(s["requests_per_s"] for s in turns["16"]["served"])
-                         + f" req/s ({errors} errors); raw, the fastest of {' / '.join(limits)}: "
+                         + f" req/s ({errors['16']} errors); raw, the fastest of {' / '.join(limits)}: "
                          + _figures(turns["16"]["raw"]) + " img/s")
         if "1" in turns:
-            lines.append("  in turns, 1 client: served p50 " + _figures(s["p50_ms"] for s in turns["1"]["served"])
-                         + " ms; raw batch-1 p50 " + _figures(turns["1"]["raw"]) + " ms; differences "
-                         + _figures(_latency_gaps(turns["1"])) + " ms")
+            one = turns["1"]
+            lines.append(f"  in turns, 1 client, {len(one['raw'])} turns of {one['turn_s']:g} s: served p50 "
+                         + _figures(s["p50_ms"] for s in one["served"]) + " ms; raw batch-1 p50 "
+                         + _figures(one["raw"]) + " ms; differences " + _figures(_latency_gaps(one))
+                         + f" ms ({errors['1']} errors)")
+            lines.append(f"  over all those turns: served p50 {_figures([one['served_p50_ms']])} ms, raw batch-1 p50 "
+                         f"{_figures([one['raw_p50_ms']])} ms")
         throughput, latency_gap = bar_figures(r)
         raw_bar, naive_bar = BARS.get(name, (None, None))
         if throughput and raw_bar:
@@ -210,7 +243,7 @@ def report(results: dict) -> tuple[str, bool]:
             check("served / naive throughput, 16 clients",
                   r["served"]["16"]["requests_per_s"] / r["naive"]["16"]["requests_per_s"], naive_bar)
         if turns:
-            check("requests that failed in the turns", errors, 0, higher_is_better=False)
+            check("requests that failed in the turns", sum(errors.values()), 0, higher_is_better=False)
         if latency_gap is not None:
             check("one client: p50 minus raw batch-1 p50", latency_gap, LATENCY_BAR_MS, higher_is_better=False,
                   unit=" ms")
@@ -229,7 +262,10 @@ def main(argv=None) -> int:
     parser.add_argument("--naive-clients", default="1,16")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per load point")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="turns of raw onnxruntime and the service at the bars' points (16 and 1 clients)")
+                        help="turns of raw onnxruntime throughput and the service with 16 clients")
+    parser.add_argument("--latency-turns", type=int, default=12,
+                        help="turns of raw batch-1 runs and the service with one client, for the latency bar")
+    parser.add_argument("--latency-turn-s", type=float, default=2.0, help="seconds of each latency turn")
     parser.add_argument("--concurrent-batches", type=int, default=2,
                         help="the service's --concurrent-batches (its default), also how many one-thread sessions "
                              "side by side the limit tries on the CPU")
@@ -263,8 +299,9 @@ def main(argv=None) -> int:
         entry["served"], entry["alternating"] = served(
             folder, clients, args.seconds, server_args, rate, args.load_processes, args.protocol,
             alternating(folder / name, raw.best_batches(entry["raw"], 2), args.rounds, args.seconds, args.precision,
-                        sessions=args.concurrent_batches if entry["raw"]["provider"] == "CPUExecutionProvider" else 1)
-            if args.rounds > 0 else None)
+                        sessions=args.concurrent_batches if entry["raw"]["provider"] == "CPUExecutionProvider" else 1,
+                        latency_turns=args.latency_turns, latency_turn_s=args.latency_turn_s)
+            if args.rounds > 0 or args.latency_turns > 0 else None)
         if naive_clients:
             print(f"[bench] {name}: naive PyTorch server, clients {naive_clients}", flush=True)
             entry["naive"] = naive(name, naive_clients, args.seconds, rate / 3)

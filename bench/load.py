@@ -82,6 +82,40 @@ async def grpc_load(addr: str, clients: range, seconds: float, warmup_s: float, 
     return latencies, errors[0]
 
 
+class OneClient:
+    """One painter on one photo, one request at a time on a blocking channel (as the web client
+    calls the service): one client's latency, measured in turns with raw onnxruntime in this
+    process. The photo is sent once, then image_id + mask."""
+
+    def __init__(self, addr: str, samples: Path):
+        interaction = load_workload(samples)[0]  # the sweep's one client paints this photo too
+        self._channel = grpc.insecure_channel(addr)
+        self._classify = self._channel.unary_unary(CLASSIFY)
+        first = pb.ClassifyResponse.FromString(
+            self._classify(full_request(interaction, 0).SerializeToString(), timeout=60))
+        self._requests = [mask_request(first.image_id, interaction, k).SerializeToString()
+                          for k in range(len(interaction.masks))]
+        self._sent = 0
+
+    def latencies_ms(self, seconds: float) -> tuple[list[float], int]:
+        """Latencies of the requests answered within `seconds`, and how many failed."""
+        latencies, errors, end = [], 0, time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            request = self._requests[self._sent % len(self._requests)]
+            self._sent += 1
+            t0 = time.perf_counter()
+            try:
+                self._classify(request, timeout=60)
+            except grpc.RpcError:
+                errors += 1
+                continue
+            latencies.append((time.perf_counter() - t0) * 1e3)
+        return latencies, errors
+
+    def close(self) -> None:
+        self._channel.close()
+
+
 def _grpc_load_process(args: tuple) -> tuple[list[float], int]:
     return asyncio.run(grpc_load(*args))
 

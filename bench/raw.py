@@ -26,10 +26,25 @@ def session_for(model_dir, device="auto", precision="fp32", threads: int = 0
     return session, metadata
 
 
-def batch1_latency_ms(model_dir, seconds: float = 3.0, device="auto", precision="fp32") -> float:
-    """Median batch-1 latency, measured on its own (the machine is shared: measure it more than once)."""
-    return measure(model_dir, batch_sizes=(1,), seconds_each=seconds, device=device,
-                   precision=precision)["batch1_p50_ms"]
+class Batch1:
+    """One session running batch 1 again and again, for as long as asked: raw latency measured
+    in turns with the service (one session for every turn, as the service keeps one)."""
+
+    def __init__(self, model_dir, precision="fp32"):
+        self.session, metadata = session_for(model_dir, precision=precision)
+        size = metadata.input_size
+        x = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32)
+        self.feed = {metadata.input_name: x}
+        for _ in range(2):
+            self.session.run(None, self.feed)
+
+    def latencies_ms(self, seconds: float) -> list[float]:
+        latencies, end = [], time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            self.session.run(None, self.feed)
+            latencies.append((time.perf_counter() - t0) * 1e3)
+        return latencies
 
 
 CPU_BATCHES = (1, 2, 4, 8, 16, 32)
