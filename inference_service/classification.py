@@ -64,7 +64,9 @@ class ClassificationService:
             inference_seconds.observe(seconds)
 
         def run_batch(inputs: list[np.ndarray]) -> list:
-            return rank(softmax(model.run(np.stack(inputs), more_waiting=batcher.queue_depth > 0)), DEFAULT_TOP_K)
+            # A lone input runs as it is, given a batch axis: stacking would copy it for nothing.
+            batch = inputs[0][None] if len(inputs) == 1 else np.stack(inputs)
+            return rank(softmax(model.run(batch, more_waiting=batcher.queue_depth > 0)), DEFAULT_TOP_K)
 
         batcher = DynamicBatcher(
             run_batch, max_batch_size=self.limits.max_batch_size,
