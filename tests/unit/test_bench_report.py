@@ -1,6 +1,6 @@
 """The benchmark's table of ratios against the bars (the measuring itself is `make bench`)."""
 
-from bench.__main__ import report, summarise_latency_turns
+from bench.__main__ import report, summarise_latency_turns, throughput_limit
 from bench.raw import best_batches
 
 
@@ -19,10 +19,13 @@ def results(served_16: float, raw_best: float, naive_16: float = 10.0, one_clien
     if turns:
         drift = (1.05, 0.95, 1.0)
         entry["alternating"] = {
-            "16": {"raw": [raw_best * d for d in drift], "served": [point(served_16 * d) for d in drift],
-                   "raw_batches": [8, 32], "raw_parallel_sessions": 2},
+            "16": {"raw_ways": [{"batch 8": raw_best * d, "batch 32": raw_best * d * 0.9} for d in drift],
+                   "served": [point(served_16 * d) for d in drift]},
             "1": summarise_latency_turns([([6.0 * d] * 9, ([one_client_p50 - 6.0 + 6.0 * d] * 5, 0))
                                           for d in drift], 2.0)}
+    if turns:
+        t = entry["alternating"]["16"]
+        t["raw_limit"], t["raw"] = throughput_limit(t["raw_ways"])
     return {"models": {"resnet50": entry},
             "bytes": {"full_image_bytes": 68000, "image_id_and_mask_bytes": 900, "ratio": 900 / 68000}}
 
@@ -37,8 +40,8 @@ def test_every_bar_met():
     assert "served / raw best-batch throughput, 16 clients" in text and "0.950" in text
     assert "served / naive throughput, 16 clients" in text and "1.900" in text
     assert "one client: p50 minus raw batch-1 p50" in text and "3.000 ms" in text
-    assert ("in turns, 16 clients: served 19.9 / 18.1 / 19.0 req/s (0 errors); raw, the fastest of batch 8 / "
-            "batch 32 / 2 one-thread sessions side by side: 21.0 / 19.0 / 20.0 img/s") in text
+    assert ("in turns, 16 clients: served 19.9 / 18.1 / 19.0 req/s (0 errors); raw, mean of the turns: "
+            "batch 8 20.0, batch 32 18.0 img/s; the limit, batch 8: 21.0 / 19.0 / 20.0 img/s") in text
     assert "1 client, 3 turns of 2 s: served p50 9.3 / 8.7 / 9.0 ms; raw batch-1 p50 6.3 / 5.7 / 6.0 ms" in text
     assert "differences 3.0 / 3.0 / 3.0 ms (0 errors)" in text
     assert "over all those turns: served p50 9.0 ms, raw batch-1 p50 6.0 ms" in text
@@ -100,3 +103,11 @@ def test_a_failed_request_in_the_turns_fails_the_run():
 def test_the_turns_run_the_sweeps_two_best_batch_sizes():
     assert best_batches({"images_per_s": {1: 90.0, 2: 120.0, 8: 140.0, 32: 139.0}}, 2) == [8, 32]
     assert best_batches({"images_per_s": {1: 90.0}}, 2) == [1]
+
+
+def test_the_limit_is_the_way_fastest_over_all_turns_not_the_luckiest_in_each():
+    ways = [{"batch 2": 100.0, "batch 8": 110.0, "side by side": 90.0},
+            {"batch 2": 125.0, "batch 8": 105.0, "side by side": 95.0},  # batch 2's lucky turn
+            {"batch 2": 100.0, "batch 8": 112.0, "side by side": 99.0}]
+    assert throughput_limit(ways) == ("batch 8", [110.0, 105.0, 112.0])
+    assert throughput_limit(ways[1:2]) == ("batch 2", [125.0])
