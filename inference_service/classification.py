@@ -32,7 +32,6 @@ EXPLAIN_CHUNK = 32
 class Limits:
     max_batch_size: int = 16
     max_delay_s: float = 0.002
-    concurrent_batches: int = 2
     max_queue_size: int = 256
     max_image_pixels: int = 40_000_000
     image_cache_bytes: int = 512 << 20
@@ -71,7 +70,7 @@ class ClassificationService:
         batcher = DynamicBatcher(
             run_batch, max_batch_size=self.limits.max_batch_size,
             max_delay_s=self.limits.max_delay_s, max_queue_size=self.limits.max_queue_size,
-            max_concurrent_batches=self.limits.concurrent_batches, name=name,
+            max_concurrent_batches=model.concurrent_batches, name=name,
             expected_arrivals=lambda: self._preprocessing[name], on_batch=observe,
             worker_started=model.worker_started)
         self.metrics.queue_depth.labels(name).set_function(lambda: batcher.queue_depth)

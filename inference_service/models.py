@@ -152,6 +152,7 @@ class OnnxModel:
         if options.precision not in PRECISIONS:
             raise ValueError(f"precision {options.precision!r}: use one of {PRECISIONS}")
         self.name = self.metadata.name
+        self.concurrent_batches = options.concurrent_batches  # its batcher's worker threads
         model = model_bytes(onnx_path, options.precision)
         self._cores = allowed_cores()
         self.threads = thread_plan(options.intra_op_threads, options.concurrent_batches, len(self._cores),

@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
     return Limits(max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1e3,
-                  concurrent_batches=args.concurrent_batches, concurrent_explains=args.concurrent_explains,
+                  concurrent_explains=args.concurrent_explains,
                   max_queue_size=args.max_queue_size, max_image_pixels=args.max_image_pixels,
                   image_cache_bytes=int(args.image_cache_mb * MB), preprocess_workers=args.preprocess_workers)
 

@@ -36,12 +36,12 @@ class Gate:
 
 @pytest.fixture
 async def rig(model_dir):
-    registry = ModelRegistry.load_dir(model_dir, RuntimeOptions(device="cpu"))
+    # One batch at a time, so that what waits behind a held run is plain.
+    registry = ModelRegistry.load_dir(model_dir, RuntimeOptions(device="cpu", concurrent_batches=1))
     rigs = []
 
     async def start(**limits):
-        # One batch at a time, so that what waits behind a held run is plain.
-        service = ClassificationService(registry, Limits(**{"max_delay_s": 0.0, "concurrent_batches": 1, **limits}))
+        service = ClassificationService(registry, Limits(**{"max_delay_s": 0.0, **limits}))
         gate = Gate(registry.models[registry.default])
         server, port, _ = create_server(service, "127.0.0.1:0")
         service.start()
@@ -129,11 +129,11 @@ async def test_a_request_whose_deadline_passes_in_the_queue_is_not_run(rig, phot
 
 
 async def test_each_model_worker_thread_is_set_up_by_its_model(model_dir, monkeypatch):
-    registry = ModelRegistry.load_dir(model_dir, RuntimeOptions(device="cpu"))
+    registry = ModelRegistry.load_dir(model_dir, RuntimeOptions(device="cpu", concurrent_batches=2))
     model = registry.models[registry.default]
     started = []
     monkeypatch.setattr(model, "worker_started", lambda index: started.append((index, threading.current_thread().name)))
-    service = ClassificationService(registry, Limits(concurrent_batches=2))
+    service = ClassificationService(registry)
     service.start()
     try:
         for _ in range(100):
