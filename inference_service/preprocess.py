@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
@@ -179,6 +180,8 @@ def _bicubic(x: np.ndarray) -> np.ndarray:
 
 # A changed box's resize as one dense matrix product up to this many weights per axis; beyond, tap by tap.
 DENSE_LIMIT = 1 << 15
+# An axis's whole weight matrix is kept up to this many weights (8 MiB: a side of ~9,000 pixels at crop 224).
+KEPT_WEIGHTS_LIMIT = 1 << 21
 # PIL's convolution filters (libImaging/Resample.c): support at scale 1, and the kernel.
 _FILTERS = {"bilinear": (1.0, _bilinear), "bicubic": (2.0, _bicubic)}
 
@@ -227,8 +230,25 @@ class AxisResize:
         """The outputs [a, b) that read any of the inputs [first, last)."""
         return int(np.searchsorted(self.hi, first, "right")), int(np.searchsorted(self.lo, last, "left"))
 
+    @functools.cached_property
+    def _all_weights(self) -> np.ndarray | None:
+        """Every input's weight in every output, when small enough to keep (see `weights`)."""
+        inputs = int(np.max(self.hi, initial=0))
+        if inputs * len(self.lo) > KEPT_WEIGHTS_LIMIT:
+            return None
+        return self._weights(0, inputs, 0, len(self.lo))
+
     def weights(self, first: int, last: int, out_first: int, out_last: int) -> np.ndarray:
-        """(last - first) x (out_last - out_first) float32: the weight of each input in each output."""
+        """(last - first) x (out_last - out_first) float32: the weight of each input in each output.
+
+        A slice of the whole axis's weights, computed once: a mask's every change needs a block,
+        and computing it cost ~10 numpy calls per axis and request."""
+        kept = self._all_weights
+        if kept is not None and last <= kept.shape[0]:
+            return kept[first:last, out_first:out_last]
+        return self._weights(first, last, out_first, out_last)
+
+    def _weights(self, first: int, last: int, out_first: int, out_last: int) -> np.ndarray:
         inputs = np.arange(first, last)[:, None]
         out = slice(out_first, out_last)
         if self.interpolation == "nearest":
@@ -310,6 +330,10 @@ def difference_in(rgb: np.ndarray, fill: np.ndarray, box: Box) -> np.ndarray:
     return out
 
 
+# A change within 1/SMALL_CHANGE of the photo is built on the earlier mask without a second look.
+SMALL_CHANGE = 16
+
+
 def _area(box: Box) -> int:
     return (box[2] - box[0]) * (box[3] - box[1])
 
@@ -343,13 +367,14 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
             return earlier_input, painted  # the very same mask
         if differing < fewest:
             start, before, fewest = earlier_input, earlier, differing
-    box = painted.box()
-    if before is not None:
-        changed = painted.changed_box(before)
-        if _area(changed) <= _area(box):
-            box = changed
-        else:
-            start, before = None, None
+    if before is None:
+        box = painted.box()
+    else:
+        box = painted.changed_box(before)
+        if _area(box) > width * height // SMALL_CHANGE:  # the painted box may be smaller: look (a box costs)
+            own = painted.box()
+            if _area(own) < _area(box):
+                box, start, before = own, None, None
     if start is None:
         start = np.broadcast_to(fill_view() if keep_painted else image_view, (3, spec.crop, spec.crop))
     out = np.array(start, dtype=np.float32)
