@@ -17,10 +17,12 @@ from inference_service.preprocess import (Preprocessing, ViewResize, difference_
 # Masks (and their model inputs) kept per image and settings, to build the next mask's input on.
 RECENT_MASKS = 4
 
-# An entry may grow by two full-size fills (blur, noise), a few recent masks (bits) and model views
-# after it is cached; budget for them.
+# An entry may grow by two full-size fills (blur, noise), a few recent masks (bits), model views
+# and each axis's resize weights (a side's pixels x the crop, float32, for two models) after it
+# is cached; budget for them.
 _BYTES_PER_PIXEL_BUDGET = 3 * 3 + RECENT_MASKS / 8
 _VIEW_BUDGET_BYTES = (6 + RECENT_MASKS) * 3 * 224 * 224 * 4
+_WEIGHTS_BUDGET_BYTES_PER_SIDE_PIXEL = 2 * 224 * 4
 
 
 def image_id_for(data: bytes) -> str:
@@ -46,7 +48,8 @@ class CachedImage:
 
     @property
     def budget_bytes(self) -> int:
-        return int(self.width * self.height * _BYTES_PER_PIXEL_BUDGET) + _VIEW_BUDGET_BYTES
+        return (int(self.width * self.height * _BYTES_PER_PIXEL_BUDGET) + _VIEW_BUDGET_BYTES
+                + (self.width + self.height) * _WEIGHTS_BUDGET_BYTES_PER_SIDE_PIXEL)
 
     def fill(self, name: str) -> np.ndarray:
         """The fill's pixels for this image, computed once (blur and noise are full-size)."""
