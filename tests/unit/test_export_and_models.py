@@ -13,8 +13,8 @@ import pytest
 from inference_service.export import ExportError, build_efficientnet_lite0, check_against_torch, export
 from inference_service.metadata import ModelMetadata, sha256_file
 from inference_service import models
-from inference_service.models import (BoundRunner, ModelRegistry, OnnxModel, RuntimeOptions, ThreadPlan, batch_buckets,
-                                      choose_default, cpu_limit, thread_plan)
+from inference_service.cpu_threads import ThreadPlan, cpu_limit, thread_plan
+from inference_service.models import BoundRunner, ModelRegistry, OnnxModel, RuntimeOptions, batch_buckets, choose_default
 
 
 def test_default_model_folder_is_complete(model_dir):
