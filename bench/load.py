@@ -21,7 +21,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from bench.workload import full_request, load_workload, mask_request
+from bench.workload import full_request, load_workload, painting_requests
 from maskscope.v1 import classifier_pb2 as pb
 
 CLASSIFY = "/maskscope.v1.Classifier/Classify"
@@ -54,8 +54,7 @@ async def grpc_load(addr: str, clients: range, seconds: float, warmup_s: float, 
             classify = channel.unary_unary(CLASSIFY)
             first = pb.ClassifyResponse.FromString(
                 await classify(full_request(interaction, 0).SerializeToString(), timeout=60))
-            requests = [mask_request(first.image_id, interaction, k).SerializeToString()
-                        for k in range(len(interaction.masks))]
+            requests = painting_requests(first.image_id, interaction)
             if stream:  # one ClassifyStream per painting session, as the page's live mode has
                 call = channel.stream_stream(CLASSIFY_STREAM)(timeout=600)
 
@@ -93,8 +92,7 @@ class OneClient:
         self._classify = self._channel.unary_unary(CLASSIFY)
         first = pb.ClassifyResponse.FromString(
             self._classify(full_request(interaction, 0).SerializeToString(), timeout=60))
-        self._requests = [mask_request(first.image_id, interaction, k).SerializeToString()
-                          for k in range(len(interaction.masks))]
+        self._requests = painting_requests(first.image_id, interaction)
         self._sent = 0
 
     def latencies_ms(self, seconds: float) -> tuple[list[float], int]:

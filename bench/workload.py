@@ -63,3 +63,8 @@ def full_request(interaction: Interaction, mask_index: int) -> pb.ClassifyReques
 
 def mask_request(image_id: str, interaction: Interaction, mask_index: int) -> pb.ClassifyRequest:
     return pb.ClassifyRequest(image_id=image_id, mask=interaction.masks[mask_index], fill=pb.FILL_GRAY)
+
+
+def painting_requests(image_id: str, interaction: Interaction) -> list[bytes]:
+    """Every mask of the interaction as a serialized image_id + mask request, in painting order."""
+    return [mask_request(image_id, interaction, k).SerializeToString() for k in range(len(interaction.masks))]

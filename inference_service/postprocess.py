@@ -16,10 +16,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def top_k(probabilities: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The k most probable classes of one row, highest first (ties: lower index first)."""
-    k = min(k, probabilities.shape[-1])
-    candidates = np.argpartition(-probabilities, k - 1)[:k]
-    order = sorted(candidates.tolist(), key=lambda i: (-probabilities[i], i))
-    return [(i, float(probabilities[i])) for i in order]
+    return rank(probabilities[None], k)[0].best
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,7 +38,7 @@ def rank(probabilities: np.ndarray, k: int) -> list[Ranked]:
     caches hold the model's weights and each numpy call costs several times its usual ~5 us.
     """
     k = min(k, probabilities.shape[-1])
-    candidates = np.argpartition(-probabilities, k - 1, axis=1)[:, :k]  # as top_k: the same classes on ties
+    candidates = np.argpartition(-probabilities, k - 1, axis=1)[:, :k]
     values = probabilities[np.arange(len(probabilities))[:, None], candidates]
     return [Ranked(row, sorted(zip(i, v), key=_by_probability_then_index))
             for row, i, v in zip(probabilities, candidates.tolist(), values.tolist())]
