@@ -142,10 +142,9 @@ def _unfiltered_one_bit_png(data: bytes, width: int, height: int) -> np.ndarray 
         return None
     if len(raw) != expected:
         return None
-    rows = np.frombuffer(raw, np.uint8).reshape(height, row_bytes + 1)
-    if rows[:, 0].any():  # a filtered row: PIL undoes the filters
+    if raw[::row_bytes + 1].strip(b"\0"):  # a row's filter type is not 0 (none): PIL undoes the filters
         return None
-    bits = rows[:, 1:].copy()
+    bits = np.frombuffer(raw, np.uint8).reshape(height, row_bytes + 1)[:, 1:].copy()
     if width % 8:
         bits[:, -1] &= (0xFF << (8 - width % 8)) & 0xFF  # PNG leaves the padding bits undefined
     return bits

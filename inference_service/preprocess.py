@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import io
 import warnings
@@ -40,6 +41,11 @@ class Preprocessing:
     interpolation: str
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+
+    @functools.cached_property
+    def std_255(self) -> np.ndarray:
+        """std on 0-255 pixel values, 3 x 1 x 1."""
+        return np.asarray(self.std, np.float32).reshape(3, 1, 1) * 255
 
     def __post_init__(self):
         if self.interpolation not in _RESAMPLING:
@@ -164,8 +170,7 @@ def model_view(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
 def normalise(pixels: np.ndarray, spec: Preprocessing) -> np.ndarray:
     """0-255 pixel values (3 x H x W, or broadcastable) to the model's normalised input."""
     mean = np.asarray(spec.mean, np.float32).reshape(3, 1, 1) * 255
-    std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
-    return (pixels - mean) / std
+    return (pixels - mean) / spec.std_255
 
 
 def _bilinear(x: np.ndarray) -> np.ndarray:
@@ -228,7 +233,13 @@ class AxisResize:
 
     def reach(self, first: int, last: int) -> tuple[int, int]:
         """The outputs [a, b) that read any of the inputs [first, last)."""
-        return int(np.searchsorted(self.hi, first, "right")), int(np.searchsorted(self.lo, last, "left"))
+        lo, hi = self._bounds
+        return bisect.bisect_right(hi, first), bisect.bisect_left(lo, last)
+
+    @functools.cached_property
+    def _bounds(self) -> tuple[list[int], list[int]]:
+        # bisect on lists: ~0.2 us a search, where np.searchsorted costs ~3 (twice per axis and request)
+        return self.lo.tolist(), self.hi.tolist()
 
     @functools.cached_property
     def _all_weights(self) -> np.ndarray | None:
@@ -381,11 +392,16 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
     box = None if box is None else resize.trim(box)
     if box is not None:
         weights = painted.weights(box) if before is None else painted.weights(box) - before.weights(box)
-        change = resize.apply(difference(box) * weights, box)
+        planes = difference(box)
+        planes *= weights
+        change = resize.apply(planes, box)
         if change is not None:
             rows, columns, values = change
-            std = np.asarray(spec.std, np.float32).reshape(3, 1, 1) * 255
-            out[:, rows, columns] += (-values if keep_painted else values) / std
+            values /= spec.std_255
+            if keep_painted:
+                out[:, rows, columns] -= values
+            else:
+                out[:, rows, columns] += values
     return out, painted
 
 

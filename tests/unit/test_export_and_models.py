@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import urllib.error
 from types import SimpleNamespace
 
@@ -238,3 +239,38 @@ def test_a_model_worker_with_a_core_of_its_own_stays_on_it(model_dir):
     unpinned = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(
         device="cpu", concurrent_batches=one_core_each, pin_workers=False))
     assert affinity_of_a_worker(unpinned, 1) == set(cores)
+
+
+class _Recording:
+    """A session that records its runs; while `hold` is clear, a run waits for it."""
+
+    def __init__(self, name, runs, hold=None):
+        self.name, self.runs, self.hold = name, runs, hold
+
+    def run(self, outputs, feed):
+        self.runs.append(self.name)
+        if self.hold is not None:
+            self.hold.wait(10)
+        return [np.zeros((len(next(iter(feed.values()))), 1000), np.float32)]
+
+
+def test_a_batch_runs_on_every_core_only_when_none_overlapped_lately(model_dir, monkeypatch):
+    monkeypatch.setattr(models, "allowed_cores", lambda: [0, 1])
+    monkeypatch.setattr(models, "cpu_limit", lambda: None)
+    model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=2))
+    runs, hold = [], threading.Event()
+    model.session = _Recording("all cores", runs, hold)
+    model._overlap_session = _Recording("one thread", runs)
+    x = np.zeros((1, 3, 224, 224), np.float32)
+    first = threading.Thread(target=model.run, args=(x,))
+    first.start()  # alone: every core
+    while not runs:
+        time.sleep(0.001)
+    model.run(x)  # beside the first
+    hold.set()
+    first.join()
+    model.run(x)  # alone again, but a moment after an overlap: still one thread
+    model._overlapped_at -= models.OVERLAP_MEMORY_S
+    model.run(x)  # a while after it: every core
+    model.run(x, more_waiting=True)  # another batch is coming
+    assert runs == ["all cores", "one thread", "one thread", "all cores", "one thread"]
