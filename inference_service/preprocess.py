@@ -369,15 +369,20 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
         return np.array(np.broadcast_to(fill_view(), (3, spec.crop, spec.crop)), dtype=np.float32), None
     painted = read_mask(mask, width, height)
     # Built on the recent mask that differs in the fewest bytes (a box per candidate cost more
-    # than the counts), unless its changed box is larger than the painted one's (two strokes far
-    # apart differ in few bytes but span the photo): then on the image alone.
-    start, before, fewest = None, None, painted.differing_bytes()
+    # than the counts; the first that differs by a stroke's worth will do), unless the image alone
+    # needs fewer, or the recent one's changed box is larger than the painted one's (two strokes
+    # far apart differ in few bytes but span the photo).
+    start, before, fewest = None, None, None
     for earlier, earlier_input in recent:
         differing = painted.differing_bytes(earlier)
         if differing == 0:
             return earlier_input, painted  # the very same mask
-        if differing < fewest:
+        if fewest is None or differing < fewest:
             start, before, fewest = earlier_input, earlier, differing
+        if differing <= painted.bits.size // SMALL_CHANGE:
+            break
+    if before is not None and fewest > painted.bits.size // SMALL_CHANGE and fewest >= painted.differing_bytes():
+        start, before = None, None
     if before is None:
         box = painted.box()
     else:
