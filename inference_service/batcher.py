@@ -142,8 +142,13 @@ class DynamicBatcher:
                     (late if pending.deadline is not None and started >= pending.deadline else wanted).append(pending)
             if late:
                 self._to_loop(_fail_late, late, started)
-            if wanted:
+            try:
                 self._run(wanted, started)
+            except BaseException as exc:  # not an Exception (those fail in _run): e.g. a SystemExit
+                # from a model's code. The worker lives on, and the batch's callers get an error
+                # rather than waiting forever (an asyncio future must not hold a BaseException).
+                log.exception("%s: a batch of %d was interrupted", self.name, len(wanted))
+                self._to_loop(_fail, wanted, RuntimeError(f"{self.name}: the model's worker was interrupted ({exc!r})"))
 
     def _next_batch(self) -> list[_Pending] | None:
         """Waits until this worker is the one to form the next batch, then forms and takes it.
@@ -183,6 +188,8 @@ class DynamicBatcher:
         return self.expected_arrivals() > 0 or len(self._items) < self.last_batch_size
 
     def _run(self, batch: list[_Pending], taken: float) -> None:
+        if not batch:
+            return
         ready, failed = [], []
         for pending in batch:
             if isinstance(pending.item, Deferred):

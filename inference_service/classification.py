@@ -46,7 +46,8 @@ class ClassificationService:
         self.registry = registry
         self.limits = limits
         self.metrics = metrics or Metrics()
-        self.cache = ImageCache(limits.image_cache_bytes)
+        self.cache = ImageCache(limits.image_cache_bytes,
+                                tuple(model.metadata.input_size for model in registry.models.values()))
         self._preprocess_pool = ThreadPoolExecutor(limits.preprocess_workers, thread_name_prefix="preprocess")
         self._preprocessing = {name: 0 for name in registry.models}  # requests on their way to each batcher
         self.batchers = {name: self._batcher(name, model) for name, model in registry.models.items()}

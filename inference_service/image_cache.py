@@ -17,12 +17,17 @@ from inference_service.preprocess import (Preprocessing, ViewResize, difference_
 # Masks (and their model inputs) kept per image and settings, to build the next mask's input on.
 RECENT_MASKS = 4
 
-# An entry may grow by two full-size fills (blur, noise), a few recent masks (bits), model views
-# and each axis's resize weights (a side's pixels x the crop, float32, for two models) after it
-# is cached; budget for them.
+# An entry may grow after it is cached: by two full-size fills (blur, noise) and a few recent
+# masks (bits), and, for each model, by model views, recent masked inputs and each axis's resize
+# weights (a side's pixels x the input size, float32). The cache budgets for all of it.
 _BYTES_PER_PIXEL_BUDGET = 3 * 3 + RECENT_MASKS / 8
-_VIEW_BUDGET_BYTES = (6 + RECENT_MASKS) * 3 * 224 * 224 * 4
-_WEIGHTS_BUDGET_BYTES_PER_SIDE_PIXEL = 2 * 224 * 4
+_VIEWS_PER_MODEL = 6 + RECENT_MASKS
+
+
+def budget_bytes(width: int, height: int, input_sizes: tuple[int, ...]) -> int:
+    """The memory an image of width x height may come to hold, serving models of these input sizes."""
+    per_model = sum(_VIEWS_PER_MODEL * 3 * size * size * 4 + (width + height) * size * 4 for size in input_sizes)
+    return int(width * height * _BYTES_PER_PIXEL_BUDGET) + per_model
 
 
 def image_id_for(data: bytes) -> str:
@@ -45,11 +50,6 @@ class CachedImage:
     @property
     def height(self) -> int:
         return self.rgb.shape[0]
-
-    @property
-    def budget_bytes(self) -> int:
-        return (int(self.width * self.height * _BYTES_PER_PIXEL_BUDGET) + _VIEW_BUDGET_BYTES
-                + (self.width + self.height) * _WEIGHTS_BUDGET_BYTES_PER_SIDE_PIXEL)
 
     def fill(self, name: str) -> np.ndarray:
         """The fill's pixels for this image, computed once (blur and noise are full-size)."""
@@ -129,10 +129,12 @@ class CachedImage:
 
 
 class ImageCache:
-    """Thread-safe; evicts the least recently used images beyond `max_bytes`."""
+    """Thread-safe; evicts the least recently used images beyond `max_bytes`, each image counted
+    at its `budget_bytes` for models of `input_sizes`."""
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, input_sizes: tuple[int, ...] = (224,)):
         self.max_bytes = max_bytes
+        self.input_sizes = tuple(input_sizes)
         self._entries: collections.OrderedDict[str, CachedImage] = collections.OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -152,11 +154,14 @@ class ImageCache:
                 self._entries.move_to_end(entry.image_id)
                 return existing
             self._entries[entry.image_id] = entry
-            self._bytes += entry.budget_bytes
+            self._bytes += self.budget(entry)
             while self._bytes > self.max_bytes and len(self._entries) > 1:
                 _, evicted = self._entries.popitem(last=False)
-                self._bytes -= evicted.budget_bytes
+                self._bytes -= self.budget(evicted)
             return entry
+
+    def budget(self, entry: CachedImage) -> int:
+        return budget_bytes(entry.width, entry.height, self.input_sizes)
 
     @property
     def bytes(self) -> int:

@@ -102,6 +102,19 @@ async def test_a_failed_run_fails_every_request_of_that_batch_only():
     await batcher.stop()
 
 
+async def test_a_run_that_raises_a_base_exception_fails_its_batch_and_the_worker_goes_on():
+    def run(items):
+        if 13 in items:
+            raise SystemExit("a model's code called exit()")
+        return [item * 10 for item in items]
+
+    batcher = await started(DynamicBatcher(run, max_batch_size=1, max_delay_s=0.0))
+    with pytest.raises(RuntimeError, match="worker was interrupted.*exit"):
+        await asyncio.wait_for(batcher.submit(13), 5)
+    assert (await asyncio.wait_for(batcher.submit(14), 5))[0] == 140  # the same, only worker
+    await batcher.stop()
+
+
 async def test_wrong_number_of_outputs_is_an_error_for_all():
     batcher = await started(DynamicBatcher(lambda items: [0], max_batch_size=2, max_delay_s=0.5))
     results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)

@@ -208,7 +208,8 @@ def test_the_sessions_get_the_planned_threads(model_dir, monkeypatch):
 def allowed_cores_of_each_thread() -> list[set[int]]:
     allowed = []
     for task in os.listdir("/proc/self/task"):
-        line = next(li for li in open(f"/proc/self/task/{task}/status") if li.startswith("Cpus_allowed_list"))
+        with open(f"/proc/self/task/{task}/status") as status:
+            line = next(li for li in status if li.startswith("Cpus_allowed_list"))
         cores = set()
         for part in line.split()[1].split(","):
             low, _, high = part.partition("-")

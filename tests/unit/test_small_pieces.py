@@ -5,7 +5,9 @@ import argparse
 import numpy as np
 import pytest
 
-from inference_service.image_cache import CachedImage, ImageCache, image_id_for
+from inference_service.image_cache import RECENT_MASKS, CachedImage, ImageCache, budget_bytes, image_id_for
+from inference_service.masks import encode_png
+from inference_service.preprocess import Preprocessing, ViewResize
 from inference_service.postprocess import rank, softmax, top_k
 from maskscope.flags import add_flag, env_name
 
@@ -68,13 +70,42 @@ def entry(seed: int, side: int = 10) -> CachedImage:
 
 def test_image_cache_evicts_least_recently_used():
     a, b, c = entry(1), entry(2), entry(3)
-    cache = ImageCache(max_bytes=2 * a.budget_bytes)
+    cache = ImageCache(max_bytes=2 * budget_bytes(10, 10, (224,)), input_sizes=(224,))
     cache.put(a)
     cache.put(b)
     assert cache.get(a.image_id) is a  # a is now the most recent
     cache.put(c)
     assert a.image_id in cache and c.image_id in cache and b.image_id not in cache
     assert len(cache) == 2
+
+
+def held_bytes(image: CachedImage) -> int:
+    """What a cached image holds besides its pixels, as made so far."""
+    arrays = list(image._fills.values())
+    for view in image._views.values():
+        if isinstance(view, ViewResize):
+            arrays += [axis.__dict__["_all_weights"] for axis in (view.columns, view.rows)
+                       if axis.__dict__.get("_all_weights") is not None]
+        else:
+            arrays.append(view)
+    arrays += [a for recent in image._recent.values() for mask, x in recent for a in (mask.bits, x)]
+    return sum(a.nbytes for a in arrays)
+
+
+def test_an_images_budget_covers_what_each_model_makes_of_it():
+    # Two models: their views and resize weights count twice; a larger input counts more.
+    one, two = budget_bytes(600, 400, (224,)), budget_bytes(600, 400, (224, 224))
+    assert two - one == one - budget_bytes(600, 400, ())
+    assert budget_bytes(600, 400, (384,)) > one
+    image = CachedImage("a" * 64, np.zeros((400, 600, 3), np.uint8))
+    spec = Preprocessing(resize=438, crop=384, interpolation="bicubic", mean=(0.5,) * 3, std=(0.5,) * 3)
+    # A painting session (its recent inputs), then a mask under each other fill (fills and views).
+    for k, fill in enumerate(["gray"] * (RECENT_MASKS + 2) + ["black", "blur", "noise"]):
+        image.masked_input(spec, fill, encode_png(np.eye(400, 600, k * 50, bool)), keep_painted=False)
+    assert held_bytes(image) <= budget_bytes(600, 400, (384,))
+    cache = ImageCache(max_bytes=1 << 30, input_sizes=(384,))
+    cache.put(image)
+    assert cache.bytes == budget_bytes(600, 400, (384,))
 
 
 def test_image_cache_returns_the_existing_entry_for_the_same_id():
