@@ -304,13 +304,19 @@ class ViewResize:
         return cls(AxisResize.of(width, left, right, spec.crop, spec.interpolation),
                    AxisResize.of(height, top, bottom, spec.crop, spec.interpolation))
 
-    def trim(self, box: Box) -> Box | None:
-        """The part of `box` that the view reads, or None."""
+    def reach(self, box: Box) -> tuple[int, int, int, int] | None:
+        """The view's outputs (x0, x1, y0, y1) that read any pixel of `box`, or None."""
         left, top, right, bottom = box
         x0, x1 = self.columns.reach(left, right)
         y0, y1 = self.rows.reach(top, bottom)
-        if x0 >= x1 or y0 >= y1:
+        return None if x0 >= x1 or y0 >= y1 else (x0, x1, y0, y1)
+
+    def trim(self, box: Box) -> Box | None:
+        """The part of `box` that the view reads, or None."""
+        reach = self.reach(box)
+        if reach is None:
             return None
+        (left, top, right, bottom), (x0, x1, y0, y1) = box, reach
         return (max(left, int(self.columns.lo[x0])), max(top, int(self.rows.lo[y0])),
                 min(right, int(self.columns.hi[x1 - 1])), min(bottom, int(self.rows.hi[y1 - 1])))
 
@@ -320,11 +326,10 @@ class ViewResize:
         Returns (rows, columns, C x rows x columns values) of the view, or None when the box is
         outside what the model sees.
         """
-        left, top, right, bottom = box
-        x0, x1 = self.columns.reach(left, right)
-        y0, y1 = self.rows.reach(top, bottom)
-        if x0 >= x1 or y0 >= y1:
+        reach = self.reach(box)
+        if reach is None:
             return None
+        (left, top, right, bottom), (x0, x1, y0, y1) = box, reach
         across = self.columns.apply(planes, left, right, x0, x1)
         values = self.rows.apply(across.swapaxes(-1, -2), top, bottom, y0, y1).swapaxes(-1, -2)
         return slice(y0, y1), slice(x0, x1), values
