@@ -14,7 +14,8 @@ from inference_service.masks import decode_mask
 from inference_service.preprocess import (Preprocessing, ViewResize, difference_in, fill_image, masked_input, model_view,
                                           noise_seed)
 
-# Masks (and their model inputs) kept per image and settings, to build the next mask's input on.
+# Masks (and their model inputs) kept per image and model, to build the next mask's input on
+# (only those made with the same fill and keep_painted are used).
 RECENT_MASKS = 4
 
 # An entry may grow after it is cached: by two full-size fills (blur, noise) and a few recent
@@ -79,13 +80,16 @@ class CachedImage:
         """The model input for this image with `mask`, built on the inputs of recent masks."""
         if fill == "inpaint":
             return inpaint.inpainted_input(self.resized(spec), self.hole(spec, mask, keep_painted), spec)
-        recent = self._recent.setdefault((spec, fill, keep_painted), collections.deque(maxlen=RECENT_MASKS))
+        # One queue per model, whatever the settings: a painter who tries every fill both ways
+        # must not keep eight queues of inputs (the cache budgets RECENT_MASKS per model).
+        recent = self._recent.setdefault(spec, collections.deque(maxlen=RECENT_MASKS))
+        setting = (fill, keep_painted)
         model_input, painted = masked_input(self.view(spec), lambda: self.view(spec, fill),
                                             lambda box: difference_in(self.rgb, self.fill(fill), box), mask,
                                             keep_painted, spec, self.resize(spec), self.width, self.height,
-                                            tuple(recent))
+                                            tuple((m, x) for s, m, x in recent if s == setting))
         if painted is not None:
-            recent.appendleft((painted, model_input))
+            recent.appendleft((setting, painted, model_input))
         return model_input
 
     def resized(self, spec: Preprocessing) -> np.ndarray:

@@ -167,6 +167,8 @@ class OnnxModel:
             (logits,) = session.run([self.metadata.output_name], {self.metadata.input_name: batch})
         finally:
             with self._lock:
+                if self._running > 1:  # remembered from an overlap's end too: a batch may outlast the memory
+                    self._overlapped_at = time.monotonic()
                 self._running -= 1
         return logits
 

@@ -258,20 +258,31 @@ class _Recording:
 def test_a_batch_runs_on_every_core_only_when_none_overlapped_lately(model_dir, monkeypatch):
     monkeypatch.setattr(models, "allowed_cores", lambda: [0, 1])
     monkeypatch.setattr(models, "cpu_limit", lambda: None)
+    monkeypatch.setattr(models, "OVERLAP_MEMORY_S", 60.0)
     model = OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cpu", concurrent_batches=2))
-    runs, hold = [], threading.Event()
-    model.session = _Recording("all cores", runs, hold)
-    model._overlap_session = _Recording("one thread", runs)
+    runs, all_cores_held, one_thread_held = [], threading.Event(), threading.Event()
+    model.session = _Recording("all cores", runs, all_cores_held)
+    model._overlap_session = _Recording("one thread", runs, one_thread_held)
     x = np.zeros((1, 3, 224, 224), np.float32)
-    first = threading.Thread(target=model.run, args=(x,))
-    first.start()  # alone: every core
-    while not runs:
-        time.sleep(0.001)
-    model.run(x)  # beside the first
-    hold.set()
-    first.join()
-    model.run(x)  # alone again, but a moment after an overlap: still one thread
-    model._overlapped_at -= models.OVERLAP_MEMORY_S
+
+    def run_in_thread(count_before: int) -> threading.Thread:
+        thread = threading.Thread(target=model.run, args=(x,))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while len(runs) == count_before and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert len(runs) == count_before + 1, "the run did not start"
+        return thread
+
+    first = run_in_thread(0)  # alone: every core
+    second = run_in_thread(1)  # beside the first: one thread
+    model._overlapped_at -= 100  # as if the overlap had begun long ago...
+    all_cores_held.set()
+    first.join()  # ...but it ends only now
+    one_thread_held.set()
+    second.join()
+    model.run(x)  # alone again, a moment after an overlap ended: still one thread
+    model._overlapped_at -= 100
     model.run(x)  # a while after it: every core
     model.run(x, more_waiting=True)  # another batch is coming
     assert runs == ["all cores", "one thread", "one thread", "all cores", "one thread"]

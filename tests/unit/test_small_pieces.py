@@ -88,7 +88,7 @@ def held_bytes(image: CachedImage) -> int:
                        if axis.__dict__.get("_all_weights") is not None]
         else:
             arrays.append(view)
-    arrays += [a for recent in image._recent.values() for mask, x in recent for a in (mask.bits, x)]
+    arrays += [a for recent in image._recent.values() for _, mask, x in recent for a in (mask.bits, x)]
     return sum(a.nbytes for a in arrays)
 
 
@@ -99,9 +99,10 @@ def test_an_images_budget_covers_what_each_model_makes_of_it():
     assert budget_bytes(600, 400, (384,)) > one
     image = CachedImage("a" * 64, np.zeros((400, 600, 3), np.uint8))
     spec = Preprocessing(resize=438, crop=384, interpolation="bicubic", mean=(0.5,) * 3, std=(0.5,) * 3)
-    # A painting session (its recent inputs), then a mask under each other fill (fills and views).
-    for k, fill in enumerate(["gray"] * (RECENT_MASKS + 2) + ["black", "blur", "noise"]):
-        image.masked_input(spec, fill, encode_png(np.eye(400, 600, k * 50, bool)), keep_painted=False)
+    # Painting sessions under every fill, both ways (fills, views and recent inputs).
+    for k, (fill, keep) in enumerate([(f, keep) for f in ("gray", "black", "blur", "noise") for keep in (False, True)
+                                      for _ in range(RECENT_MASKS + 1)]):
+        image.masked_input(spec, fill, encode_png(np.eye(400, 600, k * 10, bool)), keep_painted=keep)
     assert held_bytes(image) <= budget_bytes(600, 400, (384,))
     cache = ImageCache(max_bytes=1 << 30, input_sizes=(384,))
     cache.put(image)
