@@ -81,13 +81,14 @@ class CachedImage:
         if fill == "inpaint":
             return inpaint.inpainted_input(self.resized(spec), self.hole(spec, mask, keep_painted), spec)
         # One queue per model, whatever the settings: a painter who tries every fill both ways
-        # must not keep eight queues of inputs (the cache budgets RECENT_MASKS per model).
+        # must not keep eight queues of inputs (the cache budgets RECENT_MASKS per model). Copied
+        # with tuple() first, in one step: other threads may add to it meanwhile.
         recent = self._recent.setdefault(spec, collections.deque(maxlen=RECENT_MASKS))
         setting = (fill, keep_painted)
         model_input, painted = masked_input(self.view(spec), lambda: self.view(spec, fill),
                                             lambda box: difference_in(self.rgb, self.fill(fill), box), mask,
                                             keep_painted, spec, self.resize(spec), self.width, self.height,
-                                            tuple((m, x) for s, m, x in recent if s == setting))
+                                            [(m, x) for s, m, x in tuple(recent) if s == setting])
         if painted is not None:
             recent.appendleft((setting, painted, model_input))
         return model_input

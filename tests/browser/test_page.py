@@ -59,8 +59,14 @@ def wait_for_new_results(page, before, timeout_ms=20_000):
 
 
 def pick_coffee(page):
+    # The page opens with the first sample, coffee, on its own: let that finish, then choose coffee
+    # and wait for this choice's answer (until the photo is reloaded, the summary and the page's
+    # state are the opening ones', and a click in between would meet a page with no answer yet).
+    says = "() => document.querySelector('#summary').textContent.includes('says')"
+    page.wait_for_function(says, timeout=20_000)
+    page.evaluate("() => { document.querySelector('#summary').textContent = ''; }")
     page.click(".sample[data-sample=coffee]")
-    page.wait_for_function("() => document.querySelector('#summary').textContent.includes('says')", timeout=20_000)
+    page.wait_for_function(says, timeout=20_000)
     page.wait_for_selector("#predictions li")
     return results(page)
 
