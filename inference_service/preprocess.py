@@ -377,16 +377,16 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
     # than the counts; the first that differs by a stroke's worth will do), unless the image alone
     # needs fewer, or the recent one's changed box is larger than the painted one's (two strokes
     # far apart differ in few bytes but span the photo).
-    start, before, fewest = None, None, None
+    start, before, fewest, stroke = None, None, None, painted.bits.size // SMALL_CHANGE
     for earlier, earlier_input in recent:
         differing = painted.differing_bytes(earlier)
         if differing == 0:
             return earlier_input, painted  # the very same mask
         if fewest is None or differing < fewest:
             start, before, fewest = earlier_input, earlier, differing
-        if differing <= painted.bits.size // SMALL_CHANGE:
+        if differing <= stroke:
             break
-    if before is not None and fewest > painted.bits.size // SMALL_CHANGE and fewest >= painted.differing_bytes():
+    if before is not None and fewest > stroke and fewest >= painted.differing_bytes():
         start, before = None, None
     if before is None:
         box = painted.box()
