@@ -374,19 +374,19 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
         return np.array(np.broadcast_to(fill_view(), (3, spec.crop, spec.crop)), dtype=np.float32), None
     painted = read_mask(mask, width, height)
     # Built on the recent mask that differs in the fewest bytes (a box per candidate cost more
-    # than the counts; the first that differs by a stroke's worth will do), unless the image alone
-    # needs fewer, or the recent one's changed box is larger than the painted one's (two strokes
-    # far apart differ in few bytes but span the photo).
-    start, before, fewest, stroke = None, None, None, painted.bits.size // SMALL_CHANGE
+    # than the counts), unless the image alone needs fewer, or the recent one's changed box is
+    # larger than the painted one's (two strokes far apart differ in few bytes but span the photo).
+    # Every candidate is counted: painters who share a photo share its recent masks, and stopping
+    # at the first that differed by a stroke's worth often built on another painter's mask (16
+    # clients on 5 photos: 0.8 instead of 0.4 ms a mask).
+    start, before, fewest = None, None, None
     for earlier, earlier_input in recent:
         differing = painted.differing_bytes(earlier)
         if differing == 0:
             return earlier_input, painted  # the very same mask
         if fewest is None or differing < fewest:
             start, before, fewest = earlier_input, earlier, differing
-        if differing <= stroke:
-            break
-    if before is not None and fewest > stroke and fewest >= painted.differing_bytes():
+    if before is not None and fewest >= painted.differing_bytes():
         start, before = None, None
     if before is None:
         box = painted.box()

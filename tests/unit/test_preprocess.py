@@ -106,6 +106,37 @@ def test_masks_built_on_recent_ones_equal_masks_built_from_scratch(photos, keep_
         assert np.abs(incremental - reference).max() <= 0.02
 
 
+def test_two_painters_on_one_photo_each_build_on_their_own_last_mask(photos):
+    """Painters who share a photo share its recent masks: the one that differs least is the base,
+    not the first that differs little (another painter's, whose change would span the photo)."""
+    spec = ARCHITECTURES["efficientnet-lite0"].preprocessing
+    rgb = photos["coffee"]
+    height, width = rgb.shape[:2]
+    fill_pixels = fill_image(rgb, "gray")
+    resize = ViewResize.of(width, height, spec)
+    view = model_view(rgb, spec)
+    boxes = []
+
+    def difference(box):
+        boxes.append(box)
+        return difference_in(rgb, fill_pixels, box)
+
+    def make(painted, recent=()):
+        return masked_input(view, None, difference, png_bytes(painted), False, spec, resize, width, height,
+                            recent)
+
+    mine, theirs = np.zeros((height, width), bool), np.zeros((height, width), bool)
+    mine[100:130, 150:450] = True
+    theirs[40:70, 140:160] = theirs[330:360, 440:460] = True  # few pixels, far apart
+    my_input, my_mask = make(mine)
+    their_input, their_mask = make(theirs)
+    mine[130:140, 150:450] = True  # my stroke grows by a little (theirs differs by < 1/16 of the bytes too)
+    boxes.clear()
+    ours, _ = make(mine, [(their_mask, their_input), (my_mask, my_input)])  # theirs is the newer
+    assert boxes == [(150, 130, 450, 140)]  # only my stroke's new part was computed
+    np.testing.assert_allclose(ours, make(mine)[0], atol=1e-4)
+
+
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "nearest"])
 @pytest.mark.parametrize("resize_to", [256, 232, 224])
 @pytest.mark.parametrize("width, height", [(600, 400), (451, 300), (37, 1000), (1999, 17), (224, 224), (5, 3), (1, 1),
