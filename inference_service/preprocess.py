@@ -379,15 +379,13 @@ def masked_input(image_view: np.ndarray, fill_view, difference, mask: bytes, kee
     # Every candidate is counted: painters who share a photo share its recent masks, and stopping
     # at the first that differed by a stroke's worth often built on another painter's mask (16
     # clients on 5 photos: 0.8 instead of 0.4 ms a mask).
-    start, before, fewest = None, None, None
+    start, before, fewest = None, None, painted.differing_bytes()
     for earlier, earlier_input in recent:
         differing = painted.differing_bytes(earlier)
         if differing == 0:
             return earlier_input, painted  # the very same mask
-        if fewest is None or differing < fewest:
+        if differing < fewest:
             start, before, fewest = earlier_input, earlier, differing
-    if before is not None and fewest >= painted.differing_bytes():
-        start, before = None, None
     if before is None:
         box = painted.box()
     else:
