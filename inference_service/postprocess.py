@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+DEFAULT_TOP_K = 5  # classes in an answer when a request asks for none; ranked with every batch
+
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax of a N x C array, computed stably."""

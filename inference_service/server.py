@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from pathlib import Path
 
 import grpc
@@ -13,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from inference_service.classification import ClassificationService, Limits
+from inference_service.model_queues import BatchLimits, ModelQueues
 from inference_service.models import PRECISIONS, ModelRegistry, RuntimeOptions
 from inference_service.security import TokenAuthInterceptor, server_credentials
 from inference_service.servicer import ClassifierServicer
@@ -31,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Maskscope's gRPC inference service.")
     add_flag(parser, "--host", default="127.0.0.1", help="address to bind; 0.0.0.0 or [::] to serve other machines")
     add_flag(parser, "--port", type=int, default=50051, help="gRPC port (0: pick a free one and log it)")
+    add_flag(parser, "--workers", type=int, default=1,
+             help="front-end processes (gRPC, decoding, masking) that feed one model process through shared "
+                  "memory; 1: everything in one process. On a GPU, about one per two cores")
     add_flag(parser, "--model-dir", type=Path, default=Path("models"), help="folder of exported model folders")
     add_flag(parser, "--device", default="auto", choices=("auto", "cuda", "cpu"),
              help="where models run: auto = CUDA when onnxruntime can use it, else the CPU")
@@ -39,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
              help="longest wait, in milliseconds from the first queued request, for a batch to fill")
     add_flag(parser, "--concurrent-batches", type=int, default=2,
              help="model worker threads per model: batches in flight at once; a free worker forms its next batch at once")
+    add_flag(parser, "--bulk-batch-size", type=int, default=0,
+             help="most bulk requests (Explain's occluded copies, replays) in one model run (0: 2 on the CPU, "
+                  "where a painter would wait for a whole batch; --max-batch-size on a GPU, where bulk fills every run)")
     add_flag(parser, "--concurrent-explains", type=int, default=2,
              help="occlusion maps computed at once, per model; more wait their turn")
     add_flag(parser, "--max-queue-size", type=int, default=256,
@@ -69,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
              help="on the CPU, when each overlapping batch gets exactly one core of cores that are the "
                   "process's own (no CPU quota) and --intra-op-threads is 0: keep each model worker thread on its "
                   "own core (~3%% more throughput under load on 2 cores)")
+    add_flag(parser, "--cudnn-max-workspace", type=bool, default=True,
+             help="on a GPU, let cuDNN use its largest workspace for convolutions (onnxruntime's default)")
     add_flag(parser, "--ort-spinning", type=bool, default=True,
              help="let onnxruntime's threads spin-wait briefly between parallel steps (a batch alone runs ~2 ms "
                   "faster; they sleep when the server is idle)")
@@ -79,27 +89,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
-    return Limits(max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1e3,
-                  concurrent_explains=args.concurrent_explains,
-                  max_queue_size=args.max_queue_size, max_image_pixels=args.max_image_pixels,
+    return Limits(concurrent_explains=args.concurrent_explains, max_image_pixels=args.max_image_pixels,
                   image_cache_bytes=int(args.image_cache_mb * MB), preprocess_workers=args.preprocess_workers)
 
 
+def batch_limits_from_args(args: argparse.Namespace) -> BatchLimits:
+    return BatchLimits(max_batch_size=args.max_batch_size, max_delay_s=args.max_delay_ms / 1e3,
+                       max_queue_size=args.max_queue_size, bulk_batch_size=args.bulk_batch_size)
+
+
 def create_server(service: ClassificationService, address: str, *, max_receive_bytes: int = 16 * MB,
-                  credentials: grpc.ServerCredentials | None = None, auth_token: str = ""
+                  credentials: grpc.ServerCredentials | None = None, auth_token: str = "", reuse_port: bool = False
                   ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
-    """A server with the Classifier, health and reflection services, bound to `address` (not started)."""
+    """A server with the Classifier, health and reflection services, bound to `address` (not started).
+    `reuse_port`: share the port with the other front-end processes of this server (SO_REUSEPORT:
+    the kernel spreads connections over them); otherwise a port in use is an error."""
     server = grpc.aio.server(
         interceptors=[TokenAuthInterceptor(auth_token)] if auth_token else None,
         options=[("grpc.max_receive_message_length", max_receive_bytes),
-                 ("grpc.max_send_message_length", 64 * MB)])
+                 ("grpc.max_send_message_length", 64 * MB),
+                 ("grpc.so_reuseport", 1 if reuse_port else 0)])
     pb_grpc.add_ClassifierServicer_to_server(ClassifierServicer(service), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    try:
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise RuntimeError(f"could not bind {address}")
+        raise RuntimeError(f"could not bind {address} (is another server on that port?)")
     return server, port, health_servicer
 
 
@@ -112,7 +131,8 @@ async def set_serving(health_servicer, serving: bool) -> None:
 def runtime_options_from_args(args: argparse.Namespace) -> RuntimeOptions:
     return RuntimeOptions(device=args.device, intra_op_threads=args.intra_op_threads, spin=args.ort_spinning,
                           concurrent_batches=args.concurrent_batches, pin_workers=args.pin_workers,
-                          precision=args.precision, tensorrt=args.tensorrt, tensorrt_cache_dir=args.tensorrt_cache_dir)
+                          precision=args.precision, tensorrt=args.tensorrt, tensorrt_cache_dir=args.tensorrt_cache_dir,
+                          cudnn_max_workspace=args.cudnn_max_workspace)
 
 
 def load_models(args: argparse.Namespace) -> ModelRegistry:
@@ -129,25 +149,34 @@ def credentials_from_args(args: argparse.Namespace) -> grpc.ServerCredentials | 
 
 
 async def serve(args: argparse.Namespace) -> None:
-    credentials = credentials_from_args(args)
+    """One process: the models, their batchers and gRPC (see `workers` for several processes)."""
     registry = await asyncio.to_thread(load_models, args)
-    service = ClassificationService(registry, limits_from_args(args))
-    address = f"{args.host}:{args.port}"
-    server, port, health_servicer = create_server(service, address, max_receive_bytes=int(args.max_receive_mb * MB),
-                                                  credentials=credentials, auth_token=args.auth_token)
-    service.start()
+    queues = ModelQueues(registry, batch_limits_from_args(args))
+    service = ClassificationService(queues, limits_from_args(args), queues.metrics)
     if args.metrics_port:
         service.metrics.serve(args.host, args.metrics_port)
         log.info("Prometheus metrics on http://%s:%d/metrics", args.host, args.metrics_port)
+
+    def serving(port: int) -> None:
+        log.info("Maskscope inference service listening on %s (%s)", display_address(args.host, port),
+                 describe(args, queues.catalog, "one process"))
+
+    await run_grpc(service, args, args.port, serving)
+
+
+async def run_grpc(service: ClassificationService, args: argparse.Namespace, port: int, serving, *,
+                   reuse_port: bool = False, stop: asyncio.Event | None = None) -> None:
+    """Serves `service` over gRPC until SIGTERM or SIGINT (or `stop`): then NOT_SERVING, new calls
+    refused, in-flight ones given --grace-period-s to finish. `serving(port)` once it is SERVING."""
+    credentials = credentials_from_args(args)
+    server, port, health_servicer = create_server(
+        service, f"{args.host}:{port}", max_receive_bytes=int(args.max_receive_mb * MB), credentials=credentials,
+        auth_token=args.auth_token, reuse_port=reuse_port)
+    service.start()
     await server.start()
     await set_serving(health_servicer, True)
-    host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
-    log.info("Maskscope inference service listening on %s:%d (%s%s; default model %s; models %s)",
-             host, port, "TLS" if credentials else "plaintext", ", token required" if args.auth_token else "",
-             registry.default, ", ".join(
-                 f"{name} on {m.provider}" for name, m in sorted(registry.models.items())))
-
-    stop = asyncio.Event()
+    serving(port)
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -159,7 +188,20 @@ async def serve(args: argparse.Namespace) -> None:
     log.info("stopped")
 
 
+def display_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def describe(args: argparse.Namespace, catalog, processes: str) -> str:
+    return (f"{'TLS' if args.tls_cert_file else 'plaintext'}{', token required' if args.auth_token else ''}; "
+            f"{processes}; default model {catalog.default}; models "
+            + ", ".join(f"{name} on {m.provider}" for name, m in sorted(catalog.models.items())))
+
+
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.workers > 1:
+        from inference_service import workers
+        raise SystemExit(workers.run(args, sys.argv[1:] if argv is None else list(argv)))
     asyncio.run(serve(args))

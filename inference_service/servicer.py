@@ -28,10 +28,10 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
         self._service = service
 
     def _count(self, request, code: grpc.StatusCode) -> None:
-        registry = self._service.registry
-        model = request.model or registry.default
+        catalog = self._service.catalog
+        model = request.model or catalog.default
         # Only known names become labels: clients must not be able to grow the metrics without end.
-        self._service.metrics.requests.labels(model if model in registry.models else "(unknown)", code.name).inc()
+        self._service.metrics.requests.labels(model if model in catalog.models else "(unknown)", code.name).inc()
 
     async def Classify(self, request, context):
         try:
@@ -110,9 +110,9 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
         self._count(request, grpc.StatusCode.OK)
 
     async def ListModels(self, request, context):
-        registry = self._service.registry
-        return pb.ListModelsResponse(default_model=registry.default, models=[
-            _model_info(model, name == registry.default) for name, model in sorted(registry.models.items())])
+        catalog = self._service.catalog
+        return pb.ListModelsResponse(default_model=catalog.default, models=[
+            _model_info(model, name == catalog.default) for name, model in sorted(catalog.models.items())])
 
 
 def _model_info(model, is_default: bool) -> pb.ModelInfo:

@@ -15,15 +15,22 @@ class Fill(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FILL_BLUR: _ClassVar[Fill]
     FILL_NOISE: _ClassVar[Fill]
     FILL_INPAINT: _ClassVar[Fill]
+
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_INTERACTIVE: _ClassVar[Priority]
+    PRIORITY_BULK: _ClassVar[Priority]
 FILL_UNSPECIFIED: Fill
 FILL_GRAY: Fill
 FILL_BLACK: Fill
 FILL_BLUR: Fill
 FILL_NOISE: Fill
 FILL_INPAINT: Fill
+PRIORITY_INTERACTIVE: Priority
+PRIORITY_BULK: Priority
 
 class ClassifyRequest(_message.Message):
-    __slots__ = ("model", "image", "image_id", "mask", "fill", "keep_painted", "top_k", "sequence", "track")
+    __slots__ = ("model", "image", "image_id", "mask", "fill", "keep_painted", "top_k", "sequence", "track", "priority")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +40,7 @@ class ClassifyRequest(_message.Message):
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TRACK_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     model: str
     image: bytes
     image_id: str
@@ -42,7 +50,8 @@ class ClassifyRequest(_message.Message):
     top_k: int
     sequence: int
     track: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, model: _Optional[str] = ..., image: _Optional[bytes] = ..., image_id: _Optional[str] = ..., mask: _Optional[bytes] = ..., fill: _Optional[_Union[Fill, str]] = ..., keep_painted: _Optional[bool] = ..., top_k: _Optional[int] = ..., sequence: _Optional[int] = ..., track: _Optional[_Iterable[int]] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, model: _Optional[str] = ..., image: _Optional[bytes] = ..., image_id: _Optional[str] = ..., mask: _Optional[bytes] = ..., fill: _Optional[_Union[Fill, str]] = ..., keep_painted: _Optional[bool] = ..., top_k: _Optional[int] = ..., sequence: _Optional[int] = ..., track: _Optional[_Iterable[int]] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class Prediction(_message.Message):
     __slots__ = ("class_index", "label", "probability")

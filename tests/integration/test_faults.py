@@ -7,7 +7,8 @@ import time
 import grpc
 import pytest
 
-from inference_service.classification import ClassificationService, Limits
+from inference_service.classification import ClassificationService
+from inference_service.model_queues import BatchLimits, ModelQueues
 from inference_service.models import ModelRegistry, RuntimeOptions
 from inference_service.server import create_server
 from maskscope.v1 import classifier_pb2 as pb
@@ -25,13 +26,13 @@ class Gate:
         self.fail_runs: set[int] = set()
         model.run = self
 
-    def __call__(self, batch, **kwargs):
+    def __call__(self, inputs, *args, **kwargs):
         self.entered += 1
         assert self.open.wait(30)
-        self.batches.append(len(batch))
+        self.batches.append(len(inputs))
         if len(self.batches) in self.fail_runs:
             raise RuntimeError("injected model failure")
-        return self._run(batch, **kwargs)
+        return self._run(inputs, *args, **kwargs)
 
 
 @pytest.fixture
@@ -41,14 +42,15 @@ async def rig(model_dir):
     rigs = []
 
     async def start(**limits):
-        service = ClassificationService(registry, Limits(**{"max_delay_s": 0.0, **limits}))
+        queues = ModelQueues(registry, BatchLimits(**{"max_delay_s": 0.0, **limits}))
+        service = ClassificationService(queues, metrics=queues.metrics)
         gate = Gate(registry.models[registry.default])
         server, port, _ = create_server(service, "127.0.0.1:0")
         service.start()
         await server.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         rigs.append((server, service, channel))
-        return pb_grpc.ClassifierStub(channel), service.batchers[registry.default], gate
+        return pb_grpc.ClassifierStub(channel), queues.batchers[registry.default], gate
 
     yield start
     for server, service, channel in rigs:
@@ -133,7 +135,7 @@ async def test_each_model_worker_thread_is_set_up_by_its_model(model_dir, monkey
     model = registry.models[registry.default]
     started = []
     monkeypatch.setattr(model, "worker_started", lambda index: started.append((index, threading.current_thread().name)))
-    service = ClassificationService(registry)
+    service = ClassificationService(ModelQueues(registry))
     service.start()
     try:
         for _ in range(100):

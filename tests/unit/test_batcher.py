@@ -1,12 +1,14 @@
 """DynamicBatcher: what runs together, when, and what each caller gets back."""
 
 import asyncio
+import collections
 import threading
 import time
 
 import pytest
 
-from inference_service.batcher import Deferred, DynamicBatcher
+from inference_service.batcher import (BULK, INTERACTIVE, BatchPolicy, Deferred, DynamicBatcher, Pending,
+                                       take_batch)
 from inference_service.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 
 
@@ -19,7 +21,7 @@ class Model:
         self.hold = hold
         self.started = threading.Event()
 
-    def __call__(self, items):
+    def __call__(self, items, worker=0):
         self.started.set()
         if self.hold is not None:
             assert self.hold.wait(5)
@@ -103,7 +105,7 @@ async def test_a_failed_run_fails_every_request_of_that_batch_only():
 
 
 async def test_a_run_that_raises_a_base_exception_fails_its_batch_and_the_worker_goes_on():
-    def run(items):
+    def run(items, worker):
         if 13 in items:
             raise SystemExit("a model's code called exit()")
         return [item * 10 for item in items]
@@ -116,7 +118,7 @@ async def test_a_run_that_raises_a_base_exception_fails_its_batch_and_the_worker
 
 
 async def test_wrong_number_of_outputs_is_an_error_for_all():
-    batcher = await started(DynamicBatcher(lambda items: [0], max_batch_size=2, max_delay_s=0.5))
+    batcher = await started(DynamicBatcher(lambda items, worker: [0], max_batch_size=2, max_delay_s=0.5))
     results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) and "1 outputs for 2 inputs" in str(r) for r in results)
     await batcher.stop()
@@ -198,7 +200,7 @@ async def test_the_batcher_waits_for_requests_it_expects():
 async def test_two_batches_may_run_at_once_and_a_third_waits():
     hold = threading.Event()
     model = Model(hold=hold)
-    batcher = await started(DynamicBatcher(model, max_batch_size=1, max_delay_s=0.0, max_concurrent_batches=2))
+    batcher = await started(DynamicBatcher(model, max_batch_size=1, max_delay_s=0.0, workers=2))
     tasks = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
     await asyncio.sleep(0.2)
     assert batcher.queue_depth == 1, "two runs are held at once; the third request waits"
@@ -210,8 +212,8 @@ async def test_two_batches_may_run_at_once_and_a_third_waits():
 async def test_one_client_after_another_is_served_by_the_same_worker():
     """The model runs markedly slower when its calls keep moving between threads."""
     threads = []
-    batcher = await started(DynamicBatcher(lambda items: threads.append(threading.get_ident()) or items,
-                                           max_batch_size=4, max_delay_s=0.0, max_concurrent_batches=2))
+    batcher = await started(DynamicBatcher(lambda items, worker: threads.append(threading.get_ident()) or items,
+                                           max_batch_size=4, max_delay_s=0.0, workers=2))
     for i in range(6):
         await batcher.submit(i)
         await asyncio.sleep(0.01)  # the other worker is idle and waiting too
@@ -252,9 +254,88 @@ async def test_each_worker_is_set_up_in_its_own_thread_and_a_failing_set_up_does
         seen[index] = threading.current_thread().name
         raise OSError("affinity refused")  # every worker's: none may die of it
 
-    batcher = await started(DynamicBatcher(Model(), max_delay_s=0.0, max_concurrent_batches=3,
+    batcher = await started(DynamicBatcher(Model(), max_delay_s=0.0, workers=3,
                                            worker_started=worker_started, name="m"))
     results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(i) for i in range(12))), 10)
     assert [output for output, _ in results] == [i * 10 for i in range(12)]
     assert seen == {0: "infer-m-0", 1: "infer-m-1", 2: "infer-m-2"}
+    await batcher.stop()
+
+
+def queued(*priorities, start=0.0):
+    """Pending requests named by their index, with these priorities, queued a millisecond apart."""
+    return [Pending(i, sink=None, token=None, enqueued_at=start + i * 1e-3, priority=p) for i, p in enumerate(priorities)]
+
+
+def split(pendings):
+    return (collections.deque(p for p in pendings if p.priority == INTERACTIVE),
+            collections.deque(p for p in pendings if p.priority == BULK))
+
+
+@pytest.mark.parametrize("priorities, policy, now, expected", [
+    # Interactive first, whatever came before; bulk fills what is left (a GPU's policy).
+    ((BULK, BULK, INTERACTIVE, INTERACTIVE), BatchPolicy(4, 4, True), 0.1, [2, 3, 0, 1]),
+    ((BULK, BULK, BULK, INTERACTIVE), BatchPolicy(2, 2, True), 0.1, [3, 0]),
+    # The CPU's policy: bulk never joins painters, and runs in small batches of its own.
+    ((BULK, BULK, INTERACTIVE), BatchPolicy(4, 2, False), 0.1, [2]),
+    ((BULK, BULK, BULK), BatchPolicy(4, 2, False), 0.1, [0, 1]),
+    # A bulk request that waited longer than bulk_max_wait_s goes first, even on the CPU.
+    ((BULK, INTERACTIVE, INTERACTIVE), BatchPolicy(2, 2, False, bulk_max_wait_s=1.0), 1.5, [0, 1]),
+    ((BULK, INTERACTIVE), BatchPolicy(2, 2, False, bulk_max_wait_s=1.0), 0.5, [1]),
+])
+def test_take_batch(priorities, policy, now, expected):
+    interactive, bulk = split(queued(*priorities))
+    batch = take_batch(interactive, bulk, policy, now)
+    assert [p.item for p in batch] == expected
+    assert len(interactive) + len(bulk) == len(priorities) - len(expected), "what was taken left the queues"
+
+
+async def test_painters_run_before_bulk_work_queued_earlier():
+    batcher, model, hold, first = await held(max_batch_size=2)
+    bulk = [asyncio.ensure_future(batcher.submit(i, priority=BULK)) for i in (1, 2, 3)]
+    await asyncio.sleep(0.02)
+    painter = asyncio.ensure_future(batcher.submit(9))
+    await asyncio.sleep(0.02)
+    hold.set()
+    await asyncio.gather(first, painter, *bulk)
+    assert model.batches[1][0] == 9, f"the painter's request runs first: {model.batches}"
+    await batcher.stop()
+
+
+async def test_a_cancelled_request_leaves_the_queue_and_never_runs():
+    batcher, model, hold, first = await held(max_batch_size=4)
+    gone = asyncio.ensure_future(batcher.submit(7, priority=BULK))
+    kept = asyncio.ensure_future(batcher.submit(8, priority=BULK))
+    await asyncio.sleep(0.02)
+    assert batcher.queue_depth == 2
+    gone.cancel()
+    await asyncio.sleep(0.02)
+    assert batcher.queue_depth == 1, "the caller went away: its request is dropped at once"
+    hold.set()
+    await first
+    assert (await kept)[0] == 80
+    assert all(7 not in batch for batch in model.batches)
+    await batcher.stop()
+
+
+async def test_bulk_work_completes_while_painters_keep_the_model_busy():
+    """Painters alone could fill every batch; a bulk request that has waited long enough joins anyway."""
+    def run(items, worker):
+        time.sleep(0.005)
+        return items
+
+    batcher = await started(DynamicBatcher(run, max_batch_size=2, max_delay_s=0.0, max_bulk_batch_size=2,
+                                           mix_bulk=False, bulk_max_wait_s=0.05))
+    stop = asyncio.Event()
+
+    async def painter(k):
+        while not stop.is_set():
+            await batcher.submit(k)
+
+    painters = [asyncio.ensure_future(painter(k)) for k in range(6)]
+    await asyncio.sleep(0.05)
+    bulk = await asyncio.wait_for(asyncio.gather(*(batcher.submit(100 + i, priority=BULK) for i in range(5))), 20)
+    stop.set()
+    await asyncio.gather(*painters)
+    assert [output for output, _ in bulk] == [100, 101, 102, 103, 104]
     await batcher.stop()

@@ -1,6 +1,5 @@
 """Property-based fuzzing of the decode and mask path: any bytes give an array or a clear error."""
 
-import functools
 import io
 
 import numpy as np
@@ -10,7 +9,8 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.preprocess import ViewResize, decode_image, difference_in, fill_image, masked_input, model_view
+from inference_service.mask_input import MaskInputs, PhotoFills
+from inference_service.preprocess import decode_image
 
 SPEC = ARCHITECTURES["efficientnet-lite0"].preprocessing
 MAX_PIXELS = 4_000_000
@@ -60,13 +60,12 @@ def test_any_bytes_decode_to_rgb_or_a_clear_error(data):
 
 @FUZZ
 @given(valid_images, st.one_of(st.binary(max_size=128), damaged(), valid_images),
-       st.sampled_from(["gray", "black", "blur", "noise"]), st.booleans())
-def test_any_mask_gives_a_model_input_or_a_clear_error(image, mask, fill, keep_painted):
+       st.sampled_from(["gray", "black", "blur", "noise"]), st.booleans(), st.booleans())
+def test_any_mask_gives_a_model_input_or_a_clear_error(image, mask, fill, keep_painted, seen_before):
     rgb = decode_image(image, MAX_PIXELS)
-    pixels = fill_image(rgb, fill, 1)
-    views = model_view(rgb, SPEC), lambda: model_view(pixels, SPEC), functools.partial(difference_in, rgb, pixels)
-    resize = ViewResize.of(rgb.shape[1], rgb.shape[0], SPEC)
-    out = accepted_or_refused_clearly(
-        lambda: masked_input(*views, mask, keep_painted, SPEC, resize, rgb.shape[1], rgb.shape[0])[0])
+    inputs = MaskInputs(rgb, PhotoFills(rgb, "ab" * 32), SPEC)
+    if seen_before:  # the mask is then built on the photo's views, not made the plain way
+        inputs.input_for(b"", fill, False)
+    out = accepted_or_refused_clearly(lambda: inputs.input_for(mask, fill, keep_painted))
     if out is not None:
         assert out.shape == (3, SPEC.crop, SPEC.crop) and np.isfinite(out).all()

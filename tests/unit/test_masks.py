@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from inference_service.errors import InvalidArgument
-from inference_service.masks import Mask, _unfiltered_one_bit_png, encode_png, read_mask
+from inference_service.masks import Mask, _unfiltered_one_bit_png, decode_mask, encode_png, read_mask
 from tests.conftest import png_bytes
 
 
@@ -125,3 +125,41 @@ def test_a_mask_that_inflates_beyond_its_size_is_read_only_as_far_as_its_size():
         tracemalloc.stop()
     mask = read_mask(bomb, 8, 2)
     assert (mask.width, mask.height) == (8, 2) and mask.box() is None
+
+
+def encode(image: Image.Image, fmt="PNG", **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+class TestMask:
+    def test_alpha_marks_painted_pixels(self):
+        mask = np.zeros((4, 5, 4), np.uint8)
+        mask[1, 2, 3] = 1  # alpha 1 is painted, whatever the colour
+        mask[2, 3, :3] = 255  # a bright pixel with alpha 0 is not
+        painted = np.asarray(decode_mask(png_bytes(mask), 5, 4)) > 0
+        assert painted.shape == (4, 5)
+        assert painted.sum() == 1 and painted[1, 2]
+
+    def test_luminance_marks_painted_pixels_without_alpha(self):
+        mask = np.zeros((4, 5), np.uint8)
+        mask[3, 4] = 200
+        painted = np.asarray(decode_mask(png_bytes(mask), 5, 4)) > 0
+        assert painted.sum() == 1 and painted[3, 4]
+
+    def test_palette_mask_with_transparency(self):
+        image = Image.new("P", (6, 3), 0)
+        image.putpalette([0, 0, 0, 255, 0, 0])
+        image.putpixel((5, 2), 1)
+        data = encode(image, transparency=0)
+        painted = np.asarray(decode_mask(data, 6, 3)) > 0
+        assert painted.sum() == 1 and painted[2, 5]
+
+    def test_wrong_size_says_both_sizes(self):
+        with pytest.raises(InvalidArgument, match=r"mask is 5x4 but the image is 6x4"):
+            decode_mask(png_bytes(np.zeros((4, 5), np.uint8)), 6, 4)
+
+    def test_not_an_image(self):
+        with pytest.raises(InvalidArgument, match="mask could not be read"):
+            decode_mask(b"definitely not a png", 5, 4)

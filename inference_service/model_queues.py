@@ -1,0 +1,94 @@
+"""The model side of serving: one dynamic batcher per loaded model, and the step each batch runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inference_service.batcher import INTERACTIVE, DynamicBatcher, Pending
+from inference_service.cpu_runner import CPU
+from inference_service.metrics import Metrics
+from inference_service.models import Catalog, ModelRegistry, OnnxModel
+from inference_service.postprocess import DEFAULT_TOP_K, Ranked, rank, softmax
+
+# On the CPU every image in a batch costs its own time: bulk work (Explain's copies) runs in
+# batches this small, so a painter who arrives waits for one of them at most.
+CPU_BULK_BATCH_SIZE = 2
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    """How each model's batcher forms batches (the server's flags of the same names)."""
+
+    max_batch_size: int = 16
+    max_delay_s: float = 0.002
+    max_queue_size: int = 256
+    bulk_batch_size: int = 0  # 0: CPU_BULK_BATCH_SIZE on the CPU, max_batch_size on a GPU
+
+
+def infer_and_rank(model: OnnxModel, inputs: list, worker: int, more_waiting: bool) -> list[Ranked]:
+    """One batch: the model's logits, their softmax, each row's top classes (ranked here, for the
+    whole batch at once, in the worker thread rather than per request on an event loop)."""
+    return rank(softmax(model.run(inputs, worker, more_waiting)), DEFAULT_TOP_K)
+
+
+class ModelQueues:
+    """A batcher per model of `registry`, its metrics, and `submit` for asyncio callers.
+
+    `arriving[name]` counts requests on their way to a model's batcher (being decoded): its
+    workers wait for company only while some are expected, and a batch does not take every core
+    while more are coming.
+    """
+
+    def __init__(self, registry: ModelRegistry, limits: BatchLimits = BatchLimits(), metrics: Metrics | None = None):
+        self.registry = registry
+        self.catalog: Catalog = registry.catalog()
+        self.limits = limits
+        self.metrics = metrics or Metrics()
+        self.arriving = {name: 0 for name in registry.models}
+        self.batchers = {name: self._batcher(model) for name, model in registry.models.items()}
+
+    def _batcher(self, model: OnnxModel) -> DynamicBatcher:
+        name = model.name
+        inference_seconds, batch_size = (self.metrics.inference_seconds.labels(name),
+                                         self.metrics.batch_size.labels(name))
+        on_cpu = model.provider == CPU
+        bulk = self.limits.bulk_batch_size or (CPU_BULK_BATCH_SIZE if on_cpu else self.limits.max_batch_size)
+
+        def run_batch(inputs: list, worker: int) -> list[Ranked]:
+            more_waiting = batcher.queue_depth > 0 or self.arriving[name] > 0
+            return infer_and_rank(model, inputs, worker, more_waiting)
+
+        def observe(size: int, seconds: float) -> None:
+            batch_size.observe(size)
+            inference_seconds.observe(seconds)
+
+        batcher = DynamicBatcher(
+            run_batch, max_batch_size=self.limits.max_batch_size, max_delay_s=self.limits.max_delay_s,
+            max_queue_size=self.limits.max_queue_size, name=name, workers=model.concurrent_batches,
+            max_bulk_batch_size=bulk, mix_bulk=not on_cpu, expected_arrivals=lambda: self.arriving[name],
+            on_batch=observe, worker_started=model.worker_started)
+        self.metrics.queue_depth.labels(name).set_function(lambda: batcher.queue_depth)
+        return batcher
+
+    def start(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.start()
+
+    def close(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.close()
+
+    async def stop(self) -> None:
+        for batcher in self.batchers.values():
+            await batcher.stop()
+
+    async def submit(self, model: str, item, deadline: float | None = None,
+                     priority: int = INTERACTIVE) -> tuple[Ranked, object]:
+        """The item's ranked classes and its BatchStats, once its batch has run."""
+        return await self.batchers[model].submit(item, deadline, priority)
+
+    def put(self, model: str, pending: Pending) -> None:
+        self.batchers[model].put(pending)
+
+    def discard(self, model: str, pending: Pending) -> bool:
+        return self.batchers[model].discard(pending)
