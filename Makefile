@@ -10,7 +10,7 @@ SAMPLES := web_client/static/samples/index.json
 INFERENCE_PORT ?= 50051
 WEB_PORT ?= 8000
 
-.PHONY: install browser proto models models-resnet50 samples demo test bench experiments clean
+.PHONY: install browser grpc-cpp proto models models-resnet50 samples demo test bench experiments clean
 
 install: $(INSTALLED)
 
@@ -47,6 +47,12 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 		else echo "the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# gRPC's C++ library, for bench/loadgen.cc (the load generator of the overhead run).
+grpc-cpp:
+	@pkg-config --exists grpc++ || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq libgrpc++-dev pkg-config; \
+		else echo "make bench needs gRPC's C++ library: sudo apt-get install libgrpc++-dev"; exit 1; fi; }
+
 # The inference service and the web page, both on loopback; Ctrl+C stops both.
 demo: models samples
 	@trap 'kill $$inference 2>/dev/null' EXIT INT TERM; \
@@ -59,8 +65,9 @@ test: models samples browser
 clean:
 	rm -rf $(VENV) $(MODEL_DIR) $(ARTIFACTS) .pytest_cache
 
-# Throughput and latency against raw onnxruntime and a naive PyTorch server; see docs/benchmarks.md.
-bench: models
+# Throughput and latency against raw onnxruntime and plain servers, the service's overhead, fairness;
+# see docs/benchmarks.md.
+bench: models samples grpc-cpp
 	$(PY) -m bench
 
 # The paper's protocol on every sample photo (masks from occlusion maps); writes docs/experiments.md.

@@ -21,7 +21,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from bench.workload import full_request, load_workload, painting_requests
+from bench.workload import full_request, load_workload, painting_requests, uncached_requests
 from maskscope.v1 import classifier_pb2 as pb
 
 CLASSIFY = "/maskscope.v1.Classifier/Classify"
@@ -39,8 +39,9 @@ def summarise(latencies_s: list[float], seconds: float, errors: int) -> dict:
 
 
 async def grpc_load(addr: str, clients: range, seconds: float, warmup_s: float, samples: Path,
-                    stream: bool = False, start: float | None = None) -> tuple[list[float], int]:
-    """Latencies of the requests completed in the measured window, and the failures."""
+                    stream: bool = False, start: float | None = None, uncached: bool = False) -> tuple[list[float], int]:
+    """Latencies of the requests completed in the measured window, and the failures. `uncached`:
+    every request a photo the server has never seen (with a mask), instead of painting by image_id."""
     workload = load_workload(samples)
     latencies, errors = [], [0]
     start = time.time() if start is None else start
@@ -49,12 +50,18 @@ async def grpc_load(addr: str, clients: range, seconds: float, warmup_s: float, 
 
     async def client(index: int):
         interaction = workload[index % len(workload)]
-        async with grpc.aio.insecure_channel(addr) as channel:
+        # A connection of its own, as each painter's browser would bring (gRPC would otherwise carry
+        # every channel of this process on one connection, to one front-end process).
+        async with grpc.aio.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
             # Raw bytes in and out: the load generator should not spend the CPU it is measuring.
             classify = channel.unary_unary(CLASSIFY)
-            first = pb.ClassifyResponse.FromString(
-                await classify(full_request(interaction, 0).SerializeToString(), timeout=60))
-            requests = painting_requests(first.image_id, interaction)
+            if uncached:
+                fresh = uncached_requests(interaction, index << 32)
+                requests = None
+            else:
+                first = pb.ClassifyResponse.FromString(
+                    await classify(full_request(interaction, 0).SerializeToString(), timeout=60))
+                requests = painting_requests(first.image_id, interaction)
             if stream:  # one ClassifyStream per painting session, as the page's live mode has
                 call = channel.stream_stream(CLASSIFY_STREAM)(timeout=600)
 
@@ -69,7 +76,7 @@ async def grpc_load(addr: str, clients: range, seconds: float, warmup_s: float, 
                         await call.done_writing()
                     return
                 try:
-                    await classify(requests[k % len(requests)], timeout=60)
+                    await classify(next(fresh) if uncached else requests[k % len(requests)], timeout=60)
                 except grpc.aio.AioRpcError:
                     errors[0] += 1
                 t1 = time.time()
@@ -119,17 +126,18 @@ def _grpc_load_process(args: tuple) -> tuple[list[float], int]:
 
 
 def grpc_load_processes(addr: str, clients: int, seconds: float, warmup_s: float, samples: Path,
-                        stream: bool = False, processes: int = 1) -> dict:
+                        stream: bool = False, processes: int = 1, uncached: bool = False) -> dict:
     """grpc_load with the clients split over `processes` processes (one Python process cannot load a
     fast GPU server: its own event loop would be what is measured)."""
     start = time.time()
     if processes <= 1:
-        latencies, errors = asyncio.run(grpc_load(addr, range(clients), seconds, warmup_s, samples, stream, start))
+        latencies, errors = asyncio.run(grpc_load(addr, range(clients), seconds, warmup_s, samples, stream, start,
+                                                  uncached))
         return summarise(latencies, seconds, errors)
     start += 3.0  # time for the processes to start before the shared window opens
     shares = [range(i, clients, processes) for i in range(min(processes, clients))]
     with multiprocessing.get_context("spawn").Pool(len(shares)) as pool:
-        parts = pool.map(_grpc_load_process, [(addr, share, seconds, warmup_s, samples, stream, start)
+        parts = pool.map(_grpc_load_process, [(addr, share, seconds, warmup_s, samples, stream, start, uncached)
                                               for share in shares])
     return summarise([t for part, _ in parts for t in part], seconds, sum(errors for _, errors in parts))
 
@@ -177,11 +185,47 @@ def http_load(addr: str, clients: int, seconds: float, warmup_s: float, samples:
     return summarise(latencies, seconds, errors[0])
 
 
+def explain_load(addr: str, clients: int, seconds: float, samples: Path) -> dict:
+    """`clients` callers asking for occlusion maps back to back (each of its own photo, by image_id),
+    for `seconds`: how many maps completed, and how long each took."""
+    workload = load_workload(samples)
+    durations, errors, lock = [], [0], threading.Lock()
+    end = time.monotonic() + seconds
+
+    def client(index: int):
+        interaction = workload[index % len(workload)]
+        with grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            image_id = pb.ClassifyResponse.FromString(channel.unary_unary(CLASSIFY)(
+                full_request(interaction, 0).SerializeToString(), timeout=60)).image_id
+            explain = channel.unary_stream("/maskscope.v1.Classifier/Explain")
+            request = pb.ExplainRequest(image_id=image_id).SerializeToString()
+            while time.monotonic() < end:
+                t0 = time.monotonic()
+                try:
+                    for _ in explain(request, timeout=600):
+                        pass
+                    with lock:
+                        durations.append(time.monotonic() - t0)
+                except grpc.RpcError:
+                    with lock:
+                        errors[0] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"maps": len(durations), "errors": errors[0],
+            "map_s": float(np.median(durations)) if durations else None}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("protocol", choices=("grpc", "grpc-stream", "http"),
-                        help="grpc: a Classify call per mask; grpc-stream: masks on one ClassifyStream per client")
+    parser.add_argument("protocol", choices=("grpc", "grpc-stream", "grpc-uncached", "http", "explain"),
+                        help="grpc: a Classify call per mask; grpc-stream: masks on one ClassifyStream per client; "
+                             "grpc-uncached: every request a photo the server has never seen; explain: occlusion "
+                             "maps back to back")
     parser.add_argument("--addr", required=True)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time, after the warm-up")
@@ -189,9 +233,12 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=Path, default=Path("build/bench/samples"))
     parser.add_argument("--processes", type=int, default=1, help="processes the gRPC clients are split over")
     args = parser.parse_args(argv)
-    if args.protocol.startswith("grpc"):
+    if args.protocol == "explain":
+        result = explain_load(args.addr, args.clients, args.seconds, args.samples)
+    elif args.protocol.startswith("grpc"):
         result = grpc_load_processes(args.addr, args.clients, args.seconds, args.warmup_s, args.samples,
-                                     stream=args.protocol == "grpc-stream", processes=args.processes)
+                                     stream=args.protocol == "grpc-stream", processes=args.processes,
+                                     uncached=args.protocol == "grpc-uncached")
     else:
         result = http_load(args.addr, args.clients, args.seconds, args.warmup_s, args.samples)
     print(json.dumps({"clients": args.clients, **result}), flush=True)

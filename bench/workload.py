@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from inference_service.image_cache import image_id_for
 from inference_service.masks import encode_png
 from maskscope.v1 import classifier_pb2 as pb
 
@@ -68,3 +70,39 @@ def mask_request(image_id: str, interaction: Interaction, mask_index: int) -> pb
 def painting_requests(image_id: str, interaction: Interaction) -> list[bytes]:
     """Every mask of the interaction as a serialized image_id + mask request, in painting order."""
     return [mask_request(image_id, interaction, k).SerializeToString() for k in range(len(interaction.masks))]
+
+
+def write_requests_file(path: Path, clients: int, workload: list[Interaction]) -> Path:
+    """The painting load for bench/loadgen.cc: per client, the photo's upload and then its masks by
+    image_id (the id is the photo's SHA-256), each client starting at its own mask as bench.load's do."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        out.write(struct.pack("<I", clients))
+        for index in range(clients):
+            interaction = workload[index % len(workload)]
+            painting = painting_requests(image_id_for(interaction.image), interaction)
+            shift = index % len(painting)
+            requests = [full_request(interaction, 0).SerializeToString(), *painting[shift:], *painting[:shift]]
+            out.write(struct.pack("<I", len(requests)))
+            for request in requests:
+                out.write(struct.pack("<I", len(request)) + request)
+    return path
+
+
+def unique_photo(photo: bytes, number: int) -> bytes:
+    """The JPEG with a comment segment naming `number`: the same pixels, bytes (so an image id) no
+    server has seen. For the uncached load: every request a photo arriving for the first time."""
+    if photo[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG")
+    comment = f"maskscope bench {number:016d}".encode()
+    return photo[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + photo[2:]
+
+
+def uncached_requests(interaction: Interaction, first_number: int):
+    """Endless full requests (a new photo and one of the masks each), numbered from `first_number`."""
+    number = first_number
+    while True:
+        mask = interaction.masks[number % len(interaction.masks)]
+        yield pb.ClassifyRequest(image=unique_photo(interaction.image, number), mask=mask,
+                                 fill=pb.FILL_GRAY).SerializeToString()
+        number += 1

@@ -170,14 +170,26 @@ class DynamicBatcher:
 
     def put(self, pending: Pending) -> None:
         """Queues a request; never blocks: a full queue or a stopped batcher raises at once."""
+        refused = self.put_many([pending])
+        if refused:
+            raise refused[0][1]
+
+    def put_many(self, pendings: list[Pending]) -> list[tuple[Pending, Exception]]:
+        """Queues requests that arrived together, with one wake-up of the workers; returns those
+        refused (full queue, stopped batcher) with the error for each."""
+        refused = []
         with self._ready:
-            if not self._running:
-                raise Unavailable(f"{self.name} is not running")
-            if self.queue_depth >= self.max_queue_size:
-                raise ResourceExhausted(f"{self.name} has {self.max_queue_size} requests queued; "
-                                        "the server is overloaded, try again shortly")
-            self._queues[pending.priority].append(pending)
-            self._ready.notify_all()
+            for pending in pendings:
+                if not self._running:
+                    refused.append((pending, Unavailable(f"{self.name} is not running")))
+                elif self.queue_depth >= self.max_queue_size:
+                    refused.append((pending, ResourceExhausted(f"{self.name} has {self.max_queue_size} requests "
+                                                               "queued; the server is overloaded, try again shortly")))
+                else:
+                    self._queues[pending.priority].append(pending)
+            if len(refused) < len(pendings):
+                self._ready.notify_all()
+        return refused
 
     def discard(self, pending: Pending) -> bool:
         """Takes a request off the queue (its caller went away); False when it is no longer queued."""

@@ -141,8 +141,9 @@ def replay(session: sessions.Session, stub, metadata, model: str, timeout_s: flo
         track.add(session.steps[0].predictions[0]["class_index"])
     image_id, steps, answered_by = "", [], model
     for step in session.steps:
+        # Bulk: nobody waits on one step of a replay, painters on the same server do.
         request = pb.ClassifyRequest(model=model or step.model, mask=step.mask, fill=FILLS[step.fill], top_k=5,
-                                     track=sorted(track), keep_painted=step.keep_painted)
+                                     track=sorted(track), keep_painted=step.keep_painted, priority=pb.PRIORITY_BULK)
         if image_id:
             request.image_id = image_id
         else:

@@ -96,10 +96,23 @@ def build_efficientnet_lite0(weights_file: Path | None, random_weights: bool):
     return model, provenance
 
 
+def build_tiny(weights_file: Path | None, random_weights: bool):
+    """A near-free classifier (one 16 x 16 convolution, a mean, a linear layer: ~0.04 ms per image
+    on a CPU): served, what it costs is the server's own, so `make bench` measures overhead with it."""
+    import torch
+    if not random_weights or weights_file:
+        raise ExportError("the tiny model exists only to measure a server's own costs: export it with --random-weights")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 16, stride=16), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 1000))
+    return model, "a tiny random classifier, to measure serving overhead (not a real model)"
+
+
 ARCHITECTURES = {
     "resnet50": Architecture(build_resnet50, Preprocessing(232, 224, "bilinear", IMAGENET_MEAN, IMAGENET_STD)),
     "efficientnet-lite0": Architecture(build_efficientnet_lite0,
                                        Preprocessing(256, 224, "bilinear", LITE_MEAN, LITE_STD)),
+    "tiny": Architecture(build_tiny, Preprocessing(256, 224, "bilinear", LITE_MEAN, LITE_STD)),
 }
 
 

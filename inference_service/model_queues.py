@@ -87,8 +87,9 @@ class ModelQueues:
         """The item's ranked classes and its BatchStats, once its batch has run."""
         return await self.batchers[model].submit(item, deadline, priority)
 
-    def put(self, model: str, pending: Pending) -> None:
-        self.batchers[model].put(pending)
+    def put_many(self, model: str, pendings: list[Pending]) -> list:
+        """Queues requests for `model`; returns those refused, each with its error."""
+        return self.batchers[model].put_many(pendings)
 
     def discard(self, model: str, pending: Pending) -> bool:
         return self.batchers[model].discard(pending)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +21,13 @@ from maskscope.processes import stop_process, wait_for_log
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("MASKSCOPE_ARTIFACTS_DIR", ROOT / "artifacts"))
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def sample_arrays() -> dict[str, np.ndarray]:
@@ -91,10 +99,14 @@ class ServerProcess:
 class WebServer:
     """`python -m web_client` as a subprocess on a free loopback port."""
 
-    def __init__(self, inference_address: str):
+    def __init__(self, inference_address: str, *extra_args: str):
         self.process, self.log_path = start_logged(
-            "web", ["-m", "web_client", "--host", "127.0.0.1", "--port", "0", "--inference-addr", inference_address])
+            "web", ["-m", "web_client", "--host", "127.0.0.1", "--port", "0", "--inference-addr", inference_address,
+                    *extra_args])
         self.url = wait_for_log(self.process, self.log_path, r"(http://127\.0\.0\.1:\d+/)")
+
+    def log(self) -> str:
+        return self.log_path.read_text()
 
     def stop(self) -> int:
         return stop_process(self.process)

@@ -27,6 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         INFERENCE_TLS_CA_FILE=os.environ.get("MASKSCOPE_INFERENCE_TLS_CA_FILE", ""),
         INFERENCE_TLS_SERVER_NAME=os.environ.get("MASKSCOPE_INFERENCE_TLS_SERVER_NAME", ""),
         INFERENCE_AUTH_TOKEN=os.environ.get("MASKSCOPE_INFERENCE_AUTH_TOKEN", ""),
+        INFERENCE_CHANNELS=int(os.environ.get("MASKSCOPE_INFERENCE_CHANNELS", "8")),
         # Sessions are not used yet; the key still comes from the environment, never from the code.
         SECRET_KEY=os.environ.get("MASKSCOPE_SECRET_KEY") or os.urandom(32),
     )

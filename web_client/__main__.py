@@ -1,11 +1,17 @@
-"""`python -m web_client --port 8000 --inference-addr 127.0.0.1:50051`: serve the page."""
+"""`python -m web_client --port 8000 --inference-addr 127.0.0.1:50051`: serve the page with gunicorn.
+
+gunicorn runs the Flask app (Flask's own server is for development only) in `--processes` worker
+processes of `--threads` threads each: a page in live mode holds a thread for its WebSocket
+(flask-sock works under gunicorn's threaded workers). Each worker makes its own gRPC channels,
+after gunicorn has started it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 
-from werkzeug.serving import make_server
+from gunicorn.app.base import BaseApplication
 
 from maskscope.flags import add_flag
 
@@ -18,31 +24,59 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--inference-tls-ca-file", default="", help="CA certificate (PEM): reach the service over TLS")
     add_flag(parser, "--inference-tls-server-name", default="", help="name to check the service's certificate against")
     add_flag(parser, "--inference-auth-token", default="", help="the inference service's shared token, if any")
+    add_flag(parser, "--inference-channels", type=int, default=8,
+             help="connections to the inference service; each photo's calls keep to one, so a service of several "
+                  "processes or pods shares the photos out")
     add_flag(parser, "--max-upload-mb", type=float, default=16, help="largest upload, in MiB")
+    add_flag(parser, "--processes", type=int, default=1, help="gunicorn worker processes")
+    add_flag(parser, "--threads", type=int, default=64,
+             help="threads per worker process: requests at once, a live-mode page holding one for its WebSocket")
+    add_flag(parser, "--grace-period-s", type=float, default=10.0,
+             help="on SIGTERM, seconds for requests in progress to finish before the workers are stopped")
     add_flag(parser, "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return parser
+
+
+class WebServer(BaseApplication):
+    """gunicorn with its configuration from our flags, the app made in each worker."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        super().__init__()
+
+    def load_config(self):
+        args = self.args
+        host = f"[{args.host}]" if ":" in args.host and not args.host.startswith("[") else args.host
+        for key, value in {"bind": f"{host}:{args.port}", "workers": args.processes, "threads": args.threads,
+                           "worker_class": "gthread", "graceful_timeout": max(1, round(args.grace_period_s)),
+                           # A WebSocket lives as long as its page: no request timeout, only the
+                           # worker's own heartbeat (gunicorn's default 30 s).
+                           "keepalive": 5, "loglevel": args.log_level.lower(), "accesslog": None,
+                           "control_socket_disable": True,  # gunicorn's admin socket: nothing here uses it
+                           "when_ready": self._ready}.items():
+            self.cfg.set(key, value)
+
+    def _ready(self, server) -> None:
+        host, port = server.LISTENERS[0].sock.getsockname()[:2]
+        host = f"[{host}]" if ":" in host else host
+        print(f"Maskscope web page on http://{host}:{port}/ (inference service {self.args.inference_addr}; "
+              f"gunicorn, {self.args.processes} x {self.args.threads} threads)", flush=True)
+
+    def load(self):
+        from web_client import create_app
+        args = self.args
+        return create_app({"INFERENCE_ADDR": args.inference_addr,
+                           "INFERENCE_TLS_CA_FILE": args.inference_tls_ca_file,
+                           "INFERENCE_TLS_SERVER_NAME": args.inference_tls_server_name,
+                           "INFERENCE_AUTH_TOKEN": args.inference_auth_token,
+                           "INFERENCE_CHANNELS": args.inference_channels,
+                           "MAX_CONTENT_LENGTH": int(args.max_upload_mb * (1 << 20))})
 
 
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from web_client import create_app
-    app = create_app({"INFERENCE_ADDR": args.inference_addr,
-                      "INFERENCE_TLS_CA_FILE": args.inference_tls_ca_file,
-                      "INFERENCE_TLS_SERVER_NAME": args.inference_tls_server_name,
-                      "INFERENCE_AUTH_TOKEN": args.inference_auth_token,
-                      "MAX_CONTENT_LENGTH": int(args.max_upload_mb * (1 << 20))})
-    # A threaded server (never debug mode): each WebSocket holds a thread for its painting session.
-    server = make_server(args.host, args.port, app, threaded=True)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"Maskscope web page on http://{host}:{server.server_port}/ "
-          f"(inference service {args.inference_addr})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    WebServer(args).run()
 
 
 if __name__ == "__main__":

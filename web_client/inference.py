@@ -1,6 +1,9 @@
-"""The web app's one gRPC channel to the inference service, made once per app and reused."""
+"""The web app's gRPC channels to the inference service, made once per app and reused."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 import grpc
 from flask import Flask, current_app
@@ -24,24 +27,59 @@ UNAVAILABLE_MESSAGE = ("The inference service is not reachable right now. "
                        "Maskscope keeps trying and will carry on by itself when it is back.")
 
 
-class Inference:
-    """A channel and stubs for one inference service address."""
+# Each channel keeps one connection, to one server process picked at random among the addresses
+# (with a dns:/// address of a headless Service, among the pods).
+_ONE_CONNECTION = json.dumps({"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}]})
 
-    def __init__(self, address: str, *, tls_ca_file: str = "", tls_server_name: str = "", auth_token: str = ""):
+
+def route(channels: int, image_id: str) -> int:
+    """Which channel carries the calls about a photo: always the same one for one photo, so that
+    they reach the server process whose image cache holds it."""
+    return int(image_id[:8], 16) % channels
+
+
+class Inference:
+    """`channels` connections to one inference service address, and stubs.
+
+    Calls about a photo go over the connection its id picks (`for_photo`): a server of several
+    processes, or several pods, keeps each photo in the cache of the process its connection
+    reaches, and the photos (so the work) spread over all of them. If that connection breaks and
+    lands elsewhere, the server answers NOT_FOUND and the page sends the photo again.
+    """
+
+    def __init__(self, address: str, *, tls_ca_file: str = "", tls_server_name: str = "", auth_token: str = "",
+                 channels: int = 8):
+        if channels < 1:
+            raise ValueError("channels must be at least 1")
         self.address = address
         self.metadata = token_metadata(auth_token)
-        self.channel = make_channel(address, tls_ca_file=tls_ca_file, tls_server_name=tls_server_name, options=[
+        options = [
             ("grpc.max_receive_message_length", 16 << 20),
             ("grpc.max_send_message_length", 64 << 20),
             # Notice a restarted or vanished service quickly, and reconnect soon after it is back.
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.initial_reconnect_backoff_ms", 200),
             ("grpc.max_reconnect_backoff_ms", 2_000),
-            # With a dns:/// address of a headless Service: a connection to every pod, calls spread.
-            ("grpc.lb_policy_name", "round_robin"),
-        ])
-        self.classifier = pb_grpc.ClassifierStub(self.channel)
-        self.health = health_pb2_grpc.HealthStub(self.channel)
+            ("grpc.service_config", _ONE_CONNECTION),
+            ("grpc.use_local_subchannel_pool", 1),  # a connection per channel, not one shared by all
+        ]
+        self.channels = [make_channel(address, tls_ca_file=tls_ca_file, tls_server_name=tls_server_name,
+                                      options=options) for _ in range(channels)]
+        self.classifiers = [pb_grpc.ClassifierStub(channel) for channel in self.channels]
+        self.classifier = self.classifiers[0]  # for calls about no photo (ListModels)
+        self.health = health_pb2_grpc.HealthStub(self.channels[0])
+        self.channel = self.channels[0]
+
+    def for_photo(self, request) -> pb_grpc.ClassifierStub:
+        """The stub for a ClassifyRequest or ExplainRequest, by its photo."""
+        if request.WhichOneof("source") == "image_id":
+            image_id = request.image_id
+        else:
+            image_id = hashlib.sha256(request.image).hexdigest()  # the id the server gives it
+        try:
+            return self.classifiers[route(len(self.classifiers), image_id)]
+        except ValueError:  # not an id the server gave: it answers NOT_FOUND, on any channel
+            return self.classifier
 
     def serving(self, timeout_s: float = 1.0) -> bool:
         try:
@@ -51,14 +89,16 @@ class Inference:
         return response.status == health_pb2.HealthCheckResponse.SERVING
 
     def close(self) -> None:
-        self.channel.close()
+        for channel in self.channels:
+            channel.close()
 
 
 def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = Inference(app.config["INFERENCE_ADDR"],
                                           tls_ca_file=app.config["INFERENCE_TLS_CA_FILE"],
                                           tls_server_name=app.config["INFERENCE_TLS_SERVER_NAME"],
-                                          auth_token=app.config["INFERENCE_AUTH_TOKEN"])
+                                          auth_token=app.config["INFERENCE_AUTH_TOKEN"],
+                                          channels=app.config["INFERENCE_CHANNELS"])
 
 
 def get_inference() -> Inference:

@@ -23,11 +23,12 @@ class StreamBridge:
     """Requests go into one long-lived ClassifyStream; its answers go to `send` as JSON text.
 
     If the RPC fails (the service went away), the newest request gets an error answer and the next
-    request opens a fresh stream, so the page recovers without reloading.
+    request opens a fresh stream, so the page recovers without reloading. `stub_for(request)`: the
+    stub a stream opened for that request goes over (its photo's connection).
     """
 
-    def __init__(self, stub, send: Callable[[str], None], metadata: tuple = ()):
-        self._stub = stub
+    def __init__(self, stub_for: Callable, send: Callable[[str], None], metadata: tuple = ()):
+        self._stub_for = stub_for
         self._metadata = metadata
         self._send_text = send
         self._send_lock = threading.Lock()
@@ -37,7 +38,7 @@ class StreamBridge:
     def send(self, request: pb.ClassifyRequest) -> None:
         self._latest_sequence = request.sequence
         # A local reference: the pump thread may drop a failed stream's outbox at any moment.
-        outbox = self._outbox or self._open()
+        outbox = self._outbox or self._open(request)
         outbox.put(request)
 
     def reply(self, payload: dict) -> None:
@@ -49,9 +50,9 @@ class StreamBridge:
             self._outbox.put(None)
             self._outbox = None
 
-    def _open(self) -> queue.Queue:
+    def _open(self, first: pb.ClassifyRequest) -> queue.Queue:
         outbox = self._outbox = queue.Queue()
-        call = self._stub.ClassifyStream(iter(outbox.get, None), metadata=self._metadata)
+        call = self._stub_for(first).ClassifyStream(iter(outbox.get, None), metadata=self._metadata)
         threading.Thread(target=self._pump, args=(call, outbox), daemon=True, name="classify-stream").start()
         return outbox
 

@@ -76,7 +76,8 @@ def classify():
     """multipart/form-data: `image` (file) or `image_id`; `mask` (PNG file); model, fill, keep_painted, top_k,
     track (comma-separated class indices), sequence."""
     inference = get_inference()
-    response = inference.classifier.Classify(_form_request(build_request), timeout=CLASSIFY_TIMEOUT_S,
+    classify_request = _form_request(build_request)
+    response = inference.for_photo(classify_request).Classify(classify_request, timeout=CLASSIFY_TIMEOUT_S,
                                              metadata=inference.metadata)
     return jsonify(response_json(response))
 
@@ -86,7 +87,8 @@ def explain():
     """The fields of /api/classify plus class_index, patch_size, stride. Answers newline-delimited JSON:
     progress lines {"done", "total"}, then one with "map" (or, if the service fails midway, "error")."""
     inference = get_inference()
-    responses = inference.classifier.Explain(_form_request(build_explain_request), timeout=EXPLAIN_TIMEOUT_S,
+    explain_request = _form_request(build_explain_request)
+    responses = inference.for_photo(explain_request).Explain(explain_request, timeout=EXPLAIN_TIMEOUT_S,
                                              metadata=inference.metadata)
     first = next(responses)  # bad requests fail before the first answer: they get an HTTP status
 
@@ -125,7 +127,7 @@ def report():
 def stream(ws):
     """Live mode: JSON messages with the fields of /api/classify (image and mask as base64)."""
     inference = get_inference()
-    bridge = StreamBridge(inference.classifier, ws.send, metadata=inference.metadata)
+    bridge = StreamBridge(inference.for_photo, ws.send, metadata=inference.metadata)
     try:
         while True:
             text = ws.receive()

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import socket
 import struct
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ServerProcess, WebServer
+from tests.conftest import ARTIFACTS, ServerProcess, WebServer, free_port
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
 COFFEE = (600, 400)
@@ -16,11 +15,6 @@ COFFEE_CLASSES = ("espresso", "cup", "coffee mug")
 # Rows across the cup and saucer of the coffee photo, in photo pixels: painted, they hide it all.
 CUP_ROWS = [((130, y), (460, y)) for y in (70, 140, 210, 280, 330)]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT
+from tests.conftest import ARTIFACTS, ROOT, free_port
 from maskscope.processes import stop_process, wait_for_log
 
 DOCKER = ROOT / "deploy" / "docker"
@@ -73,11 +72,6 @@ def app_folder(spec: dict, tmp_path: Path) -> Path:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def run_entrypoint(python: Path, spec: dict, app: Path, overrides: dict, log_name: str):
     env = {key: value for key, value in spec["env"].items() if key != "PATH"}
@@ -91,9 +85,9 @@ def run_entrypoint(python: Path, spec: dict, app: Path, overrides: dict, log_nam
     return process, log
 
 
-@pytest.mark.parametrize("dockerfile, python_from", [("inference-cpu.Dockerfile", "plain"),
-                                                     ("inference.Dockerfile", "project")])
-def test_inference_image_entrypoint_serves(dockerfile, python_from, model_dir, tmp_path):
+@pytest.mark.parametrize("dockerfile, python_from, workers", [("inference-cpu.Dockerfile", "plain", "1"),
+                                                              ("inference.Dockerfile", "project", "2")])
+def test_inference_image_entrypoint_serves(dockerfile, python_from, workers, model_dir, tmp_path):
     spec = image_spec(DOCKER / dockerfile)
     assert spec["entrypoint"] == ["python", "-m", "inference_service"], "the README's command"
     # onnxruntime-gpu is 440 MB: the GPU image's requirements are the project's own venv's.
@@ -101,7 +95,7 @@ def test_inference_image_entrypoint_serves(dockerfile, python_from, model_dir, t
     metrics = free_port()
     process, log = run_entrypoint(python, spec, app_folder(spec, tmp_path), {
         "MASKSCOPE_HOST": "127.0.0.1", "MASKSCOPE_PORT": "0", "MASKSCOPE_METRICS_PORT": str(metrics),
-        "MASKSCOPE_MODEL_DIR": str(model_dir)}, f"image-{dockerfile}")
+        "MASKSCOPE_MODEL_DIR": str(model_dir), "MASKSCOPE_WORKERS": workers}, f"image-{dockerfile}")
     try:
         port = wait_for_log(process, log, r"listening on [^ ]+:(\d+)")
         from grpc_health.v1 import health_pb2, health_pb2_grpc

@@ -1,7 +1,6 @@
 """The Prometheus endpoint of a real server: requests by code, batches, queue, cache."""
 
 import re
-import socket
 import urllib.request
 
 import grpc
@@ -9,13 +8,8 @@ import pytest
 
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, free_port
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def scrape(port: int) -> dict[str, float]:

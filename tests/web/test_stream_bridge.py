@@ -41,7 +41,7 @@ def test_sends_after_a_failed_stream_open_a_new_one_and_every_failure_is_reporte
             replies.append(json.loads(text))
 
     stub = DeadStub()
-    bridge = StreamBridge(stub, send)
+    bridge = StreamBridge(lambda request: stub, send)
     for sequence in range(1, 30):
         bridge.send(pb.ClassifyRequest(image_id="x", sequence=sequence))  # must never raise
         time.sleep(0.001)
