@@ -23,7 +23,8 @@ import numpy as np
 from inference_service import inpaint, occlusion
 from inference_service.linear_resize import ViewResize
 from inference_service.masks import Box, Mask, decode_mask, read_mask
-from inference_service.preprocess import Preprocessing, apply_mask, fill_image, model_view, noise_seed
+from inference_service.preprocess import (Preprocessing, apply_mask, fill_image, model_view, noise_seed, view_of_part,
+                                          view_reach)
 
 # Masks (and their model inputs) kept per photo and model, to build the next mask's input on.
 RECENT_MASKS = 4
@@ -122,9 +123,12 @@ class MaskInputs:
             return self.view(fill if keep_painted else None)
         painted = read_mask(mask, self.width, self.height)
         setting = (fill, keep_painted)
-        if first:  # the plain way: nothing made for later masks yet
-            hidden = apply_mask(self.rgb, painted.to_array(), self.fills.get(fill), keep_painted)
-            model_input = model_view(hidden, self.spec)
+        if first:  # the plain way, on what the model sees of the photo: nothing made for later masks yet
+            reach = left, top, right, bottom = view_reach(self.width, self.height, self.spec)
+            pixels = self.fills.get(fill)
+            part = apply_mask(self.rgb[top:bottom, left:right], painted.to_array(reach),
+                              pixels if pixels.ndim == 1 else pixels[top:bottom, left:right], keep_painted)
+            model_input = view_of_part(part, self.spec, self.width, self.height)
         else:
             self.view(fill if keep_painted else None)  # from the second request on: later masks are cheap
             recent = [(m, x) for s, m, x in tuple(self._recent) if s == setting]  # tuple(): others append

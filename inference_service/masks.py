@@ -57,9 +57,10 @@ class Mask:
         unpacked = np.unpackbits(self.bits[top:bottom, first:(right + 7) // 8], axis=1)
         return unpacked[:, left - first * 8:right - first * 8].astype(np.float32)
 
-    def to_array(self) -> np.ndarray:
-        """H x W bool."""
-        return np.unpackbits(self.bits, axis=1, count=self.width).astype(bool)
+    def to_array(self, box: Box | None = None) -> np.ndarray:
+        """H x W bool (or only the part `box` of it)."""
+        left, top, right, bottom = box or (0, 0, self.width, self.height)
+        return np.unpackbits(self.bits[top:bottom], axis=1, count=right)[:, left:].astype(bool)
 
 
 def _bits_box(bits: np.ndarray) -> Box | None:

@@ -12,7 +12,7 @@ from inference_service.postprocess import DEFAULT_TOP_K, Ranked, rank, softmax
 
 # On the CPU every image in a batch costs its own time: bulk work (Explain's copies) runs in
 # batches this small, so a painter who arrives waits for one of them at most.
-CPU_BULK_BATCH_SIZE = 2
+CPU_BULK_BATCH_SIZE = 1
 
 
 @dataclass(frozen=True)

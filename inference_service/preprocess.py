@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ IMAGENET_MEAN_RGB = (124, 116, 104)
 FILLS = ("gray", "black", "blur", "noise", "inpaint")
 # Resizing the shorter side to ~256 px would make a 1,000,000 x 2 strip gigabytes large.
 MAX_ASPECT_RATIO = 50
+EXIF_ORIENTATION = 0x0112
 
 # Our own pixel limit (checked from the header, before decoding) replaces PIL's global one, so the
 # error can say what the limit is, and the limit is the server's --max-image-pixels.
@@ -75,7 +77,8 @@ def decode_image(data: bytes, max_pixels: int) -> np.ndarray:
                                   f"{MAX_ASPECT_RATIO}")
         try:
             image.seek(0)  # animated images: the first frame
-            image = ImageOps.exif_transpose(image)
+            if image.getexif().get(EXIF_ORIENTATION, 1) != 1:  # exif_transpose would copy upright ones too
+                image = ImageOps.exif_transpose(image)
             return _to_rgb_array(image)
         except InvalidArgument:
             raise
@@ -94,7 +97,8 @@ def _to_rgb_array(image: Image.Image) -> np.ndarray:
             scaled = values / 257.0 if values.max(initial=0) > 255 else values
         grey = np.clip(np.nan_to_num(scaled), 0, 255).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    # convert() copies even an image that is RGB already: read those as they are.
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB"), dtype=np.uint8)
 
 
 def noise_seed(image_id: str) -> int:
@@ -146,12 +150,20 @@ def source_crop_box(width: int, height: int, spec: Preprocessing) -> tuple[float
     return (left * scale_x, top * scale_y, (left + spec.crop) * scale_x, (top + spec.crop) * scale_y)
 
 
-def _resized_crop(plane: Image.Image, spec: Preprocessing) -> np.ndarray:
-    # Resizing only the crop's source box gives exactly resize-then-crop (same scale, same filter
-    # taps), for a third of the work.
-    box = source_crop_box(plane.width, plane.height, spec)
-    return np.asarray(plane.resize((spec.crop, spec.crop), _RESAMPLING[spec.interpolation], box=box),
-                      dtype=np.float32)
+# How far PIL's filters reach, in input pixels at scale 1 (libImaging/Resample.c; nearest samples one).
+_FILTER_SUPPORT = {"bilinear": 1.0, "bicubic": 2.0, "nearest": 0.5}
+
+
+def view_reach(width: int, height: int, spec: Preprocessing) -> tuple[int, int, int, int]:
+    """The part (left, top, right, bottom) of a width x height image that the model's view reads:
+    the centre crop's source box, widened by the resampling filter's reach. Masking and resizing
+    only this part gives the same view; the rest of the photo never reaches the model."""
+    left, top, right, bottom = source_crop_box(width, height, spec)
+    support = _FILTER_SUPPORT[spec.interpolation]
+    margin_x = math.ceil(support * max(1.0, (right - left) / spec.crop)) + 2
+    margin_y = math.ceil(support * max(1.0, (bottom - top) / spec.crop)) + 2
+    return (max(0, math.floor(left) - margin_x), max(0, math.floor(top) - margin_y),
+            min(width, math.ceil(right) + margin_x), min(height, math.ceil(bottom) + margin_y))
 
 
 def model_view(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
@@ -160,11 +172,22 @@ def model_view(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
     Resizing happens in float, per channel, so it is torchvision's result before its rounding to uint8.
     """
     if rgb.ndim == 1:  # one colour for every pixel (a gray or black fill)
-        pixels = rgb.astype(np.float32).reshape(3, 1, 1)
-    else:
-        pixels = np.stack([_resized_crop(Image.fromarray(np.ascontiguousarray(rgb[:, :, c])).convert("F"), spec)
-                           for c in range(3)])
-    return normalise(pixels, spec)
+        return normalise(rgb.astype(np.float32).reshape(3, 1, 1), spec)
+    height, width = rgb.shape[:2]
+    left, top, right, bottom = view_reach(width, height, spec)
+    return view_of_part(rgb[top:bottom, left:right], spec, width, height)
+
+
+def view_of_part(part: np.ndarray, spec: Preprocessing, width: int, height: int) -> np.ndarray:
+    """model_view of a width x height image from only its `view_reach` part."""
+    x0, y0 = view_reach(width, height, spec)[:2]
+    left, top, right, bottom = source_crop_box(width, height, spec)
+    # Resizing only the crop's source box gives exactly resize-then-crop (same scale, same taps).
+    box = (left - x0, top - y0, right - x0, bottom - y0)
+    resample = _RESAMPLING[spec.interpolation]
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(part[:, :, c])).convert("F").resize(
+        (spec.crop, spec.crop), resample, box=box), dtype=np.float32) for c in range(3)]
+    return normalise(np.stack(planes), spec)
 
 
 def normalise(pixels: np.ndarray, spec: Preprocessing) -> np.ndarray:

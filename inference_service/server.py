@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--concurrent-batches", type=int, default=2,
              help="model worker threads per model: batches in flight at once; a free worker forms its next batch at once")
     add_flag(parser, "--bulk-batch-size", type=int, default=0,
-             help="most bulk requests (Explain's occluded copies, replays) in one model run (0: 2 on the CPU, "
+             help="most bulk requests (Explain's occluded copies, replays) in one model run (0: 1 on the CPU, "
                   "where a painter would wait for a whole batch; --max-batch-size on a GPU, where bulk fills every run)")
     add_flag(parser, "--concurrent-explains", type=int, default=2,
              help="occlusion maps computed at once, per model; more wait their turn")

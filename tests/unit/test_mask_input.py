@@ -50,17 +50,19 @@ def test_a_masked_input_matches_torchvision_on_the_masked_full_size_photo(photos
 def test_a_photo_seen_once_costs_a_plain_servers_work_and_the_second_request_builds_the_views(photos, monkeypatch):
     rgb = photos["coffee"]
     made = []
-    monkeypatch.setattr(mask_input, "model_view", lambda image, spec: made.append(image is rgb) or
-                        to_model_input(image, spec))
+    part, view = mask_input.view_of_part, mask_input.model_view
+    monkeypatch.setattr(mask_input, "view_of_part", lambda *args: made.append("masked part") or part(*args))
+    monkeypatch.setattr(mask_input, "model_view", lambda image, spec: made.append(
+        "photo" if image is rgb else "other") or view(image, spec))
     inputs = inputs_of(rgb, LITE0)
     painted = np.zeros(rgb.shape[:2], bool)
     painted[100:200, 100:300] = True
     inputs.input_for(alpha_png(painted), "gray", False)
-    assert made == [False], "one resize, of the masked photo, and nothing else"
+    assert made == ["masked part"], "one resize, of the masked part the model sees, and nothing else"
     assert not inputs.cheap(b"m", "gray", False) and inputs.held_bytes() < 1_000_000
     painted[200:220, 100:300] = True
     inputs.input_for(alpha_png(painted), "gray", False)
-    assert made == [False, True], "the photo's own view, for the masks to come"
+    assert made == ["masked part", "photo"], "the photo's own view, for the masks to come"
     assert inputs.cheap(b"m", "gray", False)
 
 

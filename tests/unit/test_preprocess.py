@@ -8,8 +8,9 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.preprocess import (IMAGENET_MEAN_RGB, apply_mask, decode_image, fill_image, resized_size,
-                                          to_model_input)
+from inference_service.preprocess import (IMAGENET_MEAN_RGB, Preprocessing, apply_mask, decode_image, fill_image,
+                                          model_view, normalise, resized_size, source_crop_box, to_model_input,
+                                          view_reach)
 from tests.conftest import png_bytes
 
 MAX_PIXELS = 40_000_000
@@ -132,3 +133,20 @@ class TestDecode:
         frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:])
         rgb = decode_image(buffer.getvalue(), MAX_PIXELS)
         assert rgb[0, 0, 0] > 200 and rgb[0, 0, 1] < 50
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "nearest"])
+@pytest.mark.parametrize("width, height", [(1, 1), (5, 3), (37, 1000), (1999, 17), (600, 400), (224, 224), (513, 511)])
+def test_the_view_is_made_from_only_the_part_the_model_sees(interpolation, width, height):
+    """The centre crop's source box and the filter's reach around it: the rest changes nothing."""
+    spec = Preprocessing(256, 224, interpolation, (0.5,) * 3, (0.5,) * 3)
+    rgb = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    box = source_crop_box(width, height, spec)
+    whole = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(rgb[:, :, c])).convert("F").resize(
+        (224, 224), getattr(Image.Resampling, interpolation.upper()), box=box)) for c in range(3)])
+    np.testing.assert_allclose(model_view(rgb, spec), normalise(whole, spec), atol=1e-4)
+    left, top, right, bottom = view_reach(width, height, spec)
+    outside = rgb.copy()
+    outside[:top] = outside[bottom:] = 0
+    outside[:, :left] = outside[:, right:] = 0
+    np.testing.assert_array_equal(model_view(outside, spec), model_view(rgb, spec))
