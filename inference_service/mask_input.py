@@ -72,6 +72,7 @@ class MaskInputs:
 
     def __init__(self, rgb: np.ndarray, fills: PhotoFills, spec: Preprocessing):
         self.rgb = rgb
+        self.height, self.width = rgb.shape[:2]
         self.fills = fills
         self.spec = spec
         self._views: dict[str | None, np.ndarray] = {}  # None: the photo; a fill's name: that fill
@@ -82,14 +83,6 @@ class MaskInputs:
         self._recent: collections.deque = collections.deque(maxlen=RECENT_MASKS)
         self._seen = False
         self._lock = threading.Lock()
-
-    @property
-    def width(self) -> int:
-        return self.rgb.shape[1]
-
-    @property
-    def height(self) -> int:
-        return self.rgb.shape[0]
 
     @staticmethod
     def budget_bytes(width: int, height: int, input_size: int) -> int:

@@ -183,3 +183,18 @@ def test_the_scale_bars_are_met_and_each_can_fail_on_its_own():
                       (dict(beside=26.0), "beside explainers / alone"), (dict(map_errors=1), "failed painter")]:
         text, ok = report(scale_results(**bad))
         assert not ok and len(failures(text)) == 1 and name in failures(text)[0], (name, text)
+
+
+def test_a_gpu_run_is_judged_at_64_clients_on_the_gpu_bars():
+    run = results(served_16=80.0, raw_best=100.0, one_client_p50=8.5)
+    entry = run["models"]["resnet50"]
+    entry["raw"]["provider"] = "CUDAExecutionProvider"
+    entry["served"]["64"] = entry["served"].pop("16")
+    entry["alternating"]["64"] = entry["alternating"].pop("16")
+    text, ok = report(run)
+    assert ok, text  # 0.80 of raw at 64 clients, 2.5 ms above raw batch 1
+    assert "served / raw best-batch throughput, 64 clients" in text and "(bar >= 0.8)" in text
+    assert "(bar <= 3.0 ms)" in text and "naive" not in failures(text)
+    entry["alternating"]["1"] = summarise_latency_turns([([6.0] * 9, ([9.5] * 5, 0))] * 3, 2.0)
+    text, ok = report(run)
+    assert not ok and "one client" in failures(text)[0]

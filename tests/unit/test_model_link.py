@@ -76,6 +76,17 @@ async def link(registry):
         made.close()
 
 
+X = np.zeros((3, 224, 224), np.float32)
+
+
+async def one_running(made: Link):
+    """A request held inside the model's run: (release it, the run's record, its caller)."""
+    release, entered = made.hold()
+    running = asyncio.ensure_future(made.remote.submit(LITE0, X))
+    await until(lambda: entered)
+    return release, entered, running
+
+
 async def until(condition, timeout_s=10):
     end = time.monotonic() + timeout_s
     while not condition():
@@ -95,14 +106,11 @@ async def test_answers_equal_a_run_in_this_process(link, registry):
 
 async def test_errors_come_back_with_their_grpc_code(link):
     made = await link(max_queue_size=1)
-    release, entered = made.hold()
-    x = np.zeros((3, 224, 224), np.float32)
-    running = asyncio.ensure_future(made.remote.submit(LITE0, x))
-    await until(lambda: entered)
-    queued = asyncio.ensure_future(made.remote.submit(LITE0, x))
+    release, _, running = await one_running(made)
+    queued = asyncio.ensure_future(made.remote.submit(LITE0, X))
     await until(lambda: made.queues.batchers[LITE0].queue_depth == 1)
     with pytest.raises(RequestError, match="requests queued") as error:
-        await made.remote.submit(LITE0, x)
+        await made.remote.submit(LITE0, X)
     assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     release.set()
     await asyncio.gather(running, queued)
@@ -110,11 +118,8 @@ async def test_errors_come_back_with_their_grpc_code(link):
 
 async def test_a_cancelled_call_leaves_the_model_process_queue_and_frees_its_slot(link):
     made = await link(slots=3)
-    release, entered = made.hold()
-    x = np.zeros((3, 224, 224), np.float32)
-    running = asyncio.ensure_future(made.remote.submit(LITE0, x))
-    await until(lambda: entered)
-    gone = asyncio.ensure_future(made.remote.submit(LITE0, x, priority=BULK))
+    release, entered, running = await one_running(made)
+    gone = asyncio.ensure_future(made.remote.submit(LITE0, X, priority=BULK))
     await until(lambda: made.queues.batchers[LITE0].queue_depth == 1)
     gone.cancel()
     await until(lambda: made.queues.batchers[LITE0].queue_depth == 0)
@@ -126,12 +131,9 @@ async def test_a_cancelled_call_leaves_the_model_process_queue_and_frees_its_slo
 
 async def test_a_front_end_with_every_slot_in_flight_refuses_at_once(link):
     made = await link(slots=1)
-    release, entered = made.hold()
-    x = np.zeros((3, 224, 224), np.float32)
-    running = asyncio.ensure_future(made.remote.submit(LITE0, x))
-    await until(lambda: entered)
+    release, _, running = await one_running(made)
     with pytest.raises(RequestError, match="1 requests in flight") as error:
-        await made.remote.submit(LITE0, x)
+        await made.remote.submit(LITE0, X)
     assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
     release.set()
     await running
@@ -139,9 +141,7 @@ async def test_a_front_end_with_every_slot_in_flight_refuses_at_once(link):
 
 async def test_when_the_model_process_goes_its_callers_are_told(link):
     made = await link()
-    release, entered = made.hold()
-    waiting = asyncio.ensure_future(made.remote.submit(LITE0, np.zeros((3, 224, 224), np.float32)))
-    await until(lambda: entered)
+    release, _, waiting = await one_running(made)
     made.server.close()  # as when the model process dies
     with pytest.raises(Unavailable, match="model process is gone"):
         await asyncio.wait_for(waiting, 10)
@@ -151,12 +151,9 @@ async def test_when_the_model_process_goes_its_callers_are_told(link):
 
 async def test_when_a_front_end_goes_its_queued_requests_are_dropped(link):
     made = await link()
-    release, entered = made.hold()
-    x = np.zeros((3, 224, 224), np.float32)
-    asyncio.ensure_future(made.remote.submit(LITE0, x))
-    await until(lambda: entered)
-    asyncio.ensure_future(made.remote.submit(LITE0, x))
-    asyncio.ensure_future(made.remote.submit(LITE0, x))
+    release, _, _ = await one_running(made)
+    asyncio.ensure_future(made.remote.submit(LITE0, X))
+    asyncio.ensure_future(made.remote.submit(LITE0, X))
     await until(lambda: made.queues.batchers[LITE0].queue_depth == 2)
     made.remote.close()  # as when the front-end process dies
     await until(lambda: made.server.closed.is_set())
