@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -89,21 +90,23 @@ def decode_mask(data: bytes, width: int, height: int) -> Image.Image:
     A pixel is painted where its alpha is non-zero or, for masks without alpha, its luminance is.
     A 1-bit PNG (what the page sends) is the smallest and fastest to decode.
     """
-    try:
-        mask = Image.open(io.BytesIO(data))
-        if mask.size != (width, height):
-            raise InvalidArgument(f"mask is {mask.size[0]}x{mask.size[1]} but the image is {width}x{height}; "
-                                  "they must be the same size")
-        if mask.mode == "1":
-            return mask.convert("L")
-        if mask.mode == "P":
-            mask = mask.convert("RGBA" if "transparency" in mask.info else "RGB")
-        plane = mask.getchannel("A") if "A" in mask.getbands() else mask.convert("L")
-        return plane.point(_PAINTED_LUT)
-    except InvalidArgument:
-        raise
-    except Exception as exc:
-        raise InvalidArgument(f"mask could not be read as a PNG image ({exc})") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PIL's warnings about odd files; errors are what count
+        try:
+            mask = Image.open(io.BytesIO(data))
+            if mask.size != (width, height):
+                raise InvalidArgument(f"mask is {mask.size[0]}x{mask.size[1]} but the image is {width}x{height}; "
+                                      "they must be the same size")
+            if mask.mode == "1":
+                return mask.convert("L")
+            if mask.mode == "P":
+                mask = mask.convert("RGBA" if "transparency" in mask.info else "RGB")
+            plane = mask.getchannel("A") if "A" in mask.getbands() else mask.convert("L")
+            return plane.point(_PAINTED_LUT)
+        except InvalidArgument:
+            raise
+        except Exception as exc:
+            raise InvalidArgument(f"mask could not be read as a PNG image ({exc})") from None
 
 
 _PAINTED_LUT = [0] + [255] * 255
