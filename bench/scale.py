@@ -48,13 +48,17 @@ def _stat(pid: int) -> list[str]:
     return text[text.rindex(")") + 2:].split()  # after the command name, which may hold spaces
 
 
+class LoadgenMissing(RuntimeError):
+    """bench/loadgen.cc cannot be built here."""
+
+
 def loadgen(build: Path) -> Path:
     """bench/loadgen.cc, compiled once (needs Debian's libgrpc++-dev: `make bench` installs it)."""
     binary = build / "loadgen"
     if not binary.exists() or binary.stat().st_mtime < LOADGEN_SOURCE.stat().st_mtime:
         flags = subprocess.run(["pkg-config", "--cflags", "--libs", "grpc++"], capture_output=True, text=True)
         if flags.returncode:
-            raise RuntimeError("bench/loadgen.cc needs gRPC's C++ library: apt-get install libgrpc++-dev "
+            raise LoadgenMissing("bench/loadgen.cc needs gRPC's C++ library: apt-get install libgrpc++-dev "
                                "(make bench does it where it can)")
         build.mkdir(parents=True, exist_ok=True)
         subprocess.run(["g++", "-O2", "-std=c++17", str(LOADGEN_SOURCE), "-o", str(binary), *flags.stdout.split()],

@@ -180,10 +180,12 @@ class DynamicBatcher:
         refused = []
         with self._ready:
             for pending in pendings:
+                # Bulk work may fill the queue but for a quarter kept for painters' requests.
+                room = self.max_queue_size - (self.max_queue_size // 4 if pending.priority == BULK else 0)
                 if not self._running:
                     refused.append((pending, Unavailable(f"{self.name} is not running")))
-                elif self.queue_depth >= self.max_queue_size:
-                    refused.append((pending, ResourceExhausted(f"{self.name} has {self.max_queue_size} requests "
+                elif self.queue_depth >= room:
+                    refused.append((pending, ResourceExhausted(f"{self.name} has {self.queue_depth} requests "
                                                                "queued; the server is overloaded, try again shortly")))
                 else:
                     self._queues[pending.priority].append(pending)
@@ -241,8 +243,8 @@ class DynamicBatcher:
         """Waits until this worker is the one to form the next batch, then forms and takes it.
 
         Idle workers form a stack: the one that finished last forms the next batch, so one client
-        keeps being served by one thread (the model ran ~30% slower when its calls alternated
-        between two threads). Requests stay queued until taken: a timed-out wait never loses one.
+        keeps being served by one thread (the model runs slower when its calls alternate between
+        threads: docs/benchmarks.md). Requests stay queued until taken: a timed-out wait never loses one.
         """
         with self._ready:
             self._idle.append(index)

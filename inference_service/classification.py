@@ -91,15 +91,16 @@ class ClassificationService:
 
     async def _model_input(self, request: pb.ClassifyRequest, model: ServedModel) -> tuple[object, CachedImage]:
         """The request's model input, and its photo. When only the mask is new work (a cached
-        photo whose views are made: ~0.5 ms), the model's worker makes it just before the run
-        (`Deferred`), with no hop through the preprocessing threads; decoding a photo, a first
-        view, a first fill or inpainting run in those threads."""
+        photo whose views are made), it is made at once: by the model's worker just before the run
+        where the queues defer it (`Deferred`: on the CPU), else here; decoding a photo, a first
+        view, a first fill or inpainting run in the preprocessing threads."""
         fill, spec = FILL_NAMES[request.fill], model.metadata.preprocessing
         image = self._image(request) if request.WhichOneof("source") == "image_id" else None
         if image is not None:
             inputs = image.inputs(spec)
             if inputs.cheap(request.mask, fill, request.keep_painted):
-                return Deferred(functools.partial(inputs.input_for, request.mask, fill, request.keep_painted)), image
+                make = functools.partial(inputs.input_for, request.mask, fill, request.keep_painted)
+                return (Deferred(make) if self.queues.defers_inputs(model.name) else make()), image
         self.queues.arriving[model.name] += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(

@@ -17,6 +17,7 @@ import logging
 import mmap
 import os
 import pickle
+import queue
 import socket
 import struct
 import threading
@@ -25,7 +26,7 @@ import time
 import grpc
 import numpy as np
 
-from inference_service.batcher import BatchStats, Deferred, Pending, Sink
+from inference_service.batcher import BatchStats, Pending, Sink
 from inference_service.errors import RequestError, ResourceExhausted, Unavailable
 from inference_service.models import Catalog
 from inference_service.postprocess import Ranked
@@ -80,6 +81,13 @@ class Arena:
         os.ftruncate(fd, slots * (input_floats + output_floats) * 4)
         return cls(fd, slots, input_floats, output_floats)
 
+    def release_fd(self) -> None:
+        """Closes the memfd once it is mapped (and handed to the front-end): the memory lives as
+        long as a mapping of it does, here until the last view of a slot is gone."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
     def input(self, slot: int, size: int) -> np.ndarray:
         return self._floats[slot, :3 * size * size].reshape(3, size, size)
 
@@ -109,7 +117,9 @@ class LinkServer(Sink):
         # A front-end that stops reading for this long is taken for dead (a kernel send timeout:
         # the socket stays blocking for its reader thread).
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 10, 0))
-        self._write_lock = threading.Lock()
+        # Answers are sent by a thread of the link's own: a slow front-end never holds up a model
+        # worker, which only queues them.
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
         self._pending: dict[int, tuple[str, Pending]] = {}
         self._pending_lock = threading.Lock()
         self._metrics: dict[int, tuple[threading.Event, list]] = {}
@@ -117,11 +127,13 @@ class LinkServer(Sink):
         self.on_ready = on_ready
         self.ready = threading.Event()
         self.closed = threading.Event()
-        self._thread = threading.Thread(target=self._read, name=f"link-{index}", daemon=True)
+        self._threads = [threading.Thread(target=self._read, name=f"link-{index}-read", daemon=True),
+                         threading.Thread(target=self._write, name=f"link-{index}-write", daemon=True)]
 
     def start(self) -> None:
         self._send(frame(bytes([CATALOG]) + pickle.dumps(self.queues.catalog)))
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def _read(self) -> None:
         buffer = bytearray()
@@ -144,6 +156,25 @@ class LinkServer(Sink):
             log.exception("front-end %d: its link failed", self.index)
         finally:
             self.close()
+            self._outbox.put(None)  # the writer stops too, and closes the socket
+
+    def _write(self) -> None:
+        while True:
+            data = self._outbox.get()
+            more = [data] if data is not None else []
+            while data is not None and not self._outbox.empty():  # all that is waiting, in one send
+                data = self._outbox.get()
+                if data is not None:
+                    more.append(data)
+            if more and not self.closed.is_set():
+                try:
+                    self._sock.sendall(b"".join(more))
+                except OSError:
+                    log.warning("front-end %d: its link is gone", self.index)
+                    self.close()
+            if data is None:
+                self._sock.close()
+                return
 
     def _handle(self, body: bytes, submitted: dict[str, list[Pending]]) -> None:
         kind = body[0]
@@ -189,7 +220,7 @@ class LinkServer(Sink):
         for pending, exc in failures:
             status = code or (exc.code if isinstance(exc, RequestError) else grpc.StatusCode.INTERNAL)
             message = exc.message if isinstance(exc, RequestError) else \
-                "the server failed to classify this image; see its log"
+                "the model failed to run this request; see the server's log"
             if not isinstance(exc, RequestError):
                 log.error("front-end %d: a request failed: %r", self.index, exc)
             frames.append(frame(_ERROR.pack(ERROR, pending.token, status.value[0]) + message.encode()))
@@ -216,14 +247,8 @@ class LinkServer(Sink):
             del self._metrics[number]
 
     def _send(self, data: bytes) -> None:
-        if self.closed.is_set():
-            return
-        try:
-            with self._write_lock:
-                self._sock.sendall(data)
-        except OSError:
-            log.warning("front-end %d: its link is gone", self.index)
-            self.close()
+        if not self.closed.is_set():
+            self._outbox.put(data)
 
     def close(self) -> None:
         if self.closed.is_set():
@@ -255,6 +280,8 @@ class RemoteModelQueues:
         self._arena_fd, self._slots = arena_fd, slots
         self._metrics_text = metrics_text  # () -> this process's metrics, for the model process to merge
         self.catalog: Catalog | None = None
+        # Requests being decoded here, by model, as ModelQueues counts them. They stay here: the
+        # model process's batchers wait for company only as long as their last batch held.
         self.arriving: dict[str, int] = {}
         self.closed = asyncio.Event()
         self._free: list[int] = list(range(slots - 1, -1, -1))  # a stack: recently used slots first
@@ -283,6 +310,7 @@ class RemoteModelQueues:
         self._index = {name: i for i, name in enumerate(self._names)}
         self.arriving = {name: 0 for name in self._names}
         self.arena = Arena(self._arena_fd, self._slots, *arena_shape(self.catalog))
+        self.arena.release_fd()
         loop.add_reader(self._sock.fileno(), self._on_readable)
 
     def ready(self) -> None:
@@ -299,31 +327,36 @@ class RemoteModelQueues:
     def free_slots(self) -> int:
         return len(self._free)
 
-    async def submit(self, model: str, item, deadline: float | None = None, priority: int = 0):
+    def defers_inputs(self, model: str) -> bool:
+        """Inputs are made here, before they cross the link (see ModelQueues.defers_inputs)."""
+        return False
+
+    async def submit(self, model: str, item: np.ndarray, deadline: float | None = None, priority: int = 0):
         if self.closed.is_set():
             raise Unavailable("the model process is gone; this server is stopping")
         if not self._free:
             raise ResourceExhausted(f"this front-end has {self._slots} requests in flight; "
                                     "the server is overloaded, try again shortly")
-        prepare_s = 0.0
-        if isinstance(item, Deferred):
-            began = time.monotonic()
-            item = item.make()  # cheap (a mask on a cached photo): here, with no hop
-            prepare_s = time.monotonic() - began
         meta = self.catalog.models[model].metadata
         slot = self._free.pop()
-        np.copyto(self.arena.input(slot, meta.input_size), item)
+        try:
+            np.copyto(self.arena.input(slot, meta.input_size), item)
+        except BaseException:
+            self._free.append(slot)
+            raise
         future = self._loop.create_future()
         self._waiting[slot] = (future, len(meta.labels))
         self._write(frame(_SUBMIT.pack(SUBMIT, slot, self._index[model], priority, deadline or 0.0)))
         try:
             ranked, stats = await future
         except asyncio.CancelledError:
-            if not self.closed.is_set():
-                self._waiting[slot] = (None, 0)  # the slot stays taken until its answer comes
+            # Still waiting for its answer (not answered in the same turn, the slot perhaps taken
+            # by another caller since): the slot stays taken until the answer comes.
+            if not self.closed.is_set() and self._waiting.get(slot, (None,))[0] is future:
+                self._waiting[slot] = (None, 0)
                 self._write(frame(_SLOT.pack(CANCEL, slot)))
             raise
-        return ranked, BatchStats(stats.size, stats.queue_s, stats.inference_s, prepare_s)
+        return ranked, stats
 
     def _on_readable(self) -> None:
         try:
@@ -371,7 +404,7 @@ class RemoteModelQueues:
 
     def _write(self, data: bytes) -> None:
         """Sends `data` after the current turn of the loop, with whatever else is sent in it: one
-        system call for all the requests one turn submits (a send per request cost ~9% here)."""
+        system call for all the requests one turn submits (a system call is dear on a busy loop)."""
         if not self._out and not self._writing:
             self._loop.call_soon(self._flush)
         self._out += data

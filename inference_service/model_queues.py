@@ -70,6 +70,12 @@ class ModelQueues:
         self.metrics.queue_depth.labels(name).set_function(lambda: batcher.queue_depth)
         return batcher
 
+    def defers_inputs(self, model: str) -> bool:
+        """Whether a cheap input (a mask on a cached photo) is best made by the model's worker just
+        before the run (`Deferred`, no hop through another thread): on the CPU, where the worker's
+        core runs it anyway. A GPU's worker must keep the GPU fed: its inputs come made."""
+        return self.registry.models[model].provider == CPU
+
     def start(self) -> None:
         for batcher in self.batchers.values():
             batcher.start()

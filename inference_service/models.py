@@ -63,10 +63,11 @@ def pick_providers(device: str) -> list[str]:
 
 
 def cuda_options(options: RuntimeOptions) -> dict[str, str]:
-    """The CUDA provider's options. cuDNN's exhaustive kernel search (onnxruntime's default) costs
-    0.3-1.5 s per new input shape and convolution; its heuristic picks at once. cuDNN's largest
-    workspace (onnxruntime's default) is on unless `--no-cudnn-max-workspace`: a maintainer traced a
-    ResNet slowdown to it (microsoft/onnxruntime#20712), so the GPU check runs both."""
+    """The CUDA provider's options. cuDNN's exhaustive kernel search (onnxruntime's default) runs
+    for every new input shape and convolution; its heuristic picks at once. cuDNN's largest
+    workspace (onnxruntime's default) stays on unless `--no-cudnn-max-workspace`: a maintainer
+    traced a ResNet slowdown to it (microsoft/onnxruntime#20712), though onnxruntime's sources
+    read it only on their cuDNN 8 path; the GPU check runs both."""
     return {"cudnn_conv_algo_search": "HEURISTIC",
             "cudnn_conv_use_max_workspace": "1" if options.cudnn_max_workspace else "0"}
 

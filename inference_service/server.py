@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--port", type=int, default=50051, help="gRPC port (0: pick a free one and log it)")
     add_flag(parser, "--workers", type=int, default=1,
              help="front-end processes (gRPC, decoding, masking) that feed one model process through shared "
-                  "memory; 1: everything in one process. On a GPU, about one per two cores")
+                  "memory; 1: everything in one process (sizing for a GPU: docs/deploy.md)")
     add_flag(parser, "--model-dir", type=Path, default=Path("models"), help="folder of exported model folders")
     add_flag(parser, "--device", default="auto", choices=("auto", "cuda", "cpu"),
              help="where models run: auto = CUDA when onnxruntime can use it, else the CPU")
@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
              help="largest image, in pixels (width x height), checked before decoding")
     add_flag(parser, "--image-cache-mb", type=float, default=512, help="memory for decoded images, in MiB")
     add_flag(parser, "--preprocess-workers", type=int, default=2,
-             help="threads that decode uploaded photos and inpaint (masks on cached photos are made by the model's workers)")
+             help="threads that decode uploaded photos and inpaint (a mask on a cached photo is made at once: on the CPU "
+                  "by the model's worker just before the run)")
     add_flag(parser, "--intra-op-threads", type=int, default=0,
              help="onnxruntime threads for a batch that runs alone (0: all usable cores, a container's CPU limit "
                   "included); batches that overlap share them out")
@@ -76,12 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--pin-workers", type=bool, default=True,
              help="on the CPU, when each overlapping batch gets exactly one core of cores that are the "
                   "process's own (no CPU quota) and --intra-op-threads is 0: keep each model worker thread on its "
-                  "own core (~3%% more throughput under load on 2 cores)")
+                  "own core")
     add_flag(parser, "--cudnn-max-workspace", type=bool, default=True,
              help="on a GPU, let cuDNN use its largest workspace for convolutions (onnxruntime's default)")
     add_flag(parser, "--ort-spinning", type=bool, default=True,
-             help="let onnxruntime's threads spin-wait briefly between parallel steps (a batch alone runs ~2 ms "
-                  "faster; they sleep when the server is idle)")
+             help="let onnxruntime's threads spin-wait briefly between parallel steps (a batch alone runs faster; "
+                  "they sleep when the server is idle)")
     add_flag(parser, "--grace-period-s", type=float, default=10.0,
              help="on SIGTERM, seconds to let in-flight requests finish")
     add_flag(parser, "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")

@@ -68,14 +68,18 @@ class Frontend:
             pass_fds=(theirs.fileno(), self.arena.fd), env={**os.environ, LINK_ENV: json.dumps(link)})
         theirs.close()
         self.link = LinkServer(index, ours, self.arena, queues)
+        self.arena.release_fd()  # mapped here and handed over: the memory lives as long as its mappings
         self.link.start()
-        self.started_at = time.monotonic()
+
+    def close(self) -> None:
+        """Once its process has exited: the link's socket goes (its slots' memory with their last view)."""
+        self.link.close()
 
 
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     """The model process: loads the models, starts the front-ends, and serves until SIGTERM."""
     # The cores are shared with the front-ends: a model worker kept on one core could not make way
-    # for them (tiny model, 64 clients: 1,062 against 1,192 requests/s unpinned, docs/benchmarks.md).
+    # for them (docs/benchmarks.md, "Serving at scale").
     args = argparse.Namespace(**{**vars(args), "pin_workers": False})
     registry = load_models(args)
     queues = ModelQueues(registry, batch_limits_from_args(args))
@@ -86,8 +90,9 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         signal.signal(sig, lambda *_: stop.set())
     frontends = [Frontend(i, argv, port, queues, args.max_queue_size) for i in range(args.workers)]
     try:
-        if not _wait_ready(frontends, stop):
-            return 1
+        started = _wait_ready(frontends, stop)
+        if started != "ready":
+            return 0 if started == "stopped" else 1
         if args.metrics_port:
             serve_metrics(args.host, args.metrics_port, queues.metrics.registry, lambda: [f.link for f in frontends])
             log.info("Prometheus metrics on http://%s:%d/metrics", args.host, args.metrics_port)
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
                 if code is not None and not stop.is_set():
                     log.warning("front-end %d (pid %d) exited with %s; starting it again", i, frontend.process.pid,
                                 code)
+                    frontend.close()
                     time.sleep(RESPAWN_PAUSE_S)
                     frontends[i] = Frontend(i, argv, port, queues, args.max_queue_size)
         log.info("stopping: the front-ends finish their in-flight requests (grace %.1f s)", args.grace_period_s)
@@ -110,18 +116,21 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         log.info("stopped")
 
 
-def _wait_ready(frontends: list[Frontend], stop: threading.Event) -> bool:
+def _wait_ready(frontends: list[Frontend], stop: threading.Event) -> str:
+    """"ready" once every front-end serves; "stopped" on SIGTERM meanwhile; "failed" otherwise."""
     end = time.monotonic() + READY_TIMEOUT_S
     while not all(f.link.ready.is_set() for f in frontends):
         for f in frontends:
             if f.process.poll() is not None:
                 log.error("front-end %d exited with %s before it was serving", f.index, f.process.returncode)
-                return False
-        if stop.is_set() or time.monotonic() > end:
+                return "failed"
+        if stop.is_set():
+            return "stopped"
+        if time.monotonic() > end:
             log.error("the front-ends did not all start serving within %.0f s", READY_TIMEOUT_S)
-            return False
+            return "failed"
         time.sleep(0.05)
-    return True
+    return "ready"
 
 
 def _stop_all(frontends: list[Frontend], grace_s: float) -> None:

@@ -43,8 +43,9 @@ class Inference:
 
     Calls about a photo go over the connection its id picks (`for_photo`): a server of several
     processes, or several pods, keeps each photo in the cache of the process its connection
-    reaches, and the photos (so the work) spread over all of them. If that connection breaks and
-    lands elsewhere, the server answers NOT_FOUND and the page sends the photo again.
+    reaches, and the photos (so the work) spread over the processes the connections reached when
+    they were made. If a connection breaks and lands elsewhere, the server answers NOT_FOUND and
+    the page sends the photo again.
     """
 
     def __init__(self, address: str, *, tls_ca_file: str = "", tls_server_name: str = "", auth_token: str = "",

@@ -145,3 +145,18 @@ async def test_each_model_worker_thread_is_set_up_by_its_model(model_dir, monkey
         assert sorted(started) == [(0, f"infer-{model.name}-0"), (1, f"infer-{model.name}-1")]
     finally:
         await service.stop()
+
+
+async def test_when_an_explains_caller_goes_away_its_queued_copies_are_dropped(rig, photo_png):
+    stub, batcher, gate = await rig(max_batch_size=1)
+    call = stub.Explain(pb.ExplainRequest(image=photo_png["coffee"]), timeout=60)
+    reading = asyncio.ensure_future(call.read())  # the base copy runs (held), the rest follow
+    await until(lambda: gate.entered == 1)
+    gate.open.set()
+    await until(lambda: batcher.queue_depth >= 8)  # a chunk of occluded copies queued behind it
+    ran_before = gate.entered
+    call.cancel()
+    await until(lambda: batcher.queue_depth == 0)
+    await asyncio.sleep(0.2)
+    assert gate.entered - ran_before <= 2, "the dropped copies were not run"
+    reading.cancel()

@@ -83,18 +83,30 @@ def test_one_metrics_endpoint_counts_every_front_ends_requests(workers_server, m
     assert after["maskscope_image_cache_images"] >= 2, "both front-ends hold the photo by now"
 
 
-def test_a_front_end_that_dies_is_started_again(workers_server, photo_png):
-    victim = frontend_pids(workers_server)[0]
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def kill_a_front_end(server) -> None:
+    victim = frontend_pids(server)[0]
+    restarts = server.log().count("starting it again")
     os.kill(victim, signal.SIGKILL)
     end = time.monotonic() + 60
     while time.monotonic() < end:
-        pids = frontend_pids(workers_server)
-        if len(pids) == 2 and victim not in pids and "starting it again" in workers_server.log():
-            break
+        pids = frontend_pids(server)
+        if len(pids) == 2 and victim not in pids and server.log().count("starting it again") > restarts:
+            time.sleep(3)  # the new one serving
+            return
         time.sleep(0.2)
-    else:
-        pytest.fail(f"no new front-end:\n{workers_server.log()}")
-    time.sleep(3)  # the new one serving
+    pytest.fail(f"no new front-end:\n{server.log()}")
+
+
+def test_a_front_end_that_dies_is_started_again_and_leaves_nothing_behind(workers_server, photo_png):
+    kill_a_front_end(workers_server)
+    fds = open_fds(workers_server.process.pid)
+    for _ in range(2):
+        kill_a_front_end(workers_server)
+    assert open_fds(workers_server.process.pid) <= fds + 1, "each link's socket and memory go with its front-end"
     for _ in range(8):
         with own_connection(workers_server.address) as channel:
             answer = pb_grpc.ClassifierStub(channel).Classify(pb.ClassifyRequest(image=photo_png["rocket"]), timeout=30)
@@ -114,6 +126,10 @@ def test_sigterm_lets_every_front_end_finish_its_in_flight_requests(model_dir, p
                           for i in range(k * 100, k * 100 + 60)]
         time.sleep(0.3)
         server.process.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        with pytest.raises(grpc.RpcError) as refused:  # new work is refused while the old finishes
+            pb_grpc.ClassifierStub(channels[0]).Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=5)
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
         assert not all(f.done() for f, _ in in_flight), "some requests should still have been in flight"
         assert [f.result().sequence for f, _ in in_flight] == [i for _, i in in_flight]
         assert server.process.wait(60) == 0

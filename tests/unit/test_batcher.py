@@ -343,3 +343,18 @@ async def test_bulk_work_completes_while_painters_keep_the_model_busy():
     await asyncio.gather(*painters)
     assert [output for output, _ in bulk] == [100, 101, 102, 103, 104]
     await batcher.stop()
+
+
+async def test_bulk_work_never_takes_the_last_quarter_of_the_queue_from_painters():
+    batcher, model, hold, running = await held(max_batch_size=1, max_queue_size=8)
+    bulk = [asyncio.ensure_future(batcher.submit(i, priority=BULK)) for i in range(6)]
+    await asyncio.sleep(0.02)
+    with pytest.raises(ResourceExhausted, match="6 requests queued"):
+        await batcher.submit(99, priority=BULK)
+    painters = [asyncio.ensure_future(batcher.submit(100 + i)) for i in range(2)]  # still room for them
+    await asyncio.sleep(0.02)
+    assert batcher.queue_depth == 8
+    hold.set()
+    assert [(await t)[0] for t in painters] == [1000, 1010]
+    await asyncio.gather(running, *bulk)
+    await batcher.stop()

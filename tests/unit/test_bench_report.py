@@ -198,3 +198,10 @@ def test_a_gpu_run_is_judged_at_64_clients_on_the_gpu_bars():
     entry["alternating"]["1"] = summarise_latency_turns([([6.0] * 9, ([9.5] * 5, 0))] * 3, 2.0)
     text, ok = report(run)
     assert not ok and "one client" in failures(text)[0]
+
+
+def test_an_overhead_section_that_could_not_run_fails_the_run_and_says_why():
+    run = scale_results()
+    run["overhead"] = {"not_measured": "no libgrpc++ here"}
+    text, ok = report(run)
+    assert not ok and "NOT MEASURED (no libgrpc++ here)" in text

@@ -159,3 +159,27 @@ async def test_when_a_front_end_goes_its_queued_requests_are_dropped(link):
     await until(lambda: made.server.closed.is_set())
     assert made.queues.batchers[LITE0].queue_depth == 0
     release.set()
+
+
+async def test_a_call_cancelled_as_its_answer_arrives_leaves_the_next_owner_of_its_slot_alone(link):
+    """The answer frees the slot; another call takes it in the same turn of the loop; the first
+    caller's cancellation must then not cancel (or orphan) the second caller's request."""
+    made = await link(slots=1)
+    remote = made.remote
+    first = asyncio.ensure_future(remote.submit(LITE0, X))
+    second = []
+    handle = remote._handle
+
+    def answer_then_cancel(body):
+        if not second:
+            second.append(asyncio.ensure_future(remote.submit(LITE0, X)))  # scheduled before the first resumes
+            handle(body)
+            first.cancel()
+        else:
+            handle(body)
+
+    remote._handle = answer_then_cancel
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    ranked, _ = await asyncio.wait_for(second[0], 10)
+    assert ranked.best and remote.free_slots == 1
