@@ -97,8 +97,9 @@ def take_batch(interactive: collections.deque, bulk: collections.deque, policy: 
 @dataclass
 class DynamicBatcher:
     """Collects requests until a batch is full or `max_delay_s` has passed since the first one
-    queued, then runs `run_batch(inputs, worker)` on all of them at once, in one of `workers`
-    worker threads; `take_batch` chooses what runs together.
+    queued, then runs `run_batch(inputs, worker, more_waiting)` on all of them at once, in one of
+    `workers` worker threads (`more_waiting`: requests are queued or on their way, so another batch
+    will run beside this one); `take_batch` chooses what runs together.
 
     Each worker takes its next batch itself as soon as it is free. `run_batch` must return
     exactly one output per input, in order; if it raises, every request of that batch gets the
@@ -109,7 +110,7 @@ class DynamicBatcher:
     waits for company only while more are expected: those, or as many as the previous batch held.
     """
 
-    run_batch: Callable[[list, int], Sequence]
+    run_batch: Callable[[list, int, bool], Sequence]
     max_batch_size: int = 16
     max_delay_s: float = 0.002
     max_queue_size: int = 256
@@ -298,7 +299,8 @@ class DynamicBatcher:
             return
         run_started = time.monotonic()  # after preparing: inference_s is the model's time alone
         try:
-            outputs = self.run_batch([p.item for p in ready], worker)
+            more_waiting = self.queue_depth > 0 or bool(self.expected_arrivals and self.expected_arrivals())
+            outputs = self.run_batch([p.item for p in ready], worker, more_waiting)
             if len(outputs) != len(ready):
                 raise RuntimeError(f"{self.name} returned {len(outputs)} outputs for {len(ready)} inputs")
         except Exception as exc:

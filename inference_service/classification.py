@@ -20,6 +20,7 @@ from inference_service.metrics import Metrics
 from inference_service.models import ServedModel
 from inference_service.postprocess import DEFAULT_TOP_K
 from inference_service.preprocess import decode_image, source_crop_box
+from maskscope.fills import MAX_IMAGE_PIXELS
 from maskscope.fills import NAME_OF as FILL_NAMES
 from maskscope.v1 import classifier_pb2 as pb
 
@@ -31,7 +32,7 @@ PRIORITIES = {pb.PRIORITY_INTERACTIVE: INTERACTIVE, pb.PRIORITY_BULK: BULK}
 
 @dataclass(frozen=True)
 class Limits:
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = MAX_IMAGE_PIXELS
     image_cache_bytes: int = 512 << 20
     preprocess_workers: int = 2
     concurrent_explains: int = 2  # per model; more wait their turn, so painters keep most of the queue
@@ -90,30 +91,27 @@ class ClassificationService:
                                total_ms=(time.monotonic() - arrived) * 1e3, batch_size=stats.size))
 
     async def _model_input(self, request: pb.ClassifyRequest, model: ServedModel) -> tuple[object, CachedImage]:
-        """The request's model input, and its photo. When only the mask is new work (a cached
-        photo whose views are made), it is made at once: by the model's worker just before the run
-        where the queues defer it (`Deferred`: on the CPU), else here; decoding a photo, a first
-        view, a first fill or inpainting run in the preprocessing threads."""
-        fill, spec = FILL_NAMES[request.fill], model.metadata.preprocessing
+        """The request's model input (`prepare`), and its photo. When only the mask is new work (a
+        cached photo whose views are made, `MaskInputs.cheap`), it is made at once: by the model's
+        worker just before the run where the queues defer it (`Deferred`: on the CPU), else here.
+        Decoding a photo, a first view, a first fill or inpainting run in the preprocessing threads."""
+        spec = model.metadata.preprocessing
         image = self._image(request) if request.WhichOneof("source") == "image_id" else None
-        if image is not None:
-            inputs = image.inputs(spec)
-            if inputs.cheap(request.mask, fill, request.keep_painted):
-                make = functools.partial(inputs.input_for, request.mask, fill, request.keep_painted)
-                return (Deferred(make) if self.queues.defers_inputs(model.name) else make()), image
+        if image is not None and image.inputs(spec).cheap(request.mask, FILL_NAMES[request.fill],
+                                                          request.keep_painted):
+            make = functools.partial(prepare, image, request, spec)
+            return (Deferred(make) if self.queues.defers_inputs(model.name) else make()), image
         self.queues.arriving[model.name] += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                self._preprocess_pool, self._prepare, request, model, image)
+                self._preprocess_pool, self._decode_and_prepare, request, spec, image)
         finally:
             self.queues.arriving[model.name] -= 1
 
-    def _prepare(self, request: pb.ClassifyRequest, model: ServedModel,
-                 image: CachedImage | None) -> tuple[np.ndarray, CachedImage]:
+    def _decode_and_prepare(self, request: pb.ClassifyRequest, spec, image: CachedImage | None):
         """In a preprocessing thread: the photo (decoded unless given) and its model input."""
         image = image or self._image(request)
-        inputs = image.inputs(model.metadata.preprocessing)
-        return inputs.input_for(request.mask, FILL_NAMES[request.fill], request.keep_painted), image
+        return prepare(image, request, spec), image
 
     async def explain(self, request: pb.ExplainRequest, deadline: float | None = None):
         """Yields ExplainResponses: progress after each chunk of occluded copies, then the map.
@@ -181,6 +179,11 @@ class ClassificationService:
         if image is None:
             image = self.cache.put(CachedImage(image_id, decode_image(request.image, self.limits.max_image_pixels)))
         return image
+
+
+def prepare(image: CachedImage, request: pb.ClassifyRequest, spec) -> np.ndarray:
+    """A ClassifyRequest's model input: its photo under its mask and fill, for this preprocessing."""
+    return image.inputs(spec).input_for(request.mask, FILL_NAMES[request.fill], request.keep_painted)
 
 
 async def _all_or_none(awaitables: list) -> list:

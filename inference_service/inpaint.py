@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from inference_service.errors import FailedPrecondition
-from inference_service.preprocess import _RESAMPLING, Preprocessing, normalise, resized_size
+from inference_service.preprocess import _RESAMPLING, Preprocessing, crop_offset, normalise, resized_size
 
 INPAINT_RADIUS_PX = 3  # the neighbourhood each filled pixel is taken from, at the model's scale
 
@@ -37,17 +37,11 @@ def resized_hole(painted: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(painted.resize(size, Image.Resampling.BILINEAR)) > 0
 
 
-def crop_offset(small_shape: tuple[int, ...], spec: Preprocessing) -> tuple[int, int]:
-    """(top, left) of the centre crop in the resized image, as torchvision's CenterCrop takes it."""
-    height, width = small_shape[:2]
-    return int(round((height - spec.crop) / 2.0)), int(round((width - spec.crop) / 2.0))
-
-
 def inpainted_input(small: np.ndarray, hole: np.ndarray, spec: Preprocessing) -> np.ndarray:
     """The model input (3 x crop x crop float32) of `small` with `hole` inpainted."""
     if hole.any():
         small = _cv2().inpaint(np.ascontiguousarray(small), hole.astype(np.uint8) * 255, INPAINT_RADIUS_PX,
                                _cv2().INPAINT_TELEA)
-    top, left = crop_offset(small.shape, spec)
+    left, top = crop_offset(small.shape[1], small.shape[0], spec.crop)
     crop = small[top:top + spec.crop, left:left + spec.crop]
     return normalise(crop.transpose(2, 0, 1).astype(np.float32), spec)

@@ -25,6 +25,7 @@ from inference_service.linear_resize import ViewResize
 from inference_service.masks import Box, Mask, decode_mask, read_mask
 from inference_service.preprocess import (Preprocessing, apply_mask, fill_image, model_view, noise_seed, view_of_part,
                                           view_reach)
+from maskscope.fills import COLOURS
 
 # Masks (and their model inputs) kept per photo and model, to build the next mask's input on.
 RECENT_MASKS = 4
@@ -35,7 +36,6 @@ CHEAP_MAX_PIXELS = 4_000_000
 CHEAP_MAX_MASK_BYTES = 256 << 10
 # Views one MaskInputs may come to hold: the photo's, one per fill, recent inputs, the resized photo.
 _VIEWS = 6 + RECENT_MASKS
-CONSTANT_FILLS = ("gray", "black")  # one colour: nothing to compute per photo
 
 
 class PhotoFills:
@@ -53,12 +53,12 @@ class PhotoFills:
         pixels = self._made.get(name)
         if pixels is None:
             pixels = fill_image(self.rgb, name, self.seed)
-            if name not in CONSTANT_FILLS:
+            if name not in COLOURS:
                 self._made[name] = pixels
         return pixels
 
     def made(self, name: str) -> bool:
-        return name in CONSTANT_FILLS or name in self._made
+        return name in COLOURS or name in self._made
 
     def held_bytes(self) -> int:
         return sum(a.nbytes for a in self._made.values())

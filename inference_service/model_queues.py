@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from inference_service.batcher import INTERACTIVE, DynamicBatcher, Pending
@@ -54,16 +55,12 @@ class ModelQueues:
         on_cpu = model.provider == CPU
         bulk = self.limits.bulk_batch_size or (CPU_BULK_BATCH_SIZE if on_cpu else self.limits.max_batch_size)
 
-        def run_batch(inputs: list, worker: int) -> list[Ranked]:
-            more_waiting = batcher.queue_depth > 0 or self.arriving[name] > 0
-            return infer_and_rank(model, inputs, worker, more_waiting)
-
         def observe(size: int, seconds: float) -> None:
             batch_size.observe(size)
             inference_seconds.observe(seconds)
 
         batcher = DynamicBatcher(
-            run_batch, max_batch_size=self.limits.max_batch_size, max_delay_s=self.limits.max_delay_s,
+            functools.partial(infer_and_rank, model), max_batch_size=self.limits.max_batch_size, max_delay_s=self.limits.max_delay_s,
             max_queue_size=self.limits.max_queue_size, name=name, workers=model.concurrent_batches,
             max_bulk_batch_size=bulk, mix_bulk=not on_cpu, expected_arrivals=lambda: self.arriving[name],
             on_batch=observe, worker_started=model.worker_started)

@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 from inference_service.errors import InvalidArgument
-from inference_service.inpaint import crop_offset, inpainted_input
+from inference_service.inpaint import inpainted_input
+from inference_service.preprocess import crop_offset
 
 MAX_OCCLUDED_COPIES = 1024  # 32 x 32 positions: patch 14, stride 7 on a 224 input
 
@@ -54,7 +55,7 @@ def occlude(base: np.ndarray, fill_view: np.ndarray, y: int, x: int, patch: int)
 
 def occlude_inpainted(small: np.ndarray, hole: np.ndarray, spec, y: int, x: int, patch: int) -> np.ndarray:
     """The inpaint fill's occluded copy: the patch joins the hole and everything is inpainted."""
-    top, left = crop_offset(small.shape, spec)
+    left, top = crop_offset(small.shape[1], small.shape[0], spec.crop)
     hole = hole.copy()
     hole[top + y:top + y + patch, left + x:left + x + patch] = True
     return inpainted_input(small, hole, spec)

@@ -12,11 +12,10 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from inference_service.errors import InvalidArgument
+from maskscope.fills import COLOURS
+from maskscope.fills import NAMES as FILLS
 
-# The ImageNet mean colour, (0.485, 0.456, 0.406) * 255: the least informative grey for the model.
-IMAGENET_MEAN_RGB = (124, 116, 104)
-
-FILLS = ("gray", "black", "blur", "noise", "inpaint")
+IMAGENET_MEAN_RGB = COLOURS["gray"]
 # Resizing the shorter side to ~256 px would make a 1,000,000 x 2 strip gigabytes large.
 MAX_ASPECT_RATIO = 50
 EXIF_ORIENTATION = 0x0112
@@ -108,10 +107,8 @@ def noise_seed(image_id: str) -> int:
 
 def fill_image(rgb: np.ndarray, fill: str, seed: int = 0) -> np.ndarray:
     """What painted pixels become: an array of the image's shape (or one broadcastable pixel)."""
-    if fill == "gray":
-        return np.array(IMAGENET_MEAN_RGB, dtype=np.uint8)
-    if fill == "black":
-        return np.zeros(3, dtype=np.uint8)
+    if fill in COLOURS:
+        return np.array(COLOURS[fill], dtype=np.uint8)
     if fill == "blur":
         # Strong enough that objects become unrecognisable, scaled to the image size.
         radius = max(2.0, 0.05 * max(rgb.shape[:2]))
@@ -141,11 +138,16 @@ def resized_size(width: int, height: int, shorter_side: int) -> tuple[int, int]:
     return int(shorter_side * width / height), shorter_side
 
 
+def crop_offset(width: int, height: int, crop: int) -> tuple[int, int]:
+    """(left, top) of a centre crop of a width x height image, as torchvision's CenterCrop takes it
+    (half pixels rounded to even, Python's round; the page's cropBox does the same)."""
+    return int(round((width - crop) / 2.0)), int(round((height - crop) / 2.0))
+
+
 def source_crop_box(width: int, height: int, spec: Preprocessing) -> tuple[float, float, float, float]:
     """The centre crop that the model sees, as (left, top, right, bottom) in the original image's pixels."""
     new_w, new_h = resized_size(width, height, spec.resize)
-    top = int(round((new_h - spec.crop) / 2.0))
-    left = int(round((new_w - spec.crop) / 2.0))
+    left, top = crop_offset(new_w, new_h, spec.crop)
     scale_x, scale_y = width / new_w, height / new_h
     return (left * scale_x, top * scale_y, (left + spec.crop) * scale_x, (top + spec.crop) * scale_y)
 

@@ -18,6 +18,7 @@ from inference_service.model_queues import BatchLimits, ModelQueues
 from inference_service.models import PRECISIONS, ModelRegistry, RuntimeOptions
 from inference_service.security import TokenAuthInterceptor, server_credentials
 from inference_service.servicer import ClassifierServicer
+from maskscope.fills import MAX_IMAGE_PIXELS
 from maskscope.flags import add_flag
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--max-queue-size", type=int, default=256,
              help="requests queued per model before new ones are refused with RESOURCE_EXHAUSTED")
     add_flag(parser, "--max-receive-mb", type=float, default=16, help="largest request message, in MiB")
-    add_flag(parser, "--max-image-pixels", type=int, default=40_000_000,
+    add_flag(parser, "--max-image-pixels", type=int, default=MAX_IMAGE_PIXELS,
              help="largest image, in pixels (width x height), checked before decoding")
     add_flag(parser, "--image-cache-mb", type=float, default=512, help="memory for decoded images, in MiB")
     add_flag(parser, "--preprocess-workers", type=int, default=2,

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
+from maskscope.fills import COLOURS, MAX_IMAGE_PIXELS
 from maskscope.fills import NAMES as FILL_NAMES
 
 FORMAT = "maskscope-session"
 VERSION = 1
-GRAY = (124, 116, 104)  # how the report shows hidden pixels (the gray fill's colour)
+GRAY = COLOURS["gray"]  # how the report shows hidden pixels
 REPORT_WIDTH_PX = 320
-MAX_PHOTO_PIXELS = 40_000_000  # as the inference service's default --max-image-pixels
 
 
 class SessionError(ValueError):
@@ -133,9 +133,9 @@ def open_photo(image: bytes, width: int = REPORT_WIDTH_PX) -> Image.Image:
     """The session's photo, upright and shrunk to `width` (its size checked before decoding)."""
     try:
         photo = Image.open(io.BytesIO(image))
-        if photo.width * photo.height > MAX_PHOTO_PIXELS:
+        if photo.width * photo.height > MAX_IMAGE_PIXELS:
             raise SessionError(f"the session's image is {photo.width}x{photo.height}; "
-                               f"reports take at most {MAX_PHOTO_PIXELS:,} pixels")
+                               f"reports take at most {MAX_IMAGE_PIXELS:,} pixels")
         photo.draft("RGB", (width, width * 4))  # JPEGs decode straight at a fraction of their size
         photo = ImageOps.exif_transpose(photo).convert("RGB")
     except SessionError:

@@ -21,7 +21,7 @@ class Model:
         self.hold = hold
         self.started = threading.Event()
 
-    def __call__(self, items, worker=0):
+    def __call__(self, items, worker=0, more_waiting=False):
         self.started.set()
         if self.hold is not None:
             assert self.hold.wait(5)
@@ -105,7 +105,7 @@ async def test_a_failed_run_fails_every_request_of_that_batch_only():
 
 
 async def test_a_run_that_raises_a_base_exception_fails_its_batch_and_the_worker_goes_on():
-    def run(items, worker):
+    def run(items, worker, more_waiting):
         if 13 in items:
             raise SystemExit("a model's code called exit()")
         return [item * 10 for item in items]
@@ -118,7 +118,7 @@ async def test_a_run_that_raises_a_base_exception_fails_its_batch_and_the_worker
 
 
 async def test_wrong_number_of_outputs_is_an_error_for_all():
-    batcher = await started(DynamicBatcher(lambda items, worker: [0], max_batch_size=2, max_delay_s=0.5))
+    batcher = await started(DynamicBatcher(lambda items, worker, more_waiting: [0], max_batch_size=2, max_delay_s=0.5))
     results = await asyncio.gather(batcher.submit(1), batcher.submit(2), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) and "1 outputs for 2 inputs" in str(r) for r in results)
     await batcher.stop()
@@ -216,7 +216,7 @@ async def test_two_batches_may_run_at_once_and_a_third_waits():
 async def test_one_client_after_another_is_served_by_the_same_worker():
     """The model runs markedly slower when its calls keep moving between threads."""
     threads = []
-    batcher = await started(DynamicBatcher(lambda items, worker: threads.append(threading.get_ident()) or items,
+    batcher = await started(DynamicBatcher(lambda items, worker, more_waiting: threads.append(threading.get_ident()) or items,
                                            max_batch_size=4, max_delay_s=0.0, workers=2))
     for i in range(6):
         await batcher.submit(i)
@@ -324,7 +324,7 @@ async def test_a_cancelled_request_leaves_the_queue_and_never_runs():
 
 async def test_bulk_work_completes_while_painters_keep_the_model_busy():
     """Painters alone could fill every batch; a bulk request that has waited long enough joins anyway."""
-    def run(items, worker):
+    def run(items, worker, more_waiting):
         time.sleep(0.005)
         return items
 

@@ -99,7 +99,7 @@ async def test_no_session_ever_sees_a_second_input_shape_under_mixed_load(record
     model, record = recorded
     outputs = {}
 
-    def run_batch(inputs, worker):
+    def run_batch(inputs, worker, more_waiting):
         logits = model.run(inputs, worker)
         for x, row in zip(inputs, logits):
             outputs.setdefault(float(x[0, 0, 0]), []).append(row)

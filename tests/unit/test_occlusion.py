@@ -1,13 +1,10 @@
-"""Occlusion maps' geometry and the inpaint fill, as pure functions."""
+"""Occlusion maps' geometry, as pure functions."""
 
 import numpy as np
 import pytest
 
-from inference_service import inpaint, occlusion
+from inference_service import occlusion
 from inference_service.errors import InvalidArgument
-from inference_service.preprocess import Preprocessing
-
-SPEC = Preprocessing(resize=32, crop=24, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 
 
 def test_positions_cover_the_edges():
@@ -39,40 +36,9 @@ def test_occlude_replaces_exactly_one_patch():
     assert out[:, 2:5, 4:7].min() == 7 and out.sum() == 7 * 3 * 9 and base.sum() == 0
 
 
-def test_inpainting_fills_a_hole_from_its_surroundings():
-    rgb = np.full((40, 60, 3), (200, 40, 90), np.uint8)
-    rgb[10:20, 20:30] = 0  # a black square on a flat colour: inpainting it gives back the colour
-    small = inpaint.resized_image(rgb, SPEC)
-    assert small.shape == (32, 48, 3)
-    hole = np.zeros(small.shape[:2], bool)
-    hole[6:18, 14:26] = True
-    filled = inpaint.inpainted_input(small, hole, SPEC)
-    assert filled.shape == (3, 24, 24)
-    pixels = filled * 0.25 * 255 + 0.5 * 255  # back to 0-255
-    top, left = inpaint.crop_offset(small.shape, SPEC)
-    np.testing.assert_allclose(pixels[:, 8 - top, 20 - left], (200, 40, 90), atol=12)
-    untouched = inpaint.inpainted_input(small, np.zeros_like(hole), SPEC) * 0.25 * 255 + 0.5 * 255
-    assert untouched[:, 8 - top, 20 - left].max() < 60  # without a hole the square stays dark
-
-
 def test_cells_are_equal_even_when_the_stride_does_not_divide_the_input():
     cells = occlusion.grid(10, 4, 4)  # patches at 0, 4 and 6; three cells of 10/3 px
     values = occlusion.cell_map([1.0 if (y, x) == (0, 0) else 0.0 for y, x in cells], cells, 10, 4, 4)
     assert values.shape == (3, 3)
     # The patch over 0-4 px reaches into the second cell (3.33-6.67 px), which patches at 4 and 6 also cover.
     np.testing.assert_allclose(values[0], [1, 1 / 3, 0], atol=1e-6)
-
-
-async def test_a_failed_copy_cancels_the_rest_of_its_chunk():
-    import asyncio
-
-    from inference_service.classification import _all_or_none
-
-    async def fails():
-        raise RuntimeError("one copy failed")
-
-    slow = asyncio.ensure_future(asyncio.sleep(30))
-    with pytest.raises(RuntimeError, match="one copy failed"):
-        await _all_or_none([slow, fails()])
-    await asyncio.sleep(0)
-    assert slow.cancelled()  # not left running in the batcher's queue

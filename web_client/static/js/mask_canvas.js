@@ -258,12 +258,18 @@ export class MaskCanvas extends EventTarget {
 }
 
 // The part of a width x height photo that a model with this preprocessing sees: its centre crop,
-// as [left, top, right, bottom] in photo pixels (the same arithmetic as torchvision's).
+// as [left, top, right, bottom] in photo pixels: the server's source_crop_box (preprocess.py),
+// which is torchvision's arithmetic, half pixels rounded to even as Python's round() does.
 export function cropBox(width, height, { resize, crop }) {
   const [newW, newH] = width <= height
     ? [resize, Math.floor(resize * height / width)]
     : [Math.floor(resize * width / height), resize];
-  const top = Math.round((newH - crop) / 2), left = Math.round((newW - crop) / 2);
+  const top = roundHalfEven((newH - crop) / 2), left = roundHalfEven((newW - crop) / 2);
   const sx = width / newW, sy = height / newH;
   return [left * sx, top * sy, (left + crop) * sx, (top + crop) * sy];
+}
+
+function roundHalfEven(x) {
+  const nearest = Math.round(x);
+  return Math.abs(x - Math.trunc(x)) === 0.5 && nearest % 2 !== 0 ? nearest - 1 : nearest;
 }
