@@ -10,13 +10,15 @@ SAMPLES := web_client/static/samples/index.json
 INFERENCE_PORT ?= 50051
 WEB_PORT ?= 8000
 
-.PHONY: install browser grpc-cpp proto models models-resnet50 samples demo test bench experiments clean
+.PHONY: install browser npm grpc-cpp proto models models-resnet50 samples demo test bench experiments clean
 
 install: $(INSTALLED)
 
 $(INSTALLED): requirements/*.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# opencv-contrib-python-headless replaced opencv-python-headless: both would own cv2/
+	$(PY) -m pip uninstall --quiet --yes opencv-python-headless 2>/dev/null || true
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $@
 
@@ -38,7 +40,7 @@ models-resnet50: $(INSTALLED)
 # Sample photos for the page's gallery, extracted from scikit-image and matplotlib.
 samples: $(SAMPLES)
 
-$(SAMPLES): | $(INSTALLED)
+$(SAMPLES): web_client/samples.py | $(INSTALLED)
 	$(PY) -m web_client.samples
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
@@ -46,6 +48,12 @@ browser:
 	@command -v chromium >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 		else echo "the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+
+# axe-core for the browser tests' accessibility checks (package-lock.json pins it).
+npm: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 
 # gRPC's C++ library, for bench/loadgen.cc (the load generator of the overhead run).
 grpc-cpp:
@@ -59,11 +67,11 @@ demo: models samples
 	$(PY) -m inference_service --model-dir $(MODEL_DIR) --port $(INFERENCE_PORT) & inference=$$!; \
 	$(PY) -m web_client --port $(WEB_PORT) --inference-addr 127.0.0.1:$(INFERENCE_PORT)
 
-test: models samples browser
+test: models samples browser npm
 	MASKSCOPE_ARTIFACTS_DIR=$(ARTIFACTS) $(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) $(MODEL_DIR) $(ARTIFACTS) .pytest_cache
+	rm -rf $(VENV) $(MODEL_DIR) $(ARTIFACTS) .pytest_cache node_modules
 
 # Throughput and latency against raw onnxruntime and plain servers, the service's overhead, fairness;
 # see docs/benchmarks.md.

@@ -163,8 +163,18 @@ class ClassificationService:
             crop_right=right, crop_bottom=bottom, patch_size=patch, stride=stride, occluded_copies=len(cells),
             model=model.name, image_id=image.image_id, image_width=image.width, image_height=image.height))
 
+    async def segments(self, request: pb.SegmentsRequest) -> pb.SegmentsResponse:
+        """The photo's regions, found in a preprocessing thread the first time and cached with it."""
+        def find() -> tuple[CachedImage, tuple[int, bytes]]:
+            image = self._image(request)
+            return image, image.regions()
+
+        image, (count, labels) = await asyncio.get_running_loop().run_in_executor(self._preprocess_pool, find)
+        return pb.SegmentsResponse(image_id=image.image_id, image_width=image.width, image_height=image.height,
+                                   count=count, labels=labels)
+
     def _image(self, request) -> CachedImage:
-        """The request's image (a ClassifyRequest's or ExplainRequest's `source`), from the cache if there."""
+        """The request's image (its `source`: an image or an image_id), from the cache if there."""
         source = request.WhichOneof("source")
         if source == "image_id":
             image = self.cache.get(request.image_id)

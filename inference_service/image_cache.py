@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 
+from inference_service import segments
 from inference_service.mask_input import MaskInputs, PhotoFills
 from inference_service.preprocess import Preprocessing
 
@@ -25,6 +26,8 @@ class CachedImage:
         self.rgb = rgb  # H x W x 3 uint8, upright
         self.fills = PhotoFills(rgb, image_id)
         self._inputs: dict[Preprocessing, MaskInputs] = {}
+        self._regions: tuple[int, bytes] | None = None
+        self._regions_lock = threading.Lock()
 
     @property
     def width(self) -> int:
@@ -40,6 +43,14 @@ class CachedImage:
         if inputs is None:
             inputs = self._inputs.setdefault(spec, MaskInputs(self.rgb, self.fills, spec))
         return inputs
+
+    def regions(self) -> tuple[int, bytes]:
+        """(count, labels PNG) of the photo's regions (`segments`), found once."""
+        with self._regions_lock:  # two requests for a new photo's regions find them once
+            if self._regions is None:
+                labels = segments.regions(self.rgb)
+                self._regions = int(labels.max()) + 1, segments.labels_png(labels)
+            return self._regions
 
     def held_bytes(self) -> int:
         """What it holds besides its pixels, as made so far."""

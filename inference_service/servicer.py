@@ -109,6 +109,15 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
             await context.abort(grpc.StatusCode.INTERNAL, "the server failed to explain this image; see its log")
         self._count(request, grpc.StatusCode.OK)
 
+    async def Segments(self, request, context):
+        try:
+            return await self._service.segments(request)
+        except RequestError as exc:
+            await context.abort(exc.code, exc.message)
+        except Exception:
+            log.exception("Segments failed")
+            await context.abort(grpc.StatusCode.INTERNAL, "the server failed to find this image's regions; see its log")
+
     async def ListModels(self, request, context):
         catalog = self._service.catalog
         return pb.ListModelsResponse(default_model=catalog.default, models=[

@@ -1,4 +1,5 @@
-"""Extracts the sample photos (from scikit-image and matplotlib) for the page's gallery.
+"""Extracts the sample photos (from scikit-image, matplotlib and scikit-learn) for the page's gallery:
+animals, objects and places, as the paper's were.
 
     python -m web_client.samples --out web_client/static/samples
 """
@@ -19,10 +20,15 @@ SAMPLES = {  # name: title shown in the gallery
     "astronaut": "Astronaut",
     "rocket": "Rocket",
     "grace_hopper": "Grace Hopper",
+    "china": "A temple in China",
+    "flower": "A flower",
 }
 
 
 def sample_array(name: str) -> np.ndarray:
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+        return load_sample_image(f"{name}.jpg")
     if name == "grace_hopper":
         import matplotlib
         path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"

@@ -82,6 +82,21 @@ def classify():
     return jsonify(response_json(response))
 
 
+@bp.get("/api/segments")
+def segments():
+    """?image_id=...: the photo's regions as an 8-bit greyscale PNG (each pixel its region's number),
+    their count in the X-Maskscope-Regions header."""
+    image_id = request.args.get("image_id", "")
+    if not image_id:
+        raise BadRequest("image_id is missing: classify the photo first, then ask for its regions")
+    inference = get_inference()
+    segments_request = pb.SegmentsRequest(image_id=image_id)
+    response = inference.for_photo(segments_request).Segments(segments_request, timeout=CLASSIFY_TIMEOUT_S,
+                                                              metadata=inference.metadata)
+    return Response(response.labels, mimetype="image/png", headers={
+        "X-Maskscope-Regions": str(response.count), "Cache-Control": "private, max-age=3600"})
+
+
 @bp.post("/api/explain")
 def explain():
     """The fields of /api/classify plus class_index, patch_size, stride. Answers newline-delimited JSON:

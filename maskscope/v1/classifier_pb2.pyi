@@ -226,3 +226,25 @@ class ExplainResponse(_message.Message):
     total: int
     map: OcclusionMap
     def __init__(self, done: _Optional[int] = ..., total: _Optional[int] = ..., map: _Optional[_Union[OcclusionMap, _Mapping]] = ...) -> None: ...
+
+class SegmentsRequest(_message.Message):
+    __slots__ = ("image", "image_id")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    image_id: str
+    def __init__(self, image: _Optional[bytes] = ..., image_id: _Optional[str] = ...) -> None: ...
+
+class SegmentsResponse(_message.Message):
+    __slots__ = ("image_id", "image_width", "image_height", "count", "labels")
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    image_id: str
+    image_width: int
+    image_height: int
+    count: int
+    labels: bytes
+    def __init__(self, image_id: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., count: _Optional[int] = ..., labels: _Optional[bytes] = ...) -> None: ...

@@ -55,6 +55,11 @@ class ClassifierStub:
                 request_serializer=maskscope_dot_v1_dot_classifier__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=maskscope_dot_v1_dot_classifier__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.Segments = channel.unary_unary(
+                '/maskscope.v1.Classifier/Segments',
+                request_serializer=maskscope_dot_v1_dot_classifier__pb2.SegmentsRequest.SerializeToString,
+                response_deserializer=maskscope_dot_v1_dot_classifier__pb2.SegmentsResponse.FromString,
+                _registered_method=True)
 
 
 class ClassifierServicer:
@@ -94,6 +99,14 @@ class ClassifierServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Segments(self, request, context):
+        """The photo's regions (superpixels), computed once per photo and cached with it, for hiding a
+        whole region at a time (the page's region tool).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassifierServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -116,6 +129,11 @@ def add_ClassifierServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=maskscope_dot_v1_dot_classifier__pb2.ListModelsRequest.FromString,
                     response_serializer=maskscope_dot_v1_dot_classifier__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'Segments': grpc.unary_unary_rpc_method_handler(
+                    servicer.Segments,
+                    request_deserializer=maskscope_dot_v1_dot_classifier__pb2.SegmentsRequest.FromString,
+                    response_serializer=maskscope_dot_v1_dot_classifier__pb2.SegmentsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -227,6 +245,33 @@ class Classifier:
             '/maskscope.v1.Classifier/ListModels',
             maskscope_dot_v1_dot_classifier__pb2.ListModelsRequest.SerializeToString,
             maskscope_dot_v1_dot_classifier__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Segments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/maskscope.v1.Classifier/Segments',
+            maskscope_dot_v1_dot_classifier__pb2.SegmentsRequest.SerializeToString,
+            maskscope_dot_v1_dot_classifier__pb2.SegmentsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,10 +69,12 @@ def test_occlusion_map_overlay_and_your_map(page):
     assert seen_progress
     page.wait_for_function("() => !document.querySelector('#show-map').disabled", timeout=60_000)
     summary = page.locator("#explain-summary").inner_text()
-    assert summary.startswith("espresso") and "hiding a red square costs it up to" in summary
+    assert summary.startswith("espresso") and "hiding the brightest square costs it up to" in summary
     assert page.locator("#maps").is_visible()
     with_map = canvas_pixel(page, 300, 200)  # the cup: where the model looks
-    assert with_map != before and with_map[0] >= before[0], (before, with_map)
+    # Tinted by the map's scale (its upper half at the cup: teal to yellow), never the paint's pink or
+    # a red that could pass for it: red stays within a shade of green.
+    assert with_map != before and with_map[0] - with_map[1] < 25, (before, with_map)
     screenshot(page, "5-occlusion-map")
     page.uncheck("#show-map")
     assert canvas_pixel(page, 300, 200) == before

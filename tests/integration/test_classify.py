@@ -238,3 +238,22 @@ def test_cli_client_prints_a_table(server, tmp_path, photos, photo_png):
     bad = subprocess.run([sys.executable, "-m", "inference_service.client", str(image), "--mask", str(small_mask),
                           "--addr", server.address], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "mask is 10x10" in bad.stderr
+
+
+def test_a_photos_regions_are_found_once_and_hiding_one_is_a_mask_like_any_other(stub, photos, photo_png):
+    import io
+
+    from PIL import Image
+    first = stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=30)
+    answer = stub.Segments(pb.SegmentsRequest(image_id=first.image_id), timeout=30)
+    labels = np.asarray(Image.open(io.BytesIO(answer.labels)))
+    assert labels.shape == (answer.image_height, answer.image_width) == photos["coffee"].shape[:2]
+    assert answer.count == labels.max() + 1 and answer.image_id == first.image_id
+    again = stub.Segments(pb.SegmentsRequest(image=photo_png["coffee"]), timeout=30)
+    assert again.labels == answer.labels
+    cup_region = np.bincount(labels[CUP].ravel()).argmax()  # the region most of the cup falls in
+    hidden = stub.Classify(pb.ClassifyRequest(image_id=first.image_id, mask=png_bytes(labels == cup_region)), timeout=30)
+    assert hidden.predictions != first.predictions
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.Segments(pb.SegmentsRequest(image_id="ab" * 32), timeout=30)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND

@@ -123,14 +123,14 @@ def test_sigterm_lets_every_front_end_finish_its_in_flight_requests(model_dir, p
             stub = pb_grpc.ClassifierStub(channel)
             image_id = stub.Classify(pb.ClassifyRequest(image=photo_png["rocket"]), timeout=30).image_id
             in_flight += [(stub.Classify.future(pb.ClassifyRequest(image_id=image_id, sequence=i), timeout=60), i)
-                          for i in range(k * 100, k * 100 + 60)]
+                          for i in range(k * 1000, k * 1000 + 150)]
         time.sleep(0.3)
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.3)
+        assert not all(f.done() for f, _ in in_flight), "some requests should still have been in flight"
         with pytest.raises(grpc.RpcError) as refused:  # new work is refused while the old finishes
             pb_grpc.ClassifierStub(channels[0]).Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=5)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert not all(f.done() for f, _ in in_flight), "some requests should still have been in flight"
         assert [f.result().sequence for f, _ in in_flight] == [i for _, i in in_flight]
         assert server.process.wait(60) == 0
         assert not frontend_pids(server) and "stopped" in server.log()

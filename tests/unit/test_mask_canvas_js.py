@@ -1,28 +1,20 @@
 """The page's crop box (static/js/mask_canvas.js's cropBox), run in Node, against the server's."""
 
 import json
-import shutil
-import subprocess
 
 import pytest
 
 from inference_service.export import ARCHITECTURES
 from inference_service.preprocess import Preprocessing, source_crop_box
-from tests.conftest import ROOT
+from tests.js import needs_node, run_js
 
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="needs node (on every CI machine)")
+pytestmark = needs_node
 SIZES = [(600, 400), (451, 300), (400, 601), (640, 427), (512, 512), (225, 1000), (1001, 257), (33, 17), (1, 1)]
 
 
 def page_crop_boxes(spec: Preprocessing) -> list:
-    module = (ROOT / "web_client/static/js/mask_canvas.js").as_uri()
-    script = (f"const {{ cropBox }} = await import({json.dumps(module)});\n"
-              f"console.log(JSON.stringify({json.dumps(SIZES)}.map(([w, h]) => "
-              f"cropBox(w, h, {{ resize: {spec.resize}, crop: {spec.crop} }}))));")
-    result = subprocess.run([NODE, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return run_js("mask_canvas.js", f"return {json.dumps(SIZES)}.map(([w, h]) => "
+                                    f"m.cropBox(w, h, {{ resize: {spec.resize}, crop: {spec.crop} }}));")
 
 
 @pytest.mark.parametrize("spec", [ARCHITECTURES["efficientnet-lite0"].preprocessing,

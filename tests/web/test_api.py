@@ -115,3 +115,15 @@ def test_samples_are_listed_and_served(tmp_path, server):
     image = client.get(samples[0]["url"])
     assert image.status_code == 200 and image.data[:3] == b"\xff\xd8\xff"
     assert client.get("/samples/../../etc/passwd").status_code == 404
+
+
+def test_a_photos_regions_come_as_a_png_with_their_count(client, photo_png):
+    from PIL import Image
+    image_id = post(client, image=photo_png["chelsea"]).get_json()["image_id"]
+    answer = client.get(f"/api/segments?image_id={image_id}")
+    assert answer.status_code == 200 and answer.mimetype == "image/png"
+    labels = np.asarray(Image.open(io.BytesIO(answer.data)))
+    assert int(answer.headers["X-Maskscope-Regions"]) == labels.max() + 1
+    assert client.get("/api/segments").status_code == 400
+    missing = client.get("/api/segments?image_id=" + "ab" * 32)
+    assert missing.status_code == 404 and "send the image" in missing.get_json()["error"]

@@ -37,6 +37,20 @@ export const getModels = (labels = false) => request(labels ? "/api/models?label
 export const getSamples = () => request("/api/samples");
 export const getHealth = () => request("/api/health");
 
+// The photo's regions: {labels: Uint8Array (one region number per pixel), count}.
+export async function getSegments(imageId) {
+  const response = await send(`/api/segments?image_id=${encodeURIComponent(imageId)}`);
+  const count = Number(response.headers.get("X-Maskscope-Regions"));
+  const bitmap = await createImageBitmap(await response.blob(), { colorSpaceConversion: "none" });
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  const rgba = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  const labels = new Uint8Array(rgba.length / 4);
+  for (let i = 0; i < labels.length; i++) labels[i] = rgba[i * 4]; // greyscale: red is the number
+  return { labels, count, width: bitmap.width, height: bitmap.height };
+}
+
 // The fields classify and explain share: `image` (a Blob) or `imageId`; `mask` a PNG Blob or null.
 function imageForm({ image, imageId, mask, model, fill, keepPainted }) {
   const form = new FormData();

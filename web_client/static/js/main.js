@@ -1,13 +1,17 @@
 // Page wiring: photo choice, tools, classification (one-off and live), results, history, errors.
-import { ApiError, LiveStream, blobToBase64, classify, explain, getHealth, getModels, getSamples, reportHtml } from "./api.js";
-import { MASK_ARTIFACT_CLASSES, agreement, emptyCoverage, heatPixels, userMap } from "./maps.js";
+import { ApiError, LiveStream, blobToBase64, classify, explain, getHealth, getModels, getSamples, getSegments,
+  reportHtml } from "./api.js";
+import { History, probabilityOf } from "./history.js";
+import { MASK_ARTIFACT_CLASSES, agreement, emptyCoverage, heatPixels, mapGradient, userMap } from "./maps.js";
 import { MaskCanvas, cropBox } from "./mask_canvas.js";
-import { historyItem, renderPredictions } from "./results.js";
-import { download, drawChart, fileStem, probabilityOf, sessionJson } from "./session.js";
+import { historyItem, renderAnswer, renderPredictions } from "./results.js";
+import { Sequencer } from "./sequencing.js";
+import { download, drawChart, fileStem, sessionJson } from "./session.js";
 
 const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
 const LIVE_INTERVAL_MS = 90; // while dragging in live mode, at most one mask per interval
 const HEALTH_POLL_MS = 1500;
+const ANNOUNCE_AFTER_MS = 1200; // live answers are told to a screen reader once painting pauses this long
 
 const $ = (selector) => document.querySelector(selector);
 const ui = {
@@ -20,7 +24,8 @@ const ui = {
   explainProgress: $("#explain-progress"), explainSummary: $("#explain-summary"), showMap: $("#show-map"),
   maps: $("#maps"), modelMap: $("#model-map"), yourMap: $("#your-map"), agreement: $("#agreement"),
   pinSearch: $("#pin-search"), labels: $("#labels"), pinned: $("#pinned"), pinnedName: $("#pinned-name"),
-  pinnedChart: $("#pinned-chart"), explainPainted: $("#explain-painted"),
+  pinnedChart: $("#pinned-chart"), explainPainted: $("#explain-painted"), answer: $("#answer"),
+  status: $("#status"), mapLegend: $("#map-legend"), regionTool: $("[data-action=region]"),
 };
 
 const painter = new MaskCanvas(ui.canvas);
@@ -28,20 +33,20 @@ const state = {
   photo: null, // {blob, name}
   imageId: null,
   models: new Map(),
-  baseline: null, // {probabilities: Map(index -> p), top}
-  sequence: 0,
-  shown: 0,
-  pending: new Map(), // live requests: sequence -> {final, strokes}
+  baseline: null, // {probabilities: Map(index -> p), top, sequence}
   retry: null, // what to run again once the inference service is back
   offline: false,
   lastLiveSend: 0,
   liveTimer: 0,
-  steps: [], // the session: {title, mask (Blob|null), result, coverage, model, fill, keepPainted, parent}
-  current: null, // the step whose mask is on the canvas
   pinned: null, // {class_index, label}: followed through the history
   explaining: null, // AbortController of the occlusion map being computed
   map: null, // the last occlusion map
+  announceTimer: 0,
 };
+// The session: each step {title, mask (Blob|null), result, coverage, model, fill, keepPainted, parent}.
+const history = new History();
+const seq = new Sequencer(); // requests' numbers, the stale-answer rule, live requests awaiting answers
+const compareSeq = new Sequencer(); // the second model's requests
 // When the socket drops (the web app restarted), live mode reconnects after a pause.
 const stream = new LiveStream(onStreamMessage, () => {
   if (ui.live.checked) setTimeout(() => { if (ui.live.checked) sendLive(true); }, 1000);
@@ -165,11 +170,12 @@ async function loadPhoto(blob, name) {
   state.photo = { blob, name };
   state.imageId = null;
   state.baseline = null;
-  state.pending.clear();
-  state.steps = [];
-  state.current = null;
+  seq.forget();
+  history.clear();
   clearMap();
   painter.setImage(bitmap);
+  ui.regionTool.disabled = true;
+  if (painter.mode === "region") setMode("paint");
   ui.empty.hidden = true;
   ui.history.replaceChildren();
   ui.predictions.replaceChildren();
@@ -184,17 +190,19 @@ async function loadPhoto(blob, name) {
 // The unpainted photo: the reference every change is measured against.
 async function classifyBaseline() {
   if (!state.photo) return;
-  const sequence = ++state.sequence;
+  const sequence = seq.next();
   const photo = state.photo;
   try {
     const result = await classify({ image: photo.blob, model: ui.model.value, topK: 1000, sequence,
       fill: ui.fill.value, keepPainted: false });
     if (photo !== state.photo) return;
+    const firstSight = !state.imageId;
     state.imageId = result.image_id;
     state.baseline = {
       probabilities: new Map(result.predictions.map((p) => [p.class_index, p.probability])),
-      top: result.predictions[0],
+      top: result.predictions[0], sequence,
     };
+    if (firstSight) loadRegions(photo);
     result.predictions = result.predictions.slice(0, 5);
     result.tracked = state.pinned ? [{ ...state.pinned, probability: state.baseline.probabilities.get(state.pinned.class_index) ?? 0 }] : [];
     addHistory(result, "Unpainted photo", painter.thumbnail(96, false), [], null,
@@ -205,6 +213,20 @@ async function classifyBaseline() {
     if (!painter.isEmpty() || ui.keep.checked) await classifyMask(); // model changed mid-session
   } catch (error) {
     handleError(error, classifyBaseline);
+  }
+}
+
+// The photo's regions, for the region tool (found by the service once per photo).
+async function loadRegions(photo) {
+  try {
+    const { labels, count, width, height } = await getSegments(state.imageId);
+    if (photo !== state.photo || width !== painter.width || height !== painter.height) return;
+    painter.setRegions(labels, count);
+    ui.regionTool.disabled = false;
+    ui.regionTool.title = `Regions: tap one of the photo's ${count} parts to hide it whole, tap again to show it`;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    ui.regionTool.title = `Regions are not available: ${error.message}`; // painting still works
   }
 }
 
@@ -226,7 +248,7 @@ async function classifyMask() {
   if (!state.photo) return;
   if (!state.baseline) { await classifyBaseline(); return; }
   const photo = state.photo;
-  const sequence = ++state.sequence;
+  const sequence = seq.next();
   const strokes = painter.snapshot();
   const mask = await painter.maskBlob();
   const thumbnail = painter.thumbnail();
@@ -247,7 +269,7 @@ async function classifyMask() {
     return;
   }
   // A newer answer is already on screen, or this one is about a photo no longer shown.
-  if (sequence < state.shown || photo !== state.photo) return;
+  if (seq.isStale(sequence) || photo !== state.photo) return;
   addHistory(result, describe(strokes), thumbnail, strokes, mask, coverage, fields);
   show(result);
   compare(mask);
@@ -257,11 +279,11 @@ async function sendLive(final) {
   if (!state.photo || !state.baseline || !state.imageId) return;
   clearTimeout(state.liveTimer);
   state.lastLiveSend = performance.now();
-  const sequence = ++state.sequence;
+  const sequence = seq.next();
   const fields = requestFields(sequence, null);
   const pending = { final, strokes: painter.snapshot(), thumbnail: final ? painter.thumbnail() : null,
     coverage: final ? painter.maskCoverage() : null, mask: null, fields };
-  state.pending.set(sequence, pending);
+  seq.wait(sequence, pending);
   const mask = pending.mask = await painter.maskBlob();
   stream.send({ image_id: fields.imageId, mask: await blobToBase64(mask), model: fields.model, fill: fields.fill,
     keep_painted: fields.keepPainted, top_k: fields.topK, track: fields.track, sequence });
@@ -278,8 +300,7 @@ function onCanvasChange({ detail: { final } }) {
 }
 
 function onStreamMessage(message) {
-  const pending = state.pending.get(message.sequence);
-  for (const sequence of state.pending.keys()) if (sequence <= message.sequence) state.pending.delete(sequence);
+  const pending = seq.settle(message.sequence);
   if (message.error) {
     if (message.code === "NOT_FOUND" && state.photo) { // the service forgot the photo: upload it again
       classifyBaseline();
@@ -288,17 +309,23 @@ function onStreamMessage(message) {
     handleError(new ApiError(message.error, { code: message.code }), () => sendLive(true));
     return;
   }
-  if (message.sequence < state.shown) return; // stale: a newer answer is already on screen
+  if (seq.isStale(message.sequence)) return; // a newer answer is already on screen
   if (pending?.final) addHistory(message, describe(pending.strokes), pending.thumbnail, pending.strokes, pending.mask,
     pending.coverage, pending.fields);
-  show(message);
+  show(message, Boolean(pending?.final));
   if (pending?.final) compare(pending.mask);
 }
 
-function show(result) {
-  state.shown = Math.max(state.shown, result.sequence);
+// `settled`: not a live frame while painting goes on (those are told to a screen reader only once
+// painting pauses).
+function show(result, settled = true) {
+  seq.show(result.sequence);
   hideBannerIfOffline();
   renderPredictions(ui.predictions, ui.original, result, state.baseline);
+  const words = renderAnswer(ui.answer, result, state.baseline);
+  clearTimeout(state.announceTimer);
+  if (settled) ui.status.textContent = words;
+  else state.announceTimer = setTimeout(() => { ui.status.textContent = words; }, ANNOUNCE_AFTER_MS);
   const top = result.predictions[0];
   ui.summary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
   const t = result.timings;
@@ -319,32 +346,34 @@ function hideBannerIfOffline() {
 // ---- history ----
 
 function describe(strokes) {
-  const painted = strokes.filter((s) => s.mode === "paint").length;
-  const erased = strokes.filter((s) => s.mode === "erase").length;
-  if (!painted) return "Unpainted photo";
-  return `${painted} stroke${painted > 1 ? "s" : ""}${erased ? `, ${erased} erased` : ""}`;
+  const count = (test) => strokes.filter(test).length;
+  const painted = count((s) => s.mode === "paint"), erased = count((s) => s.mode === "erase");
+  const regions = count((s) => s.mode === "region" && s.hide);
+  const plural = (n, word) => `${n} ${word}${n > 1 ? "s" : ""}`;
+  const parts = [painted && plural(painted, "stroke"), regions && plural(regions, "region")].filter(Boolean);
+  if (!parts.length) return "Unpainted photo";
+  return parts.join(", ") + (erased ? `, ${erased} erased` : "");
 }
 
 // A step of the session. `settings`: the request's fill and keepPainted. Its parent is the step
 // whose mask it was painted on (the last one, or the one brought back from the history).
 function addHistory(result, title, thumbnail, strokes, mask, coverage, settings) {
-  const index = state.steps.length;
-  state.steps.push({ title, mask, result, coverage, model: result.model, fill: settings.fill,
-    keepPainted: settings.keepPainted, parent: state.current ?? index - 1 });
-  state.current = index;
+  const index = history.add({ title, mask, result, coverage, model: result.model, fill: settings.fill,
+    keepPainted: settings.keepPainted });
   drawPinnedChart();
   drawMaps();
   const item = historyItem({ thumbnail, result, title }, () => {
-    state.current = index;
+    history.select(index);
     painter.restore(strokes);
-    state.shown = result.sequence;
+    seq.show(result.sequence);
     renderPredictions(ui.predictions, ui.original, result, state.baseline);
+    renderAnswer(ui.answer, result, state.baseline);
     ui.history.querySelectorAll(".history-item").forEach((b) => b.classList.toggle("active", b === item));
   });
   ui.history.querySelectorAll(".history-item").forEach((b) => b.classList.remove("active"));
   item.classList.add("active");
   ui.history.append(item);
-  item.scrollIntoView({ block: "nearest", inline: "end" });
+  ui.history.scrollLeft = ui.history.scrollWidth; // the strip scrolls to its newest entry, never the page
 }
 
 // ---- a second model, side by side ----
@@ -353,11 +382,11 @@ async function compare(mask) {
   const other = ui.compareModel.value;
   ui.compare.hidden = !other || !state.imageId;
   if (ui.compare.hidden) return;
-  const sequence = state.compareSequence = (state.compareSequence || 0) + 1;
+  const sequence = compareSeq.next();
   try {
     const result = await classify({ imageId: state.imageId, mask, model: other, fill: ui.fill.value,
       keepPainted: Boolean(mask) && ui.keep.checked, topK: 5 });
-    if (sequence !== state.compareSequence) return; // a newer comparison was asked for
+    if (!compareSeq.isLatest(sequence)) return; // a newer comparison was asked for
     const top = result.predictions[0];
     ui.compareSummary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
     renderPredictions(ui.comparePredictions, document.createElement("div"), result, null);
@@ -377,11 +406,7 @@ function pin(classIndex, label) {
   markPinned(ui.predictions);
   markPinned(ui.comparePredictions);
   // Its probability on the unpainted photo is known already (the baseline has every class).
-  for (const step of state.steps) {
-    if (step.mask || probabilityOf(step.result, classIndex) != null || !state.baseline) continue;
-    step.result.tracked = [...(step.result.tracked || []),
-      { class_index: classIndex, label, probability: state.baseline.probabilities.get(classIndex) ?? 0 }];
-  }
+  if (state.baseline) history.backfill(classIndex, label, state.baseline.probabilities);
   drawPinnedChart();
   if (state.baseline && painter.canUndo) (ui.live.checked ? sendLive(true) : classifyMask()); // its probability now
 }
@@ -412,7 +437,7 @@ function markPinned(list) {
 
 function drawPinnedChart() {
   if (!state.pinned) return;
-  drawChart(ui.pinnedChart, state.steps.map((s) => probabilityOf(s.result, state.pinned.class_index)));
+  drawChart(ui.pinnedChart, history.trace(state.pinned.class_index));
 }
 
 // ---- where the model looks, and where you found it looks ----
@@ -424,6 +449,7 @@ function clearMap() {
   ui.showMap.checked = false;
   ui.showMap.disabled = true;
   ui.maps.hidden = true;
+  ui.mapLegend.hidden = true;
   ui.agreement.textContent = "";
   ui.explainSummary.textContent = "";
   ui.explainProgress.hidden = true;
@@ -448,9 +474,10 @@ async function runExplain() {
     painter.setHeatMap(map);
     ui.showMap.disabled = false;
     ui.showMap.checked = true;
+    ui.mapLegend.hidden = false;
     painter.showHeatMap(true);
     ui.explainSummary.textContent = `${map.label}: ${(map.base_probability * 100).toFixed(0)}% on this image; `
-      + `hiding a red square costs it up to ${(Math.max(...map.drop) * 100).toFixed(0)} points `
+      + `hiding the brightest square costs it up to ${(Math.max(...map.drop) * 100).toFixed(0)} points `
       + `(${map.occluded_copies} copies, ${map.patch_size} px squares).`;
     drawMaps();
   } catch (error) {
@@ -475,7 +502,7 @@ function drawMaps() {
   ui.maps.hidden = false;
   drawMapCanvas(ui.modelMap, map.drop, map.rows, map.cols);
   // Only answers of the map's model count (a session can switch models midway).
-  const steps = state.steps.map((s) => ({ coverage: s.coverage, parent: s.parent,
+  const steps = history.steps.map((s) => ({ coverage: s.coverage, parent: s.parent,
     p: s.model === map.model ? probabilityOf(s.result, map.class_index) : null }));
   const mine = userMap(steps, { rows: map.rows, cols: map.cols, crop: map.crop, imageWidth: map.image_width,
     imageHeight: map.image_height });
@@ -497,9 +524,9 @@ function drawMaps() {
 // ---- keeping a record ----
 
 async function exportSession(asReport) {
-  if (!state.photo || !state.steps.length) { showBanner("Classify a photo first: there is nothing to export yet."); return; }
+  if (!state.photo || !history.steps.length) { showBanner("Classify a photo first: there is nothing to export yet."); return; }
   const json = await sessionJson({ photo: state.photo, model: ui.model.value, fill: ui.fill.value,
-    keepPainted: ui.keep.checked, pinned: state.pinned ? [state.pinned.class_index] : [], steps: state.steps });
+    keepPainted: ui.keep.checked, pinned: state.pinned ? [state.pinned.class_index] : [], steps: history.steps });
   const stem = `maskscope-${fileStem(state.photo.name)}`;
   if (!asReport) { download(new Blob([json], { type: "application/json" }), `${stem}.json`); return; }
   try {
@@ -513,7 +540,7 @@ async function exportSession(asReport) {
 
 function setMode(mode) {
   painter.setMode(mode);
-  document.querySelectorAll("[data-action=paint], [data-action=erase]").forEach((b) => {
+  document.querySelectorAll("[data-action=paint], [data-action=erase], [data-action=region]").forEach((b) => {
     b.setAttribute("aria-pressed", String(b.dataset.action === mode));
   });
 }
@@ -527,6 +554,10 @@ function updateButtons() {
 const actions = {
   paint: () => setMode("paint"),
   erase: () => setMode("erase"),
+  region: () => setMode("region"),
+  "zoom-in": () => painter.zoomBy(1.5),
+  "zoom-out": () => painter.zoomBy(1 / 1.5),
+  "zoom-reset": () => painter.resetView(),
   undo: () => painter.undo(),
   redo: () => painter.redo(),
   clear: () => painter.clear(),
@@ -597,6 +628,7 @@ document.addEventListener("paste", (event) => {
 });
 
 setMode("paint");
+ui.mapLegend.querySelector(".scale").style.background = mapGradient();
 painter.setBrushSize(Number(ui.brush.value));
 updateButtons();
 await loadModels();

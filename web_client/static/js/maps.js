@@ -78,14 +78,30 @@ export function agreement(a, b) {
   return cov / Math.sqrt(va * vb);
 }
 
-// RGBA pixels (rows x cols) for a map: red where hiding the region costs the class the most,
-// transparent where it costs nothing (or helps).
+// The maps' colour scale (viridis: dark blue through green to yellow), for "costs the class
+// little" to "a lot": read the same in grey and by the colour-blind, and never pink like the paint.
+export const MAP_STOPS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+
+// The scale's colour at t in 0 .. 1.
+export function mapColour(t) {
+  const x = Math.max(0, Math.min(1, t)) * (MAP_STOPS.length - 1);
+  const i = Math.min(MAP_STOPS.length - 2, Math.floor(x)), f = x - i;
+  return MAP_STOPS[i].map((c, k) => Math.round(c + (MAP_STOPS[i + 1][k] - c) * f));
+}
+
+// The scale as a CSS gradient, for the legend.
+export function mapGradient() {
+  return `linear-gradient(to right, ${MAP_STOPS.map((c) => `rgb(${c.join(",")})`).join(", ")})`;
+}
+
+// RGBA pixels (rows x cols) for a map: the colour scale by how much hiding each region costs the
+// class (the most: yellow), transparent where it costs nothing (or helps).
 export function heatPixels(values, rows, cols) {
   const max = Math.max(1e-6, ...values);
   const out = new Uint8ClampedArray(rows * cols * 4);
   values.forEach((v, i) => {
     const t = Math.max(0, Math.min(1, v / max));
-    out.set([255, Math.round(210 * (1 - t)), 40, Math.round(200 * t)], i * 4);
+    out.set([...mapColour(t), t > 0 ? Math.round(90 + 140 * t) : 0], i * 4);
   });
   return out;
 }

@@ -53,6 +53,34 @@ export function renderPredictions(list, originalBox, result, baseline) {
   originalBox.append(heading, ol);
 }
 
+// The answer in one line, under the photo: the top class, its confidence and its change since
+// the unpainted photo. Returns the same as words, for a screen reader.
+export function renderAnswer(box, result, baseline) {
+  const top = result.predictions[0];
+  const label = document.createElement("span");
+  label.className = "answer-label";
+  label.textContent = top.label;
+  const value = document.createElement("span");
+  value.className = "answer-value";
+  value.textContent = percent(top.probability);
+  const parts = [label, value];
+  let words = `${top.label}, ${percent(top.probability)}`;
+  const before = baseline?.probabilities.get(top.class_index);
+  if (before !== undefined && result.sequence !== baseline.sequence) {
+    const d = delta(top.probability, before);
+    const change = document.createElement("span");
+    change.className = `delta ${d.cls}`;
+    change.textContent = `(${d.text})`;
+    parts.push(change);
+    words += d.cls === "same" ? ", unchanged" : `, ${d.cls} ${d.text.replace(/[+−]/, "")} points`;
+  }
+  const model = document.createElement("span");
+  model.className = "answer-model";
+  model.textContent = result.model;
+  box.replaceChildren(...parts, model);
+  return words;
+}
+
 // One history entry: a thumbnail of the mask with its top class; clicking restores it.
 export function historyItem({ thumbnail, result, title }, onRestore) {
   const button = document.createElement("button");

@@ -27,13 +27,6 @@ export function download(blob, filename) {
 
 export const fileStem = (name) => (name.replace(/\.[^.]*$/, "").replace(/[^\w-]+/g, "-").slice(0, 40) || "session");
 
-// A class's probability in one answer: from `tracked`, else from the top-k; null when unknown.
-export function probabilityOf(result, classIndex) {
-  const hit = (result.tracked || []).find((p) => p.class_index === classIndex)
-    || result.predictions.find((p) => p.class_index === classIndex);
-  return hit ? hit.probability : null;
-}
-
 // The pinned class through the history, as a small SVG line chart.
 export function drawChart(svg, values) {
   const ns = "http://www.w3.org/2000/svg";
