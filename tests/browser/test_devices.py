@@ -3,6 +3,7 @@ fits, nothing moves the page, pinch and two-finger pan, tapping regions away, th
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -21,7 +22,10 @@ DEVICES = {
     "tablet-landscape": {"viewport": {"width": 1024, "height": 768}, **TOUCH},
     "laptop": {"viewport": {"width": 1280, "height": 800}},
 }
-LIFT_MS = 400
+TAP_MS = 60  # a finger's time on the glass in a tap
+# The rest before the next touch, as a person's fingers take: Chromium makes no click of a tap that
+# comes within some 400 ms of the end of a moving gesture (a stroke, a pinch).
+TAP_REST_MS, GESTURE_REST_MS = 300, 1000
 # Points on the coffee photo's cup (photo pixels), each in the cup's body.
 CUP_POINTS = [(300, 110), (260, 150), (340, 150), (300, 190), (250, 220), (350, 220), (300, 60)]
 
@@ -61,8 +65,11 @@ def on_device(*names):
 
 
 def shot(page, state: str) -> None:
+    """A screenshot through DevTools: Playwright's own, on a mobile-emulated page, leaves Chromium
+    making no clicks of taps for some seconds after."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"device-{page.device}-{state}.png"))
+    png = page.fingers.cdp.send("Page.captureScreenshot", {"format": "png"})["data"]
+    (SCREENSHOTS / f"device-{page.device}-{state}.png").write_bytes(base64.b64decode(png))
 
 
 class Fingers:
@@ -73,11 +80,9 @@ class Fingers:
         self.page = page
         self.cdp = page.context.new_cdp_session(page)
 
-    def _lift(self) -> None:
-        # As a person's fingers do: Chromium makes no click of a tap that follows a gesture within
-        # a few hundred milliseconds.
+    def _lift(self, rest_ms: int) -> None:
         self._touch("touchEnd", [])
-        self.page.wait_for_timeout(LIFT_MS)
+        self.page.wait_for_timeout(rest_ms)
 
     def _touch(self, kind: str, points) -> None:
         self.cdp.send("Input.dispatchTouchEvent", {
@@ -85,14 +90,15 @@ class Fingers:
 
     def tap(self, point) -> None:
         self._touch("touchStart", [point])
-        self._lift()
+        self.page.wait_for_timeout(TAP_MS)
+        self._lift(TAP_REST_MS)
 
     def swipe(self, start, end, steps: int = 10) -> None:
         self._touch("touchStart", [start])
         for k in range(1, steps + 1):
             t = k / steps
             self._touch("touchMove", [(start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)])
-        self._lift()
+        self._lift(GESTURE_REST_MS)
 
     def pinch(self, centre, gap_from: float, gap_to: float, shift=(0.0, 0.0), steps: int = 10) -> None:
         """Two fingers either side of `centre`, moving apart from gap_from to gap_to apart while
@@ -104,7 +110,7 @@ class Fingers:
         self._touch("touchStart", fingers(0))
         for k in range(1, steps + 1):
             self._touch("touchMove", fingers(k / steps))
-        self._lift()
+        self._lift(GESTURE_REST_MS)
 
 
 def place(page) -> tuple[float, float, float]:
@@ -155,6 +161,13 @@ def wait_for_answer_change(page, before: str, timeout_ms: int = 20_000) -> str:
     return answer_text(page)
 
 
+def wait_for_unchanged_answer(page, opened: str) -> None:
+    """Waits for the opened photo's answer again, shown as no change from it: "espresso 94% (±0) …"."""
+    label, value, model = opened.rsplit(" ", 2)
+    page.wait_for_function("(want) => document.querySelector('#answer').innerText.replace(/\\n/g, ' ') === want",
+                           arg=f"{label} {value} (±0) {model}", timeout=20_000)
+
+
 def touch(page) -> bool:
     return bool(DEVICES[page.device].get("has_touch"))
 
@@ -162,8 +175,14 @@ def touch(page) -> bool:
 def press(page, selector: str) -> None:
     """A tap on a touch device (a finger on the button's middle), a click elsewhere."""
     if touch(page):
-        box = page.locator(selector).bounding_box()
+        target = page.locator(selector)
+        if not on_screen(target.evaluate("(e) => e.getBoundingClientRect().toJSON()"), layout(page)):
+            target.scroll_into_view_if_needed()  # as a person swipes the page to a button below
+            page.wait_for_timeout(TAP_REST_MS)
+        box = target.bounding_box()
+        clicks = page.evaluate("() => window.__clicks")
         page.fingers.tap((box["x"] + box["width"] / 2, box["y"] + box["height"] / 2))
+        assert page.evaluate("() => window.__clicks") == clicks + 1, f"the tap on {selector} made no click"
     else:
         page.click(selector)
 
@@ -189,6 +208,8 @@ def wait_for_opening(page) -> None:
 # Keeps each mask the page sends to /api/classify (Chromium does not hand a multipart body with a
 # Blob to Playwright): the bytes of the very Blob in the request.
 RECORD_MASKS = """
+window.__clicks = 0;
+document.addEventListener("click", () => window.__clicks++, true);
 window.__masks = [];
 const send = window.fetch;
 window.fetch = function (url, options) {
@@ -321,16 +342,14 @@ def test_pinch_into_the_cup_tap_it_away_watch_the_answer(device_page):
     # Each tap is one step of undo; undoing them all brings the photo (and its answer) back.
     for _ in CUP_POINTS:
         press(page, "[data-action=undo]")
-    page.wait_for_function("(opened) => document.querySelector('#answer').innerText.replace(/\\n/g, ' ') === opened",
-                           arg=opened, timeout=20_000)
+    wait_for_unchanged_answer(page, opened)
     assert page.locator("[data-action=undo]").is_disabled()
 
     # A tap on a hidden region shows it again.
     fingers.tap(to_page(page, *CUP_POINTS[0]))
     hidden = wait_for_answer_change(page, opened)
     fingers.tap(to_page(page, *CUP_POINTS[0]))
-    page.wait_for_function("(opened) => document.querySelector('#answer').innerText.replace(/\\n/g, ' ') === opened",
-                           arg=opened, timeout=20_000)
+    wait_for_unchanged_answer(page, opened)
     assert hidden != opened
 
 
