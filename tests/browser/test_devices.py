@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+from maskscope import session as sessions
 
 from tests.browser.test_page import SCREENSHOTS
 from tests.conftest import ROOT, ServerProcess, WebServer
@@ -378,6 +381,18 @@ def test_a_region_mask_is_the_region_and_joins_strokes(device_page):
     assert (with_stroke & mask).sum() == region_size and with_stroke.sum() > region_size
     page.click("[data-action=undo]")
     assert np.array_equal(classify_mask(page), mask)
+
+    # History: the entry with the stroke brings region and stroke back.
+    page.locator(".history-item").nth(2).click()
+    assert np.array_equal(classify_mask(page), with_stroke)
+
+    # The session file keeps each step's mask, region included, for reports and replay.
+    with page.expect_download() as download:
+        page.click("[data-action=export-json]")
+    steps = sessions.parse(Path(download.value.path()).read_bytes()).steps
+    masks = [np.asarray(Image.open(io.BytesIO(step.mask)).convert("L")) > 0 for step in steps[1:]]
+    assert [m.sum() for m in masks] == [region_size, with_stroke.sum(), region_size, with_stroke.sum()]
+    assert np.array_equal(masks[0], labels == region)
 
 
 def focus_walk(page, presses: int = 160) -> list[dict]:
