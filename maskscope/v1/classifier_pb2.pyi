@@ -126,7 +126,7 @@ class Preprocessing(_message.Message):
     def __init__(self, resize: _Optional[int] = ..., crop: _Optional[int] = ..., interpolation: _Optional[str] = ..., mean: _Optional[_Iterable[float]] = ..., std: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "num_labels", "input_size", "preprocessing", "provenance", "pretrained", "is_default", "execution_provider", "sha256", "labels")
+    __slots__ = ("name", "num_labels", "input_size", "preprocessing", "provenance", "pretrained", "is_default", "execution_provider", "sha256", "labels", "max_batch_size", "label_set")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUM_LABELS_FIELD_NUMBER: _ClassVar[int]
     INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +137,8 @@ class ModelInfo(_message.Message):
     EXECUTION_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     SHA256_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LABEL_SET_FIELD_NUMBER: _ClassVar[int]
     name: str
     num_labels: int
     input_size: int
@@ -147,7 +149,9 @@ class ModelInfo(_message.Message):
     execution_provider: str
     sha256: str
     labels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., num_labels: _Optional[int] = ..., input_size: _Optional[int] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., provenance: _Optional[str] = ..., pretrained: _Optional[bool] = ..., is_default: _Optional[bool] = ..., execution_provider: _Optional[str] = ..., sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ...) -> None: ...
+    max_batch_size: int
+    label_set: str
+    def __init__(self, name: _Optional[str] = ..., num_labels: _Optional[int] = ..., input_size: _Optional[int] = ..., preprocessing: _Optional[_Union[Preprocessing, _Mapping]] = ..., provenance: _Optional[str] = ..., pretrained: _Optional[bool] = ..., is_default: _Optional[bool] = ..., execution_provider: _Optional[str] = ..., sha256: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., max_batch_size: _Optional[int] = ..., label_set: _Optional[str] = ...) -> None: ...
 
 class ListModelsResponse(_message.Message):
     __slots__ = ("models", "default_model")
