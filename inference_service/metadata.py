@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -12,6 +13,15 @@ from inference_service.preprocess import Preprocessing
 METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.onnx"
 FORMAT_VERSION = 1
+OUTPUTS = ("logits", "probabilities")
+# ImageNet's 1,000 class names as torchvision has them, joined by newlines: a model with exactly
+# these labels gets the page's ImageNet-only help (the classes models give for masks themselves).
+IMAGENET_LABELS_SHA256 = "0b0f9fee7c952f257418d62aa701f023a9da13b443a14f5c4291e5724d92967c"
+IMAGENET = "imagenet-1k"
+
+
+def labels_sha256(labels) -> str:
+    return hashlib.sha256("\n".join(labels).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,19 @@ class ModelMetadata:
     pretrained: bool
     sha256: str
     extra: dict = field(default_factory=dict)  # exporter versions, parity check result, ...
+    max_batch_size: int = 0  # 0: any batch; 1: the model's batch axis is fixed, one image per run
+    output: str = "logits"   # or "probabilities": the model applies its own softmax
+
+    def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output {self.output!r}: use one of {', '.join(OUTPUTS)}")
+        if self.max_batch_size not in (0, 1):
+            raise ValueError(f"max_batch_size {self.max_batch_size}: 0 (any batch) or 1 (a fixed batch axis)")
+
+    @functools.cached_property
+    def label_set(self) -> str:
+        """"imagenet-1k" when the labels are ImageNet's, else empty."""
+        return IMAGENET if labels_sha256(self.labels) == IMAGENET_LABELS_SHA256 else ""
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -27,9 +27,11 @@ class BatchLimits:
 
 
 def infer_and_rank(model: OnnxModel, inputs: list, worker: int, more_waiting: bool) -> list[Ranked]:
-    """One batch: the model's logits, their softmax, each row's top classes (ranked here, for the
-    whole batch at once, in the worker thread rather than per request on an event loop)."""
-    return rank(softmax(model.run(inputs, worker, more_waiting)), DEFAULT_TOP_K)
+    """One batch: the model's logits, their softmax (unless the model gives probabilities itself),
+    each row's top classes (ranked here, for the whole batch at once, in the worker thread rather
+    than per request on an event loop)."""
+    outputs = model.run(inputs, worker, more_waiting)
+    return rank(outputs if model.metadata.output == "probabilities" else softmax(outputs), DEFAULT_TOP_K)
 
 
 class ModelQueues:
@@ -53,14 +55,15 @@ class ModelQueues:
         inference_seconds, batch_size = (self.metrics.inference_seconds.labels(name),
                                          self.metrics.batch_size.labels(name))
         on_cpu = model.provider == CPU
-        bulk = self.limits.bulk_batch_size or (CPU_BULK_BATCH_SIZE if on_cpu else self.limits.max_batch_size)
+        largest = min(self.limits.max_batch_size, model.max_batch_size)
+        bulk = min(largest, self.limits.bulk_batch_size or (CPU_BULK_BATCH_SIZE if on_cpu else largest))
 
         def observe(size: int, seconds: float) -> None:
             batch_size.observe(size)
             inference_seconds.observe(seconds)
 
         batcher = DynamicBatcher(
-            functools.partial(infer_and_rank, model), max_batch_size=self.limits.max_batch_size, max_delay_s=self.limits.max_delay_s,
+            functools.partial(infer_and_rank, model), max_batch_size=largest, max_delay_s=self.limits.max_delay_s,
             max_queue_size=self.limits.max_queue_size, name=name, workers=model.concurrent_batches,
             max_bulk_batch_size=bulk, mix_bulk=not on_cpu, expected_arrivals=lambda: self.arriving[name],
             on_batch=observe, worker_started=model.worker_started)

@@ -102,6 +102,8 @@ class OnnxModel:
         if options.precision not in PRECISIONS:
             raise ValueError(f"precision {options.precision!r}: use one of {PRECISIONS}")
         self.name = self.metadata.name
+        # A model whose batch axis is fixed takes one image per run, whatever the server's flag.
+        self.max_batch_size = min(max_batch_size, self.metadata.max_batch_size or max_batch_size)
         self.concurrent_batches = options.concurrent_batches  # its batcher's worker threads
         self.precision = options.precision
         make_session = make_session or session
@@ -111,7 +113,7 @@ class OnnxModel:
         if providers[0] != CPU:
             try:
                 self.runner = GpuRunner(model, self.metadata, providers, options.concurrent_batches,
-                                        batch_buckets(max_batch_size), make_session)
+                                        batch_buckets(self.max_batch_size), make_session)
             except Exception:
                 if options.device != "auto" or options.precision != "fp32" or options.tensorrt:
                     raise
@@ -142,9 +144,10 @@ class OnnxModel:
         requests are queued."""
         return self.runner.run(inputs, worker, more_waiting)
 
-    def warm_up(self, batch_sizes=(1,)) -> None:
-        """First runs (kernels loaded, memory planned) before any request pays for them."""
-        self.runner.warm_up(batch_sizes)
+    def warm_up(self) -> None:
+        """First runs (kernels loaded, memory planned) at batch 1 and the largest batch, before any
+        request pays for them."""
+        self.runner.warm_up(sorted({1, self.max_batch_size}))
 
 
 def model_bytes(onnx_path: Path, precision: str) -> bytes:

@@ -140,7 +140,7 @@ def runtime_options_from_args(args: argparse.Namespace) -> RuntimeOptions:
 def load_models(args: argparse.Namespace) -> ModelRegistry:
     registry = ModelRegistry.load_dir(args.model_dir, runtime_options_from_args(args), args.max_batch_size)
     for model in registry.models.values():
-        model.warm_up((1, args.max_batch_size))
+        model.warm_up()
     return registry
 
 

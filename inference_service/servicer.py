@@ -132,4 +132,5 @@ def _model_info(model, is_default: bool) -> pb.ModelInfo:
         preprocessing=pb.Preprocessing(resize=pre.resize, crop=pre.crop, interpolation=pre.interpolation,
                                        mean=pre.mean, std=pre.std),
         provenance=meta.provenance, pretrained=meta.pretrained, is_default=is_default,
-        execution_provider=model.provider, sha256=meta.sha256, labels=meta.labels)
+        execution_provider=model.provider, sha256=meta.sha256, labels=meta.labels,
+        max_batch_size=meta.max_batch_size, label_set=meta.label_set)

@@ -18,28 +18,32 @@ LABELS_FILE = "labels.txt"
 
 def config_text(metadata: ModelMetadata, max_batch_size: int, max_delay_us: int, gpu: bool) -> str:
     size = metadata.input_size
+    # A model whose batch axis is fixed at 1 cannot be batched: Triton is told its whole shape.
+    fixed = metadata.max_batch_size == 1
+    batch_dim = "1, " if fixed else ""
+    batching = "" if fixed else f"""dynamic_batching {{
+  max_queue_delay_microseconds: {max_delay_us}
+}}
+"""
     return f"""name: "{metadata.name}"
 platform: "onnxruntime_onnx"
-max_batch_size: {max_batch_size}
+max_batch_size: {0 if fixed else max_batch_size}
 input [
   {{
     name: "{metadata.input_name}"
     data_type: TYPE_FP32
-    dims: [ 3, {size}, {size} ]
+    dims: [ {batch_dim}3, {size}, {size} ]
   }}
 ]
 output [
   {{
     name: "{metadata.output_name}"
     data_type: TYPE_FP32
-    dims: [ {len(metadata.labels)} ]
+    dims: [ {batch_dim}{len(metadata.labels)} ]
     label_filename: "{LABELS_FILE}"
   }}
 ]
-dynamic_batching {{
-  max_queue_delay_microseconds: {max_delay_us}
-}}
-instance_group [
+{batching}instance_group [
   {{
     count: 1
     kind: {"KIND_GPU" if gpu else "KIND_CPU"}

@@ -64,3 +64,35 @@ def test_export_fails_loudly_when_onnx_and_torch_disagree(model_dir):
     untrained, _ = build_efficientnet_lite0(None, random_weights=True)
     with pytest.raises(ExportError, match="ONNX and torch disagree"):
         check_against_torch(untrained.eval(), model_dir / "efficientnet-lite0" / "model.onnx", 224)
+
+
+@pytest.mark.parametrize("arch, resize, crop, interpolation", [("vit_b_16", 256, 224, "bilinear"),
+                                                               ("efficientnet_b1", 255, 240, "bilinear"),
+                                                               ("inception_v3", 342, 299, "bilinear"),
+                                                               ("regnet_y_16gf", 232, 224, "bilinear")])
+def test_torchvision_models_bring_their_own_transforms(arch, resize, crop, interpolation):
+    from inference_service.export import torchvision_architecture
+    pre = torchvision_architecture(arch).preprocessing
+    assert (pre.resize, pre.crop, pre.interpolation) == (resize, crop, interpolation)
+
+
+def test_any_torchvision_classifier_exports(tmp_path, capsys):
+    from inference_service.export import main
+    assert main(["torchvision", "mobilenet_v3_small", "--random-weights", "--out", str(tmp_path)]) == 0
+    meta = ModelMetadata.load(tmp_path / "mobilenet_v3_small")
+    assert meta.labels[967] == "espresso" and meta.label_set == "imagenet-1k" and not meta.pretrained
+    assert meta.extra["max_abs_logit_difference"] <= 1e-3
+    assert main(["torchvision", "mobilenet_v4"]) == 1
+    assert "torchvision has no classification model 'mobilenet_v4'" in capsys.readouterr().err
+
+
+def test_a_torchvision_model_without_reachable_weights_says_what_to_do(tmp_path, monkeypatch):
+    import torchvision.models._api
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
+    with pytest.raises(ExportError, match="--weights-file mobilenet_v3_small-047dcff4.pth"):
+        export("mobilenet_v3_small", tmp_path)
+    assert not (tmp_path / "mobilenet_v3_small").exists()
