@@ -23,14 +23,12 @@ from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 from web_client.samples import SAMPLES, extract
 
-PATCH, STRIDE = 28, 14
-
-
 def run_photo(stub, name: str, image: bytes, model: str, out_dir: Path) -> dict:
     first = stub.Classify(pb.ClassifyRequest(image=image, model=model), timeout=60)
     top = first.predictions[0]
-    explained = list(stub.Explain(pb.ExplainRequest(image_id=first.image_id, model=model, class_index=top.class_index,
-                                                    patch_size=PATCH, stride=STRIDE), timeout=600))[-1].map
+    # The service's own patch (an eighth of the model's input) fits any input size.
+    explained = list(stub.Explain(pb.ExplainRequest(image_id=first.image_id, model=model, class_index=top.class_index),
+                                  timeout=600))[-1].map
     values = np.array(explained.drop, np.float32).reshape(explained.rows, explained.cols)
     crop = (explained.crop_left, explained.crop_top, explained.crop_right, explained.crop_bottom)
     obj = object_cells(values)
@@ -57,10 +55,10 @@ def markdown(rows: list[dict], model: str, seconds: float) -> str:
         "`make experiments` (`python -m experiments`) runs, for each sample photo: the **original** classification;",
         "a **first interaction** that hides everything except the main object; a **second interaction** that also",
         "hides the half of the object the model relies on most. The object is not drawn by hand: it is the",
-        f"region of the original class's occlusion map (`Explain`, {PATCH} px patches, stride {STRIDE}, gray fill)",
-        "where hiding a patch costs at least 35% of the largest drop, grown by one cell. Hidden pixels are",
-        "filled with the ImageNet mean gray (shown gray below). Each cell: top class and its confidence; in",
-        "brackets, the original class's probability after the interaction.",
+        "region of the original class's occlusion map (`Explain`, patches an eighth of the model's input: 28 px",
+        "at 224, stride half a patch, gray fill) where hiding a patch costs at least 35% of the largest drop,",
+        "grown by one cell. Hidden pixels are filled with the ImageNet mean gray (shown gray below). Each cell:",
+        "top class and its confidence; in brackets, the original class's probability after the interaction.",
         "",
         f"Model **{model}**; {time.strftime('%Y-%m-%d')}; {len(rows)} photos in {seconds:.0f} s.",
         "",

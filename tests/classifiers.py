@@ -48,3 +48,25 @@ def export_onnx(module, path: Path, dynamic_batch: bool, input_name: str = "pixe
 def write_labels(path: Path, labels=LABELS) -> Path:
     path.write_text("\n".join(labels) + "\n")
     return path
+
+
+# The imported models, by name: how each was exported.
+IMPORTED = {"lesions": dict(baked_batch=False, dynamic_batch=True),
+            "lesions-fixed": dict(baked_batch=False, dynamic_batch=False),
+            "lesions-baked": dict(baked_batch=True, dynamic_batch=False)}
+
+
+def imported_models(root: Path, lite0: Path) -> Path:
+    """A models folder as a user ends up with: the default Lite0 beside the three tiny classifiers,
+    each imported with the CLI (`export onnx`). Returns `root`."""
+    import subprocess
+    import sys
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "efficientnet-lite0").symlink_to(lite0.resolve(), target_is_directory=True)
+    labels = write_labels(root.parent / "lesion-labels.txt")
+    for name, how in IMPORTED.items():
+        onnx_file = export_onnx(tiny_classifier(how["baked_batch"]), root.parent / f"{name}.onnx", how["dynamic_batch"])
+        subprocess.run([sys.executable, "-m", "inference_service.export", "onnx", str(onnx_file), "--labels",
+                        str(labels), "--name", name, "--out", str(root)], check=True, capture_output=True,
+                       cwd=Path(__file__).resolve().parents[1])
+    return root

@@ -67,6 +67,13 @@ def model_dir() -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def imported_model_dir(model_dir, tmp_path_factory) -> Path:
+    """Lite0 beside three small non-ImageNet classifiers imported with `export onnx` (tests/classifiers.py)."""
+    from tests.classifiers import imported_models
+    return imported_models(tmp_path_factory.mktemp("imported") / "models", model_dir / "efficientnet-lite0")
+
+
 class ServerProcess:
     """`python -m inference_service` as a subprocess on a free loopback port."""
 

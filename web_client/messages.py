@@ -83,7 +83,7 @@ def _common(fields, image: bytes | None, mask: bytes | None) -> dict:
 
 def build_request(fields, image: bytes | None, mask: bytes | None) -> pb.ClassifyRequest:
     """`fields` is a form or a JSON object: image_id, model, fill, keep_painted, top_k, track, sequence."""
-    return pb.ClassifyRequest(**_common(fields, image, mask), top_k=_int(fields, "top_k", 5), track=_track(fields),
+    return pb.ClassifyRequest(**_common(fields, image, mask), top_k=_int(fields, "top_k", 0), track=_track(fields),
                               sequence=_int(fields, "sequence", 0, (0, (1 << 64) - 1)))
 
 
@@ -145,6 +145,7 @@ def model_json(info: pb.ModelInfo, with_labels: bool) -> dict:
                           "mean": list(pre.mean), "std": list(pre.std)},
         "provenance": info.provenance, "pretrained": info.pretrained, "is_default": info.is_default,
         "execution_provider": info.execution_provider,
+        "max_batch_size": info.max_batch_size, "label_set": info.label_set,
     }
     if with_labels:
         data["labels"] = list(info.labels)

@@ -111,13 +111,20 @@ async function loadModels() {
       ui.model.append(option);
     }
     updateCropBox();
-    ui.labels.replaceChildren(...(currentModel()?.labels || []).map((label) => new Option(label)));
+    showLabels();
   } catch (error) {
     handleError(error, loadModels);
   }
 }
 
 function currentModel() { return state.models.get(ui.model.value); }
+
+// How many classes a model has: the baseline asks for every one (the unpainted photo's whole answer).
+function classesOf(name) { return state.models.get(name)?.num_labels || 1000; }
+
+function showLabels() {
+  ui.labels.replaceChildren(...(currentModel()?.labels || []).map((label) => new Option(label)));
+}
 
 function updateCropBox() {
   const model = currentModel();
@@ -193,7 +200,7 @@ async function classifyBaseline() {
   const sequence = seq.next();
   const photo = state.photo;
   try {
-    const result = await classify({ image: photo.blob, model: ui.model.value, topK: 1000, sequence,
+    const result = await classify({ image: photo.blob, model: ui.model.value, topK: classesOf(ui.model.value), sequence,
       fill: ui.fill.value, keepPainted: false });
     if (photo !== state.photo) return;
     const firstSight = !state.imageId;
@@ -234,7 +241,7 @@ async function loadRegions(photo) {
 
 function requestFields(sequence, mask) {
   return { imageId: state.imageId, mask, model: ui.model.value, fill: ui.fill.value,
-    keepPainted: ui.keep.checked, topK: 5, track: tracked(), sequence };
+    keepPainted: ui.keep.checked, topK: Math.min(5, classesOf(ui.model.value)), track: tracked(), sequence };
 }
 
 // The unpainted photo's top class (to show when it drops out of the top 5) and the pinned one.
@@ -331,7 +338,9 @@ function show(result, settled = true) {
   const t = result.timings;
   ui.timing.textContent = `server ${t.total_ms.toFixed(0)} ms · batch of ${t.batch_size}`;
   markPinned(ui.predictions);
-  const artifact = MASK_ARTIFACT_CLASSES.get(top.class_index);
+  // The classes models give for masks themselves are ImageNet's: other label sets get no warning.
+  const imagenet = state.models.get(result.model)?.label_set === "imagenet-1k";
+  const artifact = imagenet && MASK_ARTIFACT_CLASSES.get(top.class_index);
   ui.artifact.hidden = !artifact || !painter.canUndo;
   if (artifact) {
     ui.artifact.textContent = `“${artifact}” is a class models often give for masked photos: the answer may be about `
@@ -385,7 +394,7 @@ async function compare(mask) {
   const sequence = compareSeq.next();
   try {
     const result = await classify({ imageId: state.imageId, mask, model: other, fill: ui.fill.value,
-      keepPainted: Boolean(mask) && ui.keep.checked, topK: 5 });
+      keepPainted: Boolean(mask) && ui.keep.checked, topK: Math.min(5, classesOf(other)) });
     if (!compareSeq.isLatest(sequence)) return; // a newer comparison was asked for
     const top = result.predictions[0];
     ui.compareSummary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
@@ -595,6 +604,9 @@ ui.compareModel.addEventListener("change", async () => compare(await painter.mas
 ui.brush.addEventListener("input", () => painter.setBrushSize(Number(ui.brush.value)));
 ui.model.addEventListener("change", () => {
   updateCropBox();
+  showLabels();
+  // A class pinned on another model is followed on this one only if it is the same class here.
+  if (state.pinned && currentModel()?.labels?.[state.pinned.class_index] !== state.pinned.label) unpin();
   clearMap();
   state.baseline = null;
   classifyBaseline();

@@ -1,0 +1,57 @@
+"""The page on a classifier of its user's own (imported with `export onnx`: three classes, 96 px
+input, not ImageNet's), beside Lite0: its labels shown and searchable, pinning, painting, the map."""
+
+import pytest
+
+from tests.browser.test_page import classify_and_read, paint_cup, pick_coffee, results, screenshot, set_brush
+from tests.classifiers import LABELS
+from tests.conftest import ServerProcess, WebServer
+
+
+@pytest.fixture(scope="module")
+def stack(imported_model_dir):
+    from web_client.samples import extract
+    extract()
+    inference = ServerProcess(imported_model_dir)
+    web = WebServer(inference.address)
+    yield {"inference": inference, "web": web}
+    web.stop()
+    inference.stop()
+
+
+def choose_model(page, name):
+    page.evaluate("() => { document.querySelector('#summary').textContent = ''; }")
+    page.select_option("#model", name)
+    page.wait_for_function(f"() => document.querySelector('#summary').textContent.startsWith('{name} says')",
+                           timeout=20_000)
+
+
+def test_explore_a_classifier_of_your_own(page):
+    assert pick_coffee(page)[0][0] == "espresso"
+    assert page.locator("#model option").all_inner_texts() == ["efficientnet-lite0", *sorted(
+        ["lesions", "lesions-baked", "lesions-fixed"])]
+    choose_model(page, "lesions")
+    opened = results(page)
+    assert [label for label, _ in opened] and {label for label, _ in opened} == set(LABELS)
+    assert page.locator("#labels option").evaluate_all("(os) => os.map((o) => o.value)") == list(LABELS)
+
+    page.fill("#pin-search", "malignant")
+    page.click("[data-action=pin]")
+    assert page.locator("#pinned-name").inner_text() == "malignant"
+
+    set_brush(page, 90)
+    paint_cup(page)
+    painted = classify_and_read(page)
+    assert {label for label, _ in painted} == set(LABELS) and painted != opened
+    assert page.locator("#artifact-warning").is_hidden()
+    assert page.locator("#pinned-chart circle, #pinned-chart path, #pinned-chart polyline").count() > 0
+    screenshot(page, "9-own-classifier")
+
+    page.click("[data-action=explain]")
+    page.wait_for_function("() => !document.querySelector('#show-map').disabled", timeout=60_000)
+    assert page.locator("#explain-summary").inner_text().startswith("malignant: ")  # the pinned class's map
+
+    # Back on Lite0, "malignant" (class 1) would be a goldfish: the pin goes, the search has ImageNet's classes.
+    choose_model(page, "efficientnet-lite0")
+    assert page.locator("#pinned").is_hidden()
+    assert page.locator("#labels option").count() == 1000
