@@ -10,7 +10,7 @@ SAMPLES := web_client/static/samples/index.json
 INFERENCE_PORT ?= 50051
 WEB_PORT ?= 8000
 
-.PHONY: install browser npm grpc-cpp proto models models-resnet50 samples demo test bench experiments clean
+.PHONY: install browser npm postgres grpc-cpp proto models models-resnet50 samples demo test bench experiments clean
 
 install: $(INSTALLED)
 
@@ -49,6 +49,12 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 		else echo "the browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
 
+# Debian's PostgreSQL for the study store's tests (they start their own server on a free port).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \
+		else echo "the study store's tests need Debian's postgresql: sudo apt-get install postgresql"; exit 1; fi; }
+
 # axe-core for the browser tests' accessibility checks (package-lock.json pins it).
 npm: node_modules/.package-lock.json
 
@@ -67,7 +73,7 @@ demo: models samples
 	$(PY) -m inference_service --model-dir $(MODEL_DIR) --port $(INFERENCE_PORT) & inference=$$!; \
 	$(PY) -m web_client --port $(WEB_PORT) --inference-addr 127.0.0.1:$(INFERENCE_PORT)
 
-test: models samples browser npm
+test: models samples browser npm postgres
 	MASKSCOPE_ARTIFACTS_DIR=$(ARTIFACTS) $(PY) -m pytest
 
 clean:

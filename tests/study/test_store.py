@@ -1,0 +1,111 @@
+"""The study store against SQLite and a real PostgreSQL server: migrations up and down, the schema
+the code uses, participants' sessions, and the refusals that store nothing."""
+
+import pytest
+import sqlalchemy as sa
+
+from web_client.study.definition import parse
+from web_client.study.store import (MAX_EVENT_BYTES, Finished, Store, StoreError, TooLarge, UnknownParticipant,
+                                    UnknownStudy, downgrade, engine_for, metadata, migrate)
+
+STUDY = {"id": "does-painting-teach", "title": "What does the classifier look at?", "consent": "I agree.",
+         "photos": ["coffee"], "steps": [{"kind": "before"}, {"kind": "explore"}, {"kind": "after"}]}
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.postgres import PostgresServer
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    if request.param == "sqlite":
+        engine = engine_for(f"sqlite:///{tmp_path / 'study.db'}")
+    else:
+        engine = engine_for(request.getfixturevalue("postgres").url)
+    migrate(engine)
+    yield engine
+    downgrade(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def store(engine):
+    store = Store(engine)
+    store.put_study(parse(STUDY))
+    return store
+
+
+def test_migrations_build_the_schema_the_code_uses_and_come_down_again(engine):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+    downgrade(engine)
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    migrate(engine)
+    assert {"studies", "participants", "events"} <= set(sa.inspect(engine).get_table_names())
+
+
+def test_a_participant_goes_through_and_cannot_redo_it(store):
+    p = store.new_participant("does-painting-teach")
+    assert len(p.id) >= 20 and p.step == 0 and p.finished_at is None
+    with pytest.raises(StoreError, match="consent comes first"):
+        store.record(p.id, "does-painting-teach", "classify", 0, {"top": "espresso"})
+    store.record(p.id, "does-painting-teach", "consent", 0, {})
+    for step in range(3):
+        store.record(p.id, "does-painting-teach", "step-start", step, {})
+        store.record(p.id, "does-painting-teach", "classify", step, {"top": "espresso", "probability": 0.9})
+        store.record(p.id, "does-painting-teach", "step-end", step, {})
+        assert store.participant(p.id, "does-painting-teach").step == step + 1  # a reload resumes here
+    store.record(p.id, "does-painting-teach", "finish", 3, {})
+    assert store.participant(p.id, "does-painting-teach").finished_at is not None
+    before = len(store.events("does-painting-teach"))
+    with pytest.raises(Finished):
+        store.record(p.id, "does-painting-teach", "classify", 2, {})
+    assert len(store.events("does-painting-teach")) == before == 11
+    kinds = [e["kind"] for e in store.events("does-painting-teach", p.id)]
+    assert kinds[0] == "consent" and kinds[-1] == "finish"
+
+
+def test_finishing_early_is_refused(store):
+    p = store.new_participant("does-painting-teach")
+    store.record(p.id, "does-painting-teach", "consent", 0, {})
+    with pytest.raises(StoreError, match="this participant is on step 0"):
+        store.record(p.id, "does-painting-teach", "finish", 3, {})
+
+
+def test_refusals_store_nothing(store):
+    p = store.new_participant("does-painting-teach")
+    store.record(p.id, "does-painting-teach", "consent", 0, {})
+    count = len(store.events("does-painting-teach"))
+    with pytest.raises(UnknownStudy):
+        store.new_participant("nope")
+    with pytest.raises(UnknownParticipant):
+        store.record("someone-else", "does-painting-teach", "classify", 0, {})
+    with pytest.raises(UnknownParticipant):  # a participant of one study is unknown to another
+        store.put_study(parse({**STUDY, "id": "other"}))
+        store.record(p.id, "other", "classify", 0, {})
+    with pytest.raises(TooLarge):
+        store.record(p.id, "does-painting-teach", "classify", 0, {"mask": "x" * MAX_EVENT_BYTES})
+    with pytest.raises(StoreError, match="event kind"):
+        store.record(p.id, "does-painting-teach", "hack", 0, {})
+    with pytest.raises(StoreError, match="has steps 0 to 2"):
+        store.record(p.id, "does-painting-teach", "classify", 7, {})
+    assert len(store.events("does-painting-teach")) == count
+
+
+def test_a_study_with_participants_keeps_its_steps_and_deleting_removes_everything(store):
+    p = store.new_participant("does-painting-teach")
+    store.record(p.id, "does-painting-teach", "consent", 0, {})
+    with pytest.raises(StoreError, match="already has 1 participant"):
+        store.put_study(parse({**STUDY, "steps": [{"kind": "explore"}]}))
+    assert store.delete_study("does-painting-teach") == 1
+    assert store.study_ids() == [] and store.events("does-painting-teach") == []
+    with pytest.raises(UnknownParticipant):
+        store.participant(p.id, "does-painting-teach")
+    with pytest.raises(UnknownStudy):
+        store.delete_study("does-painting-teach")

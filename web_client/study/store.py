@@ -1,0 +1,235 @@
+"""Where studies live: SQLAlchemy Core over SQLite (a file, the default) or PostgreSQL (by URL).
+
+The tables below are the schema as the code uses it; the migrations in migrations/versions are
+how a database gets there (a test holds the two equal). Every write is bounded and belongs to one
+participant; a finished participant's session takes no more writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from web_client.study.definition import Study, parse
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MAX_EVENT_BYTES = 256 * 1024  # a mask of a large photo as a 1-bit PNG, with room to spare
+EVENT_KINDS = ("consent", "step-start", "step-end", "classify", "stroke", "prediction", "answer", "map", "finish")
+
+metadata = sa.MetaData()
+studies = sa.Table(
+    "studies", metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+participants = sa.Table(
+    "participants", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("study_id", sa.String(63), sa.ForeignKey("studies.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("consented_at", sa.DateTime(timezone=True)),
+    sa.Column("step", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("participant_id", sa.String(32), sa.ForeignKey("participants.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("study_id", sa.String(63), sa.ForeignKey("studies.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+
+
+class StoreError(ValueError):
+    """A request the store refuses; `status` is the HTTP status it stands for."""
+
+    status = 400
+
+
+class UnknownStudy(StoreError):
+    status = 404
+
+
+class UnknownParticipant(StoreError):
+    status = 404
+
+
+class Finished(StoreError):
+    status = 409
+
+
+class TooLarge(StoreError):
+    status = 413
+
+
+@dataclass(frozen=True)
+class Participant:
+    id: str
+    study_id: str
+    created_at: dt.datetime
+    consented_at: dt.datetime | None
+    step: int
+    finished_at: dt.datetime | None
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def engine_for(url: str) -> sa.Engine:
+    """An engine for `url`; SQLite files get foreign keys enforced (SQLite's default is off)."""
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        @sa.event.listens_for(engine, "connect")
+        def _foreign_keys(connection, _record):
+            connection.execute("PRAGMA foreign_keys = ON")
+    return engine
+
+
+def _alembic(connection):
+    from alembic.config import Config
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: sa.Engine, revision: str = "head") -> None:
+    """Brings the database's schema up to `revision`."""
+    from alembic import command
+    with engine.begin() as connection:
+        command.upgrade(_alembic(connection), revision)
+
+
+def downgrade(engine: sa.Engine, revision: str = "base") -> None:
+    """Takes the schema down to `revision` ("base": no tables left)."""
+    from alembic import command
+    with engine.begin() as connection:
+        command.downgrade(_alembic(connection), revision)
+
+
+class Store:
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    # ---- studies (the researcher's side) ----
+
+    def put_study(self, study: Study) -> None:
+        """Adds a study, or replaces its definition while nobody has taken part (a study that has
+        participants keeps the steps they saw: give a changed study a new id)."""
+        with self.engine.begin() as db:
+            exists = db.execute(sa.select(studies.c.id).where(studies.c.id == study.id)).first()
+            if exists is None:
+                db.execute(studies.insert().values(id=study.id, title=study.title, definition=study.to_json(),
+                                                   created_at=now()))
+                return
+            taken = db.execute(sa.select(sa.func.count()).select_from(participants)
+                               .where(participants.c.study_id == study.id)).scalar()
+            if taken:
+                raise StoreError(f"study {study.id!r} already has {taken} participant(s): its steps cannot change "
+                                 "under them; give the new version a new id")
+            db.execute(studies.update().where(studies.c.id == study.id)
+                       .values(title=study.title, definition=study.to_json()))
+
+    def study(self, study_id: str) -> Study:
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(studies.c.definition).where(studies.c.id == study_id)).first()
+        if row is None:
+            raise UnknownStudy(f"no study {study_id!r}")
+        return parse(json.loads(row.definition))
+
+    def study_ids(self) -> list[str]:
+        with self.engine.connect() as db:
+            return [r.id for r in db.execute(sa.select(studies.c.id).order_by(studies.c.id))]
+
+    def delete_study(self, study_id: str) -> int:
+        """Removes a study with its participants and events; returns how many events went."""
+        with self.engine.begin() as db:
+            count = db.execute(sa.select(sa.func.count()).select_from(events)
+                               .where(events.c.study_id == study_id)).scalar()
+            db.execute(events.delete().where(events.c.study_id == study_id))
+            db.execute(participants.delete().where(participants.c.study_id == study_id))
+            if db.execute(studies.delete().where(studies.c.id == study_id)).rowcount == 0:
+                raise UnknownStudy(f"no study {study_id!r}")
+        return count
+
+    # ---- participants ----
+
+    def new_participant(self, study_id: str) -> Participant:
+        self.study(study_id)  # UnknownStudy before anything is written
+        participant = Participant(secrets.token_urlsafe(16), study_id, now(), None, 0, None)
+        with self.engine.begin() as db:
+            db.execute(participants.insert().values(id=participant.id, study_id=study_id,
+                                                    created_at=participant.created_at, step=0))
+        return participant
+
+    def participant(self, participant_id: str, study_id: str) -> Participant:
+        """A participant of `study_id` (another study's participant is unknown here)."""
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(participants).where(participants.c.id == participant_id,
+                                                           participants.c.study_id == study_id)).first()
+        if row is None:
+            raise UnknownParticipant(f"no participant {participant_id!r} in study {study_id!r}")
+        return Participant(**row._mapping)
+
+    def record(self, participant_id: str, study_id: str, kind: str, step: int, payload: dict) -> int:
+        """Stores one event of a participant who has not finished; returns its id. Consent, a
+        step's end and finishing move the participant on (a reload resumes there)."""
+        if kind not in EVENT_KINDS:
+            raise StoreError(f"event kind {kind!r}; use one of {', '.join(EVENT_KINDS)}")
+        text = json.dumps(payload, separators=(",", ":"))
+        if len(text) > MAX_EVENT_BYTES:
+            raise TooLarge(f"the event is {len(text)} bytes; at most {MAX_EVENT_BYTES}")
+        study = self.study(study_id)
+        if not 0 <= step < len(study.steps) and kind not in ("consent", "finish"):
+            raise StoreError(f"step {step}: study {study_id!r} has steps 0 to {len(study.steps) - 1}")
+        with self.engine.begin() as db:
+            row = db.execute(sa.select(participants).where(participants.c.id == participant_id,
+                                                           participants.c.study_id == study_id)
+                             .with_for_update()).first()
+            if row is None:
+                raise UnknownParticipant(f"no participant {participant_id!r} in study {study_id!r}")
+            if row.finished_at is not None:
+                raise Finished("this participant has finished the study; it cannot be done again")
+            at = now()
+            changes = {}
+            if kind == "consent":
+                changes["consented_at"] = at
+            elif row.consented_at is None:
+                raise StoreError("consent comes first: nothing is recorded before the participant agrees")
+            if kind == "step-end":
+                changes["step"] = max(row.step, step + 1)
+            if kind == "finish":
+                if row.step < len(study.steps):
+                    raise StoreError(f"the study has {len(study.steps)} steps; this participant is on step {row.step}")
+                changes["finished_at"] = at
+            if changes:
+                db.execute(participants.update().where(participants.c.id == participant_id).values(**changes))
+            result = db.execute(events.insert().values(participant_id=participant_id, study_id=study_id, step=step,
+                                                       kind=kind, at=at, payload=text))
+            return result.inserted_primary_key[0]
+
+    def events(self, study_id: str, participant_id: str | None = None) -> list[dict]:
+        """A study's events in the order they happened (one participant's, if given)."""
+        query = sa.select(events).where(events.c.study_id == study_id).order_by(events.c.id)
+        if participant_id:
+            query = query.where(events.c.participant_id == participant_id)
+        with self.engine.connect() as db:
+            return [{**row._mapping, "payload": json.loads(row.payload)} for row in db.execute(query)]
+
+    def participants(self, study_id: str) -> list[Participant]:
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(participants).where(participants.c.study_id == study_id)
+                              .order_by(participants.c.created_at))
+            return [Participant(**row._mapping) for row in rows]
