@@ -8,34 +8,15 @@
 from __future__ import annotations
 
 import argparse
-import io
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
-import grpc
-import numpy as np
-
 from maskscope import session as sessions
-from maskscope.channel import make_channel, token_metadata
+from maskscope.client import Client, ServiceError
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.flags import add_flag
-from maskscope.v1 import classifier_pb2 as pb
-from maskscope.v1 import classifier_pb2_grpc as pb_grpc
-
-
-def format_table(response: pb.ClassifyResponse) -> str:
-    width = max([len(p.label) for p in response.predictions] + [5])
-    lines = [f"{'rank':>4}  {'class':<{width}}  {'index':>5}  {'probability':>11}"]
-    for rank, p in enumerate(response.predictions, 1):
-        lines.append(f"{rank:>4}  {p.label:<{width}}  {p.class_index:>5}  {p.probability * 100:>10.2f}%")
-    for p in response.tracked:
-        lines.append(f"{'pin':>4}  {p.label:<{width}}  {p.class_index:>5}  {p.probability * 100:>10.2f}%")
-    t = response.timings
-    lines.append(f"model {response.model}; image {response.image_width}x{response.image_height} "
-                 f"id {response.image_id[:12]}; server {t.total_ms:.1f} ms "
-                 f"(preprocess {t.preprocess_ms:.1f}, queue {t.queue_ms:.1f}, inference {t.inference_ms:.1f} "
-                 f"in a batch of {t.batch_size})")
-    return "\n".join(lines)
+from maskscope.photos import PhotoError, as_photo
 
 
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -46,14 +27,19 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--auth-token", default="", help="the server's shared token, if it requires one")
 
 
-def _stub_call(args, call):
-    """Runs call(stub, metadata) on a channel made from the connection flags; gRPC errors to stderr."""
-    with make_channel(args.addr, tls_ca_file=args.tls_ca_file, tls_server_name=args.tls_server_name) as channel:
+def _client_call(args, call):
+    """Runs call(client) on a Client made from the connection flags; errors to stderr, and None."""
+    with Client(args.addr, timeout_s=args.timeout_s, tls_ca_file=args.tls_ca_file or None,
+                tls_server_name=args.tls_server_name, auth_token=args.auth_token) as client:
         try:
-            return call(pb_grpc.ClassifierStub(channel), token_metadata(args.auth_token))
-        except grpc.RpcError as exc:
-            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
-            return None
+            return call(client)
+        except ServiceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+        except PhotoError as exc:  # refused before sending, as the server would have refused it
+            print(f"error: INVALID_ARGUMENT: {exc}", file=sys.stderr)
+        except OSError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+    return None
 
 
 def classify_main(argv) -> int:
@@ -64,34 +50,18 @@ def classify_main(argv) -> int:
     parser.add_argument("--model", default="", help="model name (default: the server's default)")
     parser.add_argument("--fill", choices=sorted(FILLS), default="gray", help="what painted pixels become")
     parser.add_argument("--keep-painted", action="store_true", help="keep only the painted area instead")
-    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--top-k", type=int, default=0, help="classes to print (0: five, or all of a model with fewer)")
     parser.add_argument("--track", type=int, action="append", default=[], metavar="CLASS",
                         help="also print this class index's probability, whatever its rank (repeatable)")
     _connection_flags(parser)
     args = parser.parse_args(argv)
-    request = pb.ClassifyRequest(image=args.image.read_bytes(), model=args.model, fill=FILLS[args.fill],
-                                 keep_painted=args.keep_painted, top_k=args.top_k, track=args.track,
-                                 mask=args.mask.read_bytes() if args.mask else b"")
-    response = _stub_call(args, lambda stub, md: stub.Classify(request, timeout=args.timeout_s, metadata=md))
-    if response is None:
+    result = _client_call(args, lambda client: client.classify(
+        args.image, args.mask, fill=args.fill, keep_painted=args.keep_painted, model=args.model, top_k=args.top_k,
+        track=args.track))
+    if result is None:
         return 1
-    print(format_table(response))
+    print(result)
     return 0
-
-
-def heat_png(m: pb.OcclusionMap, image: bytes) -> bytes:
-    """The map over the photo's crop: red where hiding a region costs the class the most."""
-    from PIL import Image, ImageOps
-
-    photo = ImageOps.exif_transpose(Image.open(io.BytesIO(image))).convert("RGB")
-    crop = photo.crop((round(m.crop_left), round(m.crop_top), round(m.crop_right), round(m.crop_bottom)))
-    values = np.clip(np.array(m.drop, np.float32).reshape(m.rows, m.cols) / max(max(m.drop), 1e-6), 0, 1)
-    heat = Image.fromarray((values * 255).astype(np.uint8)).resize(crop.size, Image.Resampling.BILINEAR)
-    red = Image.new("RGB", crop.size, (230, 30, 30))
-    out = Image.composite(red, crop, heat.point(lambda v: int(v * 0.7)))
-    buffer = io.BytesIO()
-    out.save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def explain_main(argv) -> int:
@@ -107,56 +77,63 @@ def explain_main(argv) -> int:
     parser.add_argument("--out", type=Path, help="write the map over the photo as a PNG")
     _connection_flags(parser)
     args = parser.parse_args(argv)
-    image = args.image.read_bytes()
-    request = pb.ExplainRequest(image=image, model=args.model, fill=FILLS[args.fill], patch_size=args.patch,
-                                stride=args.stride, mask=args.mask.read_bytes() if args.mask else b"")
-    if args.class_index is not None:
-        request.class_index = args.class_index
 
-    def run(stub, metadata):
-        last = None
-        for last in stub.Explain(request, timeout=args.timeout_s * 10, metadata=metadata):
-            print(f"\r{last.done}/{last.total} occluded copies", end="", file=sys.stderr, flush=True)
-        print(file=sys.stderr)
-        return last.map
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total} occluded copies", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
-    m = _stub_call(args, run)
-    if m is None:
+    explanation = _client_call(args, lambda client: client.explain(
+        args.image, args.mask, class_index=args.class_index, fill=args.fill, model=args.model,
+        patch_size=args.patch, stride=args.stride, progress=progress))
+    if explanation is None:
         return 1
-    values = np.array(m.drop).reshape(m.rows, m.cols)
-    r, c = np.unravel_index(np.argmax(values), values.shape)
-    print(f"{m.model}: {m.label} ({m.class_index}) at {m.base_probability * 100:.1f}%; {m.rows}x{m.cols} map from "
-          f"{m.occluded_copies} copies (patch {m.patch_size}, stride {m.stride}); largest drop "
-          f"{values.max() * 100:.1f} points at row {r}, column {c}")
+    print(explanation)
     if args.out:
-        args.out.write_bytes(heat_png(m, image))
+        explanation.to_image().save(args.out, "PNG")
         print(f"map written to {args.out}")
     return 0
 
 
-def replay(session: sessions.Session, stub, metadata, model: str, timeout_s: float) -> sessions.Session:
+def replay(session: sessions.Session, client: Client, model: str) -> sessions.Session:
     """Sends the session's photo and every step's mask to `model`; returns the session as it answered."""
+    recorded = recorded_labels(session)
     track = set(session.pinned)  # and the first step's top class, as the page tracks it
     if session.steps[0].predictions:
         track.add(session.steps[0].predictions[0]["class_index"])
-    image_id, steps, answered_by = "", [], model
+    labels = {m.name: m.labels for m in client.models()} if model else {}
+    photo, steps, answered_by = as_photo(session.image), [], model
     for step in session.steps:
+        target = model or step.model
+        # Another model may number its classes otherwise (or lack them): follow them by label there.
+        follow = tracked_on(labels[target], recorded, track) if target in labels and target != step.model \
+            else sorted(track)
         # Bulk: nobody waits on one step of a replay, painters on the same server do.
-        request = pb.ClassifyRequest(model=model or step.model, mask=step.mask, fill=FILLS[step.fill], top_k=5,
-                                     track=sorted(track), keep_painted=step.keep_painted, priority=pb.PRIORITY_BULK)
-        if image_id:
-            request.image_id = image_id
-        else:
-            request.image = session.image
-        response = stub.Classify(request, timeout=timeout_s, metadata=metadata)
-        image_id, answered_by = response.image_id, response.model
-        steps.append(sessions.Step(title=step.title, mask=step.mask, model=response.model, fill=step.fill,
-                                   keep_painted=step.keep_painted, predictions=[
-            {"class_index": p.class_index, "label": p.label, "probability": p.probability}
-            for p in response.predictions], tracked=[
-            {"class_index": p.class_index, "label": p.label, "probability": p.probability} for p in response.tracked]))
+        result = client.classify(photo, step.mask or None, fill=step.fill, keep_painted=step.keep_painted,
+                                 model=target, track=follow, bulk=True)
+        answered_by = result.model
+        steps.append(sessions.Step(title=step.title, mask=step.mask, model=result.model, fill=step.fill,
+                                   keep_painted=step.keep_painted, predictions=[asdict(p) for p in result.predictions],
+                                   tracked=[asdict(p) for p in result.tracked]))
     return sessions.Session(image=session.image, image_name=session.image_name, model=answered_by, fill=session.fill,
                             keep_painted=session.keep_painted, steps=steps, pinned=session.pinned)
+
+
+def recorded_labels(session: sessions.Session) -> dict[int, str]:
+    """Class index -> label, of every class the session's answers name."""
+    return {p["class_index"]: p["label"] for step in session.steps for p in step.predictions + step.tracked}
+
+
+def tracked_on(labels: tuple[str, ...], recorded: dict[int, str], track: set[int]) -> list[int]:
+    """The recorded classes `track` as another model's class indices: the same index where that
+    model gives it the same label (ImageNet's two cranes stay apart), else its first class of
+    that label; a class it has no label for is not followed."""
+    indices = set()
+    for index in track:
+        label = recorded.get(index)
+        if index < len(labels) and labels[index] == label:
+            indices.add(index)
+        elif label in labels:
+            indices.add(labels.index(label))
+    return sorted(indices)
 
 
 def replay_table(recorded: sessions.Session, replayed: sessions.Session) -> str:
@@ -184,7 +161,7 @@ def replay_main(argv) -> int:
         print(f"error: {args.session}: {exc}", file=sys.stderr)
         return 2
     # Without --model, each step goes to the model that answered it when it was recorded.
-    replayed = _stub_call(args, lambda stub, md: replay(recorded, stub, md, args.model, args.timeout_s))
+    replayed = _client_call(args, lambda client: replay(recorded, client, args.model))
     if replayed is None:
         return 1
     print(replay_table(recorded, replayed))

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from inference_service.errors import InvalidArgument
+from maskscope.photos import painted_plane
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # IHDR's bit depth, colour type, compression, filter method and interlace for what the page sends.
@@ -87,7 +88,8 @@ def read_mask(data: bytes, width: int, height: int) -> Mask:
 def decode_mask(data: bytes, width: int, height: int) -> Image.Image:
     """Decodes a mask to a width x height "L" image: 255 where painted, 0 elsewhere.
 
-    A pixel is painted where its alpha is non-zero or, for masks without alpha, its luminance is.
+    A pixel is painted where its alpha is non-zero or, for masks without alpha, its luminance is
+    (`maskscope.photos.painted_plane`, which the Python client reads masks with too).
     A 1-bit PNG (what the page sends) is the smallest and fastest to decode.
     """
     with warnings.catch_warnings():
@@ -97,19 +99,11 @@ def decode_mask(data: bytes, width: int, height: int) -> Image.Image:
             if mask.size != (width, height):
                 raise InvalidArgument(f"mask is {mask.size[0]}x{mask.size[1]} but the image is {width}x{height}; "
                                       "they must be the same size")
-            if mask.mode == "1":
-                return mask.convert("L")
-            if mask.mode == "P":
-                mask = mask.convert("RGBA" if "transparency" in mask.info else "RGB")
-            plane = mask.getchannel("A") if "A" in mask.getbands() else mask.convert("L")
-            return plane.point(_PAINTED_LUT)
+            return painted_plane(mask)
         except InvalidArgument:
             raise
         except Exception as exc:
             raise InvalidArgument(f"mask could not be read as a PNG image ({exc})") from None
-
-
-_PAINTED_LUT = [0] + [255] * 255
 
 
 def _unfiltered_one_bit_png(data: bytes, width: int, height: int) -> np.ndarray | None:
