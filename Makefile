@@ -20,6 +20,8 @@ $(INSTALLED): requirements/*.txt
 	@# opencv-contrib-python-headless replaced opencv-python-headless: both would own cv2/
 	$(PY) -m pip uninstall --quiet --yes opencv-python-headless 2>/dev/null || true
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@# maskscope (the notebook client) importable from anywhere this venv runs
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 # Regenerates the committed gRPC stubs in maskscope/v1 from proto/ (tests fail if they are stale).

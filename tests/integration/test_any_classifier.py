@@ -10,6 +10,8 @@ import grpc
 import numpy as np
 import pytest
 
+from inference_service.metadata import ModelMetadata
+from inference_service.preprocess import source_crop_box
 from maskscope import session as sessions
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
@@ -85,12 +87,15 @@ def test_a_fixed_batch_runs_one_image_at_a_time_under_load(stub, photo_png):
     assert {a.timings.batch_size for a in answers} == {1}
 
 
-def test_explain_fits_the_models_input(stub, photo_png):
+def test_explain_fits_the_models_input(stub, photo_png, imported_model_dir):
     maps = [r for r in stub.Explain(pb.ExplainRequest(image=photo_png["coffee"], model="lesions"), timeout=60)]
     m = maps[-1].map
     # The default patch is an eighth of the input (12 px at 96), the stride half of it: 96 / 6 cells a side.
     assert (m.rows, m.cols) == (16, 16) and len(m.drop) == 256
-    assert m.label in LABELS and (m.crop_left, m.crop_top, m.crop_right, m.crop_bottom) == (100, 0, 500, 400)
+    # The crop is the model's own: 96 of a 110 px resize, not Lite0's 224 of 256.
+    expected = source_crop_box(600, 400, ModelMetadata.load(imported_model_dir / "lesions").preprocessing)
+    assert m.label in LABELS
+    assert (m.crop_left, m.crop_top, m.crop_right, m.crop_bottom) == pytest.approx(expected, abs=1)
 
 
 def test_a_session_replays_on_an_imported_model(served, stub, photo_png, tmp_path):
@@ -116,3 +121,25 @@ def test_the_experiments_run_on_an_imported_model(imported_model_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "![](" in line]
     assert len(rows) == 7 and all(any(f"**{label}**" in row for label in LABELS) for row in rows)
+
+
+def test_the_python_client_explores_an_imported_model(served, photos):
+    from maskscope import Client
+    photo = photos["coffee"]  # a numpy array, as in a notebook
+    with Client(served.address) as client:
+        info = {m.name: m for m in client.models()}["lesions-baked"]
+        assert info.labels == LABELS and info.max_batch_size == 1 and info.label_set == ""
+        first = client.classify(photo, model="lesions-baked")
+        assert first.top.label in LABELS and first.probability("malignant") > 0
+        left = np.zeros(photo.shape[:2], bool)
+        left[:, :300] = True
+        hidden = client.classify(photo, mask=left, model="lesions-baked", track=["malignant"])
+        assert hidden.image_id == first.image_id
+        assert hidden.probability("malignant") != pytest.approx(first.probability("malignant"), abs=1e-6)
+        explanation = client.explain(photo, model="lesions-baked", class_index="malignant")
+        assert explanation.drop.shape == (16, 16) and explanation.label == "malignant"
+        assert "malignant" in explanation._repr_html_()
+        session = client.session(photo, model="lesions-baked")
+        session.classify()
+        session.hide_box(0, 0, 300, 400).classify()
+        assert session.history[-1].probability("malignant") == pytest.approx(hidden.probability("malignant"), abs=1e-5)
