@@ -21,6 +21,8 @@ from maskscope.processes import stop_process, wait_for_log
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("MASKSCOPE_ARTIFACTS_DIR", ROOT / "artifacts"))
+# Study databases of web apps the tests start (in-process and as subprocesses) go here, not in ./data.
+os.environ.setdefault("MASKSCOPE_DATA_DIR", str(ARTIFACTS / "data"))
 
 
 def free_port() -> int:

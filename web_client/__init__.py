@@ -7,7 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from web_client import inference
+from web_client import inference, study
 
 # Filled by `python -m web_client.samples` (make samples; the web image's build stage).
 SAMPLES_DIR = Path(__file__).resolve().parent / "static" / "samples"
@@ -28,6 +28,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         INFERENCE_TLS_SERVER_NAME=os.environ.get("MASKSCOPE_INFERENCE_TLS_SERVER_NAME", ""),
         INFERENCE_AUTH_TOKEN=os.environ.get("MASKSCOPE_INFERENCE_AUTH_TOKEN", ""),
         INFERENCE_CHANNELS=int(os.environ.get("MASKSCOPE_INFERENCE_CHANNELS", "8")),
+        DATABASE_URL=os.environ.get("MASKSCOPE_DATABASE_URL")
+        or study.default_database_url(os.environ.get("MASKSCOPE_DATA_DIR", "data")),
+        ADMIN_TOKEN=os.environ.get("MASKSCOPE_ADMIN_TOKEN", ""),
         # Sessions are not used yet; the key still comes from the environment, never from the code.
         SECRET_KEY=os.environ.get("MASKSCOPE_SECRET_KEY") or os.urandom(32),
     )
@@ -38,6 +41,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     inference.init_app(app)
     from web_client.views import bp
     app.register_blueprint(bp)
+    study.init_app(app)
 
     @app.after_request
     def security_headers(response):

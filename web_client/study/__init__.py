@@ -1,2 +1,23 @@
 """Study mode: researchers' studies, participants' sessions and everything they do, stored in a
 database (SQLite by default, PostgreSQL by URL) through SQLAlchemy, its schema versioned by Alembic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def default_database_url(data_dir: str) -> str:
+    return f"sqlite:///{Path(data_dir).resolve() / 'maskscope.db'}"
+
+
+def init_app(app) -> None:
+    """The store on app.config's DATABASE_URL (migrated first unless STUDY_MIGRATE is false: the
+    server migrates once before its worker processes start), the write limits, the routes."""
+    from web_client.study.limits import WriteLimits
+    from web_client.study.store import Store, engine_for, migrate
+    from web_client.study.views import bp
+    engine = engine_for(app.config["DATABASE_URL"])
+    if app.config.get("STUDY_MIGRATE", True):
+        migrate(engine)
+    app.extensions["maskscope.study"] = {"store": Store(engine), "limits": WriteLimits()}
+    app.register_blueprint(bp)

@@ -88,7 +88,10 @@ def now() -> dt.datetime:
 
 
 def engine_for(url: str) -> sa.Engine:
-    """An engine for `url`; SQLite files get foreign keys enforced (SQLite's default is off)."""
+    """An engine for `url`; a SQLite file's folder is made, and its foreign keys enforced (SQLite's
+    default is off)."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         @sa.event.listens_for(engine, "connect")

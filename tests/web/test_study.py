@@ -1,0 +1,127 @@
+"""Study mode's API on the real inference service, with SQLite and a real PostgreSQL server: a
+participant's session logged server-side, the admin token, exports, and refusals that store nothing."""
+
+import csv
+import io
+
+import pytest
+import yaml
+
+from tests.web.test_api import cup_mask, post
+from web_client import create_app
+
+TOKEN = "s3cret-admin-token"
+STUDY = {"id": "does-painting-teach", "title": "What does the classifier look at?", "consent": "I agree.",
+         "photos": ["coffee"], "steps": [{"kind": "before", "task": "paint"}, {"kind": "explore"},
+                                         {"kind": "question", "id": "clarity", "text": "It made sense"}]}
+ADMIN = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    from tests.postgres import PostgresServer
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def client(request, server, tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").url
+    app = create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "DATABASE_URL": url, "ADMIN_TOKEN": TOKEN})
+    client = app.test_client()
+    assert client.post("/api/admin/studies", data=yaml.safe_dump(STUDY), headers=ADMIN).status_code == 201
+    yield client
+    client.delete(f"/api/admin/studies/{STUDY['id']}", headers=ADMIN)
+
+
+def participant(client):
+    response = client.post(f"/api/study/{STUDY['id']}/participants")
+    assert response.status_code == 201
+    return f"/api/study/{STUDY['id']}/participants/{response.get_json()['participant']}"
+
+
+def event(client, base, kind, step=0, **payload):
+    return client.post(f"{base}/events", json={"kind": kind, "step": step, "payload": payload})
+
+
+def test_a_participant_session_is_logged_and_exported(client, photos, photo_png):
+    base = participant(client)
+    assert client.get(base).get_json()["step"] == 0
+    assert event(client, base, "consent").status_code == 201
+    assert event(client, base, "step-start", 0).status_code == 201
+    answer = post(client, image=photo_png["coffee"], mask=cup_mask(photos["coffee"].shape), path=f"{base}/classify",
+                  step=0)
+    assert answer.status_code == 200 and answer.get_json()["predictions"]
+    assert event(client, base, "step-end", 0).status_code == 201
+    state = client.get(base).get_json()
+    assert state["step"] == 1 and not state["finished"]  # a reload resumes on step 1
+    for step in (1, 2):
+        event(client, base, "step-start", step)
+        if step == 2:
+            event(client, base, "answer", 2, question="clarity", value=4)
+        event(client, base, "step-end", step)
+    assert event(client, base, "finish", 3).status_code == 201
+    assert event(client, base, "answer", 2, value=5).status_code == 409  # finished: no redo
+    assert post(client, image=photo_png["coffee"], path=f"{base}/classify", step=0).status_code == 409
+
+    events = client.get(f"/api/admin/studies/{STUDY['id']}/events.json", headers=ADMIN).get_json()
+    assert [e["kind"] for e in events] == ["consent", "step-start", "classify", "step-end", "step-start", "step-end",
+                                           "step-start", "answer", "step-end", "finish"]
+    logged = events[2]["payload"]
+    assert logged["predictions"] == answer.get_json()["predictions"][:5] and logged["mask"] and logged["timings"]
+    steps = list(csv.DictReader(io.StringIO(
+        client.get(f"/api/admin/studies/{STUDY['id']}/steps.csv", headers=ADMIN).get_data(as_text=True))))
+    assert [(r["step"], r["classifications"], r["answer"]) for r in steps] == [("0", "1", ""), ("1", "0", ""),
+                                                                                ("2", "0", "4")]
+    assert all(float(r["seconds"]) >= 0 for r in steps)
+
+
+def test_the_admin_api_needs_its_token(client, server, tmp_path):
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = client.get("/api/admin/studies", headers=headers)
+        assert response.status_code == 401 and "admin token" in response.get_json()["error"]
+    assert client.get("/api/admin/studies", headers=ADMIN).get_json() == [{"study": STUDY["id"], "participants": 0}]
+    off = create_app({"TESTING": True, "INFERENCE_ADDR": server.address,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'off.db'}", "ADMIN_TOKEN": ""}).test_client()
+    assert off.get("/api/admin/studies", headers=ADMIN).status_code == 503
+
+
+def test_bad_input_is_refused_and_nothing_is_stored(client):
+    assert client.post("/api/study/nope/participants").status_code == 404
+    base = participant(client)
+    assert event(client, base, "classify").status_code == 400  # consent first
+    event(client, base, "consent")
+    cases = [(client.post(f"{base}/events", data="not json", content_type="application/json"), 400),
+             (client.post(f"{base}/events", json={"kind": "answer", "step": "two"}), 400),
+             (event(client, base, "classify", 0, top="espresso"), 400),  # only the service logs classifications
+             (event(client, base, "answer", 0, value="x" * 300_000), 413),
+             (event(client, base, "nonsense"), 400),
+             (event(client, base, "answer", 9), 400),
+             (client.post(f"/api/study/{STUDY['id']}/participants/someone-else/events",
+                          json={"kind": "consent", "step": 0}), 404)]
+    for response, status in cases:
+        assert response.status_code == status, response.get_json()
+        assert response.get_json()["error"]
+    events = client.get(f"/api/admin/studies/{STUDY['id']}/events.json", headers=ADMIN).get_json()
+    assert [e["kind"] for e in events] == ["consent"]
+    bad_study = client.post("/api/admin/studies", data="id: [unclosed", headers=ADMIN)
+    assert bad_study.status_code == 400 and "neither JSON nor YAML" in bad_study.get_json()["error"]
+    wrong_step = client.post("/api/admin/studies", json={**STUDY, "id": "x", "steps": [{"kind": "dance"}]}, headers=ADMIN)
+    assert wrong_step.status_code == 400 and "kind 'dance'" in wrong_step.get_json()["error"]
+
+
+def test_writes_are_rate_limited(client):
+    base = participant(client)
+    event(client, base, "consent")
+    statuses = [event(client, base, "stroke", 0, n=i).status_code for i in range(60)]
+    assert statuses.count(429) > 0 and statuses[:25] == [201] * 25
+
+
+def test_deleting_a_study_removes_its_data(client):
+    base = participant(client)
+    event(client, base, "consent")
+    deleted = client.delete(f"/api/admin/studies/{STUDY['id']}", headers=ADMIN)
+    assert deleted.status_code == 200 and deleted.get_json()["deleted_events"] == 1
+    assert client.get(base).status_code == 404
+    assert client.get(f"/api/admin/studies/{STUDY['id']}/events.json", headers=ADMIN).status_code == 404

@@ -1,0 +1,59 @@
+"""A study's data as researchers take it away: every event (one row each), and one row per
+participant and step (times, classifications, answers). Pure: rows in, rows out."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+EVENT_COLUMNS = ("id", "participant_id", "step", "kind", "at", "payload")
+STEP_COLUMNS = ("participant_id", "step", "kind", "task", "started_at", "ended_at", "seconds", "classifications",
+                "strokes", "prediction", "answer")
+
+
+def event_rows(events: list[dict]) -> list[dict]:
+    return [{"id": e["id"], "participant_id": e["participant_id"], "step": e["step"], "kind": e["kind"],
+             "at": e["at"].isoformat(), "payload": e["payload"]} for e in events]
+
+
+def step_rows(study, events: list[dict]) -> list[dict]:
+    """One row per participant and step they reached, in the order they took part."""
+    rows: dict[tuple[str, int], dict] = {}
+    for e in events:
+        if not 0 <= e["step"] < len(study.steps) or e["kind"] in ("consent", "finish"):
+            continue
+        step = study.steps[e["step"]]
+        row = rows.setdefault((e["participant_id"], e["step"]), {
+            "participant_id": e["participant_id"], "step": e["step"], "kind": step.kind,
+            "task": step.task or step.scale, "started_at": None, "ended_at": None, "seconds": None,
+            "classifications": 0, "strokes": 0, "prediction": "", "answer": ""})
+        kind, payload = e["kind"], e["payload"]
+        if kind == "step-start" and row["started_at"] is None:
+            row["started_at"] = e["at"]
+        elif kind == "step-end":
+            row["ended_at"] = e["at"]
+        elif kind == "classify":
+            row["classifications"] += 1
+        elif kind == "stroke":
+            row["strokes"] += 1
+        elif kind == "prediction":
+            row["prediction"] = str(payload.get("label", ""))
+        elif kind == "answer":
+            row["answer"] = str(payload.get("value", ""))
+    for row in rows.values():
+        if row["started_at"] and row["ended_at"]:
+            row["seconds"] = round((row["ended_at"] - row["started_at"]).total_seconds(), 3)
+        for key in ("started_at", "ended_at"):
+            row[key] = row[key].isoformat() if row[key] else ""
+    return list(rows.values())
+
+
+def to_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v, separators=(",", ":")) if isinstance(v, (dict, list)) else v
+                         for k, v in row.items()})
+    return out.getvalue()

@@ -1,0 +1,186 @@
+"""Study mode's HTTP side: participants' sessions (each reads and writes only its own, by its
+random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
+
+    POST   /api/study/<study>/participants                    a new participant: {"participant": id}
+    GET    /api/study/<study>/participants/<id>               the study and where this participant is
+    POST   /api/study/<study>/participants/<id>/events        {"kind", "step", "payload"}
+    POST   /api/study/<study>/participants/<id>/classify      /api/classify's fields plus `step`; logged
+    POST   /api/admin/studies                                 a study file (YAML or JSON) in the body
+    GET    /api/admin/studies                                 the studies and their participant counts
+    GET    /api/admin/studies/<study>/events.{json,csv}       every event
+    GET    /api/admin/studies/<study>/steps.{json,csv}        one row per participant and step
+    DELETE /api/admin/studies/<study>                         the study and all its data
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from web_client.inference import get_inference
+from web_client.messages import build_request, response_json
+from web_client.study import dataset
+from web_client.study.definition import StudyError, parse
+from web_client.study.limits import WriteLimits
+from web_client.study.store import MAX_EVENT_BYTES, Finished, Store, StoreError, TooLarge
+
+bp = Blueprint("study", __name__)
+CLASSIFY_TIMEOUT_S = 30
+# A mask goes into its event as base64 (4/3 of its size) beside the answer.
+MAX_LOGGED_MASK_BYTES = MAX_EVENT_BYTES * 3 // 4 - 16 * 1024
+
+
+def store() -> Store:
+    return current_app.extensions["maskscope.study"]["store"]
+
+
+def limits() -> WriteLimits:
+    return current_app.extensions["maskscope.study"]["limits"]
+
+
+@bp.errorhandler(StoreError)
+def refused(exc: StoreError):
+    return jsonify({"error": str(exc), "code": type(exc).__name__}), exc.status
+
+
+@bp.errorhandler(StudyError)
+def bad_study(exc: StudyError):
+    return jsonify({"error": str(exc), "code": "StudyError"}), 400
+
+
+def _json_body() -> dict:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise StoreError("the body must be a JSON object")
+    return data
+
+
+def _limited(participant_id: str):
+    if not limits().allow(participant_id):
+        return jsonify({"error": "too many writes: slow down", "code": "RateLimited"}), 429
+    return None
+
+
+# ---- participants ----
+
+@bp.post("/api/study/<study_id>/participants")
+def join(study_id):
+    participant = store().new_participant(study_id)
+    return jsonify({"participant": participant.id, "step": participant.step}), 201
+
+
+@bp.get("/api/study/<study_id>/participants/<participant_id>")
+def where(study_id, participant_id):
+    p = store().participant(participant_id, study_id)
+    study = store().study(study_id)
+    return jsonify({"participant": p.id, "step": p.step, "consented": p.consented_at is not None,
+                    "finished": p.finished_at is not None, "study": json.loads(study.to_json())})
+
+
+@bp.post("/api/study/<study_id>/participants/<participant_id>/events")
+def record(study_id, participant_id):
+    limited = _limited(participant_id)
+    if limited:
+        return limited
+    body = _json_body()
+    kind, step, payload = body.get("kind"), body.get("step", 0), body.get("payload", {})
+    if not isinstance(kind, str) or not isinstance(step, int) or isinstance(step, bool) or not isinstance(payload, dict):
+        raise StoreError('an event is {"kind": a string, "step": a whole number, "payload": an object}')
+    if kind == "classify":
+        raise StoreError("classifications are logged by the service itself: POST them to .../classify")
+    event = store().record(participant_id, study_id, kind, step, payload)
+    return jsonify({"event": event, "step": store().participant(participant_id, study_id).step}), 201
+
+
+@bp.post("/api/study/<study_id>/participants/<participant_id>/classify")
+def classify(study_id, participant_id):
+    """Classifies as /api/classify does and logs it (mask, answer, timings) as this participant's."""
+    limited = _limited(participant_id)
+    if limited:
+        return limited
+    participant = store().participant(participant_id, study_id)
+    if participant.finished_at is not None:  # refused before the service does any work
+        raise Finished("this participant has finished the study; it cannot be done again")
+    if participant.consented_at is None:
+        raise StoreError("consent comes first: nothing is recorded before the participant agrees")
+    step = request.form.get("step", "")
+    if not step.isdigit():
+        raise StoreError("`step` (the step this classification belongs to) is a whole number")
+    image, mask = request.files.get("image"), request.files.get("mask")
+    mask_bytes = mask.read() if mask else b""
+    if len(mask_bytes) > MAX_LOGGED_MASK_BYTES:
+        raise TooLarge(f"the mask is {len(mask_bytes)} bytes; a study logs masks of at most {MAX_LOGGED_MASK_BYTES}")
+    classify_request = build_request(request.form, image.read() if image else None, mask_bytes or None)
+    inference = get_inference()
+    response = inference.for_photo(classify_request).Classify(classify_request, timeout=CLASSIFY_TIMEOUT_S,
+                                                              metadata=inference.metadata)
+    answer = response_json(response)
+    store().record(participant_id, study_id, "classify", int(step), {
+        "mask": base64.b64encode(mask_bytes).decode(), "image_id": response.image_id, "model": response.model,
+        "fill": request.form.get("fill", ""), "predictions": answer["predictions"][:5], "tracked": answer["tracked"],
+        "timings": answer["timings"]})
+    return jsonify(answer)
+
+
+# ---- the researcher's side ----
+
+def _admin():
+    token = current_app.config.get("ADMIN_TOKEN", "")
+    if not token:
+        return jsonify({"error": "the admin API is off: set MASKSCOPE_ADMIN_TOKEN", "code": "AdminDisabled"}), 503
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        return jsonify({"error": "a wrong or missing admin token (Authorization: Bearer ...)",
+                        "code": "Unauthorized"}), 401
+    return None
+
+
+@bp.before_request
+def admin_only():
+    if request.path.startswith("/api/admin/"):
+        return _admin()
+    return None
+
+
+@bp.post("/api/admin/studies")
+def add_study():
+    text = request.get_data(as_text=True)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        import yaml
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise StudyError(f"the body is neither JSON nor YAML: {exc}") from None
+    study = parse(data, "the study")
+    store().put_study(study)
+    return jsonify({"study": study.id, "link": f"/study/{study.id}"}), 201
+
+
+@bp.get("/api/admin/studies")
+def list_studies():
+    return jsonify([{"study": sid, "participants": len(store().participants(sid))} for sid in store().study_ids()])
+
+
+@bp.get("/api/admin/studies/<study_id>/<table>.<fmt>")
+def export(study_id, table, fmt):
+    if table not in ("events", "steps") or fmt not in ("json", "csv"):
+        return jsonify({"error": "exports are events.json, events.csv, steps.json and steps.csv",
+                        "code": "NotFound"}), 404
+    study = store().study(study_id)
+    events = store().events(study_id)
+    rows, columns = ((dataset.event_rows(events), dataset.EVENT_COLUMNS) if table == "events"
+                     else (dataset.step_rows(study, events), dataset.STEP_COLUMNS))
+    if fmt == "json":
+        return jsonify(rows)
+    return Response(dataset.to_csv(rows, columns), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{study_id}-{table}.csv"'})
+
+
+@bp.delete("/api/admin/studies/<study_id>")
+def delete(study_id):
+    return jsonify({"study": study_id, "deleted_events": store().delete_study(study_id)})
