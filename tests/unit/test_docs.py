@@ -25,7 +25,7 @@ def test_the_layout_names_every_module_and_only_modules_that_exist():
     root = Path(__file__).resolve().parents[2]
     layout = README[README.index("## Layout"):README.index("## Development")]
     named = {Path(name).name for name in re.findall(r"`([a-z_/.]+\.(?:py|js))`", layout)}
-    modules = {p.name for folder in ("inference_service", "web_client", "maskscope")
+    modules = {p.name for folder in ("inference_service", "web_client", "web_client/study", "maskscope")
                for p in (root / folder).glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
     modules |= {p.name for p in (root / "web_client/static/js").glob("*.js")}
     assert modules - named == set(), "modules the README's Layout does not name"
