@@ -24,10 +24,8 @@ from typing import Callable
 import numpy as np
 
 from inference_service.metadata import METADATA_FILE, MODEL_FILE, OUTPUTS, ModelMetadata, sha256_file
-from inference_service.preprocess import Preprocessing
+from inference_service.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # EfficientNet-Lite's own preprocessing, (x * 255 - 127) / 128, written as mean and std.
 LITE_MEAN = (127 / 255,) * 3
 LITE_STD = (128 / 255,) * 3
@@ -250,6 +248,8 @@ def main(argv=None) -> int:
                 raise ExportError(str(exc)) from None
         else:
             arch = args.arch if args.command == "torchvision" else args.command
+            if args.command == "torchvision":
+                torchvision_weights(arch)  # a torchvision name, not one of ours that shares it
             folder = export(arch, args.out, weights_file=args.weights_file,
                             random_weights=args.random_weights, name=args.name, opset=args.opset)
     except ExportError as exc:

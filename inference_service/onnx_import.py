@@ -16,10 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from inference_service.metadata import METADATA_FILE, MODEL_FILE, OUTPUTS, ModelMetadata, sha256_file
-from inference_service.preprocess import Preprocessing
+from inference_service.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 RESIZE_OVER_CROP = 256 / 224  # torchvision's usual eval transform: resize to 256, crop 224
 BATCH = "batch"
 # A batch of two run as one must agree with the two run apart this closely to call the batch axis free.
@@ -44,7 +42,7 @@ class Signature:
 def read_labels(path: Path) -> tuple[str, ...]:
     """One class name per line; trailing blank lines are ignored, any other blank or repeated name refused."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()  # -sig: Notepad's byte-order mark
     except FileNotFoundError:
         raise ImportRefused(f"labels file {path} does not exist") from None
     except UnicodeDecodeError as exc:
@@ -102,7 +100,7 @@ def signature(model) -> Signature:
     element = x.type.tensor_type.elem_type
     if element != onnx.TensorProto.FLOAT:
         raise ImportRefused(f"the input {x.name!r} is {onnx.TensorProto.DataType.Name(element).lower()}; "
-                            "Maskscope feeds float32 (normalised pixels)")
+                            "Maskscope feeds float32 (normalised pixels): export the model in float32")
     dims = _dims(x)
     if len(dims) != 4:
         raise ImportRefused(f"the input {x.name!r} has rank {len(dims)} ({_shape_text(dims)}); "
@@ -115,6 +113,10 @@ def signature(model) -> Signature:
     if isinstance(height, int) and isinstance(width, int) and height != width:
         raise ImportRefused(f"the input {x.name!r} is {height} x {width} pixels: Maskscope's preprocessing "
                             "makes square crops, so it serves square inputs only")
+    if y.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        kind = onnx.TensorProto.DataType.Name(y.type.tensor_type.elem_type).lower()
+        raise ImportRefused(f"the output {y.name!r} is {kind}; Maskscope reads float32 class scores "
+                            "(export the model in float32; the server's --precision fp16 halves it on a GPU)")
     out = _dims(y)
     if len(out) != 2:
         raise ImportRefused(f"the output {y.name!r} has rank {len(out)} ({_shape_text(out)}); "
@@ -154,6 +156,16 @@ def _session(model_bytes: bytes):
 def _run(session, sig: Signature, batch: np.ndarray) -> np.ndarray:
     (out,) = session.run([sig.output_name], {sig.input_name: batch})
     return np.asarray(out)
+
+
+def _batches(make_session, sig: Signature, images: np.ndarray, alone: list[np.ndarray]) -> bool:
+    """Whether the graph runs a batch of two and answers as it does for each image alone."""
+    try:
+        together = _run(make_session(), sig, images)
+    except Exception:  # onnxruntime refuses the batch: the graph bakes a batch of 1 in
+        return False
+    return together.shape == (2, alone[0].shape[1]) and np.allclose(
+        together, np.concatenate(alone), atol=BATCH_TOLERANCE, rtol=BATCH_TOLERANCE)
 
 
 def check_outputs(out: np.ndarray, rows: int, labels: tuple[str, ...], output: str) -> None:
@@ -215,18 +227,13 @@ def import_onnx(onnx_path: Path, labels_path: Path, name: str, out_dir: Path, *,
         raise ImportRefused(f"onnxruntime cannot run the model on a 1 x 3 x {crop} x {crop} input: {exc}") from None
     check_outputs(alone[0], 1, labels, output)
 
-    served, batch_note, max_batch = original, "dynamic", 0
-    if isinstance(sig.batch, int):
+    if isinstance(sig.batch, int):  # fixed at 1: free it if a batch of two then answers as the two apart
         candidate = free_batch_axis(model).SerializeToString()
-        try:
-            together = _run(_session(candidate), sig, images)
-            freed = together.shape == (2, len(labels)) and np.allclose(
-                together, np.concatenate(alone), atol=BATCH_TOLERANCE, rtol=BATCH_TOLERANCE)
-        except Exception:
-            freed = False  # the graph bakes its batch of 1 in (a Reshape to 1 x ..., say)
+        freed = _batches(lambda: _session(candidate), sig, images, alone)
         served, batch_note, max_batch = (candidate, "made dynamic", 0) if freed else (original, "fixed at 1", 1)
-    else:
-        check_outputs(_run(session, sig, images), 2, labels, output)
+    else:  # named free, which the graph may still not honour (a Reshape to 1 x ..., say)
+        free = _batches(lambda: session, sig, images, alone)
+        served, batch_note, max_batch = original, "dynamic" if free else "runs one image only", 0 if free else 1
 
     folder = Path(out_dir) / name
     folder.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,9 @@ from maskscope.fills import COLOURS
 from maskscope.fills import NAMES as FILLS
 
 IMAGENET_MEAN_RGB = COLOURS["gray"]
+# ImageNet's normalisation (torchvision's), on 0..1 pixels.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 # Resizing the shorter side to ~256 px would make a 1,000,000 x 2 strip gigabytes large.
 MAX_ASPECT_RATIO = 50
 EXIF_ORIENTATION = 0x0112

@@ -18,3 +18,11 @@ def test_each_step_is_painted_on_the_current_one_and_a_pinned_class_is_filled_in
     assert out["parents"] == [-1, 0, 0] and out["current"] == 2
     assert out["trace"] == [0.25, None, None], "only the unpainted photo's answer knows every class"
     assert out["top"] == [0.9, 0.5, 0.4]
+
+
+def test_a_pin_follows_its_label_to_another_model():
+    out = run_js("history.js", """
+      const pinned = {class_index: 1, label: "malignant"};
+      return [m.pinOn(pinned, ["benign", "needs a look", "malignant"]), m.pinOn(pinned, ["tench", "goldfish"]),
+              m.pinOn(null, ["a"]), m.pinOn({class_index: 134, label: "crane"}, ["x", "crane", "crane"])];""")
+    assert out == [{"class_index": 2, "label": "malignant"}, None, None, {"class_index": 1, "label": "crane"}]

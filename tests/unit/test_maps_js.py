@@ -64,3 +64,9 @@ def test_the_maps_colour_scale_runs_dark_to_yellow_and_is_never_the_paints_pink(
     r, g, b = out["mid"]
     assert not (r > 200 and g < 100 and b > 80), "pink is the paint's colour"
     assert out["gradient"].startswith("linear-gradient(to right, rgb(68,1,84)")
+
+
+def test_mask_artifact_classes_are_imagenets_only():
+    out = run_js("maps.js", """
+      return [m.maskArtifact(611, "imagenet-1k"), m.maskArtifact(611, ""), m.maskArtifact(967, "imagenet-1k")];""")
+    assert out == ["jigsaw puzzle", None, None]

@@ -22,7 +22,9 @@ def files(tmp_path_factory):
     return {"labels": write_labels(d / "labels.txt"),
             "dynamic": export_onnx(tiny_classifier(), d / "dynamic.onnx", dynamic_batch=True),
             "fixed": export_onnx(tiny_classifier(), d / "fixed.onnx", dynamic_batch=False),
-            "baked": export_onnx(tiny_classifier(baked_batch=True), d / "baked.onnx", dynamic_batch=False)}
+            "baked": export_onnx(tiny_classifier(baked_batch=True), d / "baked.onnx", dynamic_batch=False),
+            # A batch axis named free over a graph that runs one image only (reshape(1, -1) inside).
+            "dynamic-baked": export_onnx(tiny_classifier(baked_batch=True), d / "dynamic-baked.onnx", dynamic_batch=True)}
 
 
 def graph(path, inputs, outputs, nodes=None):
@@ -42,7 +44,8 @@ def expect_refusal(tmp_path, model, match, labels=None, **kwargs):
 
 
 @pytest.mark.parametrize("kind, batch_axis, max_batch", [("dynamic", "dynamic", 0), ("fixed", "made dynamic", 0),
-                                                         ("baked", "fixed at 1", 1)])
+                                                         ("baked", "fixed at 1", 1),
+                                                         ("dynamic-baked", "runs one image only", 1)])
 def test_imports_each_batch_axis(files, tmp_path, kind, batch_axis, max_batch):
     folder = import_onnx(files[kind], files["labels"], kind, tmp_path)
     meta = ModelMetadata.load(folder)
@@ -152,6 +155,8 @@ def test_bad_labels_files(tmp_path):
             read_labels(path)
     (tmp_path / "ok.txt").write_text("a\nb\n\n\n")
     assert read_labels(tmp_path / "ok.txt") == ("a", "b")
+    (tmp_path / "notepad.txt").write_bytes("\ufeffbenign\r\nmalignant\r\n".encode())  # a BOM and CRLFs
+    assert read_labels(tmp_path / "notepad.txt") == ("benign", "malignant")
     (tmp_path / "latin.txt").write_bytes("caf\xe9\n".encode("latin-1"))
     with pytest.raises(ImportRefused, match="is not UTF-8"):
         read_labels(tmp_path / "latin.txt")
@@ -165,4 +170,24 @@ def test_the_cli_imports_and_says_so(files, tmp_path, capsys):
     assert meta["max_batch_size"] == 1 and meta["labels"] == list(LABELS)
     assert export_main(["onnx", str(files["dynamic"]), "--labels", str(tmp_path / "none.txt"), "--name", "x",
                         "--out", str(tmp_path)]) == 1
-    assert "labels file" in capsys.readouterr().err and "does not exist" in "does not exist"
+    error = capsys.readouterr().err
+    assert "labels file" in error and "does not exist" in error
+
+
+def test_a_non_float_output(tmp_path):
+    model = graph(tmp_path / "argmax.onnx", [("x", TensorProto.FLOAT, ["n", 3, 8, 8])], [("y", TensorProto.INT64, ["n", 3])],
+                  [helper.make_node("Cast", ["x"], ["c"], to=TensorProto.INT64),
+                   helper.make_node("ReduceMax", ["c"], ["y"], axes=[2, 3], keepdims=0)])
+    expect_refusal(tmp_path, model, "output 'y' is int64; Maskscope reads float32")
+
+
+def test_a_model_that_gives_probabilities_is_not_softmaxed_again(tmp_path):
+    import torch
+    from inference_service.model_queues import infer_and_rank
+    path = export_onnx(torch.nn.Sequential(tiny_classifier(), torch.nn.Softmax(dim=1)).eval(), tmp_path / "p.onnx",
+                       dynamic_batch=True)
+    folder = import_onnx(path, write_labels(tmp_path / "l.txt"), "p", tmp_path / "models", output="probabilities")
+    model = OnnxModel(folder, RuntimeOptions(device="cpu"))
+    x = np.random.default_rng(2).standard_normal((3, SIZE, SIZE)).astype(np.float32) * 3
+    (ranked,) = infer_and_rank(model, [x], 0, False)
+    np.testing.assert_allclose(ranked.probabilities, model.run(x[None])[0], atol=1e-6)

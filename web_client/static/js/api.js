@@ -66,7 +66,7 @@ function imageForm({ image, imageId, mask, model, fill, keepPainted }) {
 // One classification.
 export function classify({ topK, track, sequence, ...fields }) {
   const form = imageForm(fields);
-  form.append("top_k", String(topK || 5));
+  form.append("top_k", String(topK || 0)); // 0: the service's default, the top five (or fewer classes)
   form.append("track", (track || []).join(","));
   form.append("sequence", String(sequence || 0));
   return request("/api/classify", { method: "POST", body: form });

@@ -39,3 +39,10 @@ export class History {
   // A class's probability through the steps (null where unknown), for the chart.
   trace(classIndex) { return this.steps.map((s) => probabilityOf(s.result, classIndex)); }
 }
+
+// A pinned class on another model: the same label there (its first class of that name), or null
+// when that model has no such class. Replay follows a pin the same way (the CLI's tracked_on).
+export function pinOn(pinned, labels) {
+  const index = pinned ? labels.indexOf(pinned.label) : -1;
+  return index < 0 ? null : { class_index: index, label: pinned.label };
+}

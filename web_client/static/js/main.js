@@ -1,8 +1,8 @@
 // Page wiring: photo choice, tools, classification (one-off and live), results, history, errors.
 import { ApiError, LiveStream, blobToBase64, classify, explain, getHealth, getModels, getSamples, getSegments,
   reportHtml } from "./api.js";
-import { History, probabilityOf } from "./history.js";
-import { MASK_ARTIFACT_CLASSES, agreement, emptyCoverage, heatPixels, mapGradient, userMap } from "./maps.js";
+import { History, pinOn, probabilityOf } from "./history.js";
+import { maskArtifact, agreement, emptyCoverage, heatPixels, mapGradient, userMap } from "./maps.js";
 import { MaskCanvas, cropBox } from "./mask_canvas.js";
 import { historyItem, renderAnswer, renderPredictions } from "./results.js";
 import { Sequencer } from "./sequencing.js";
@@ -119,8 +119,9 @@ async function loadModels() {
 
 function currentModel() { return state.models.get(ui.model.value); }
 
-// How many classes a model has: the baseline asks for every one (the unpainted photo's whole answer).
-function classesOf(name) { return state.models.get(name)?.num_labels || 1000; }
+// How many classes a model has: the baseline asks for every one (the unpainted photo's whole
+// answer); 0, the service's default, for a model not listed yet.
+function classesOf(name) { return state.models.get(name)?.num_labels || 0; }
 
 function showLabels() {
   ui.labels.replaceChildren(...(currentModel()?.labels || []).map((label) => new Option(label)));
@@ -241,7 +242,7 @@ async function loadRegions(photo) {
 
 function requestFields(sequence, mask) {
   return { imageId: state.imageId, mask, model: ui.model.value, fill: ui.fill.value,
-    keepPainted: ui.keep.checked, topK: Math.min(5, classesOf(ui.model.value)), track: tracked(), sequence };
+    keepPainted: ui.keep.checked, topK: 0, track: tracked(), sequence };
 }
 
 // The unpainted photo's top class (to show when it drops out of the top 5) and the pinned one.
@@ -338,9 +339,7 @@ function show(result, settled = true) {
   const t = result.timings;
   ui.timing.textContent = `server ${t.total_ms.toFixed(0)} ms · batch of ${t.batch_size}`;
   markPinned(ui.predictions);
-  // The classes models give for masks themselves are ImageNet's: other label sets get no warning.
-  const imagenet = state.models.get(result.model)?.label_set === "imagenet-1k";
-  const artifact = imagenet && MASK_ARTIFACT_CLASSES.get(top.class_index);
+  const artifact = maskArtifact(top.class_index, state.models.get(result.model)?.label_set);
   ui.artifact.hidden = !artifact || !painter.canUndo;
   if (artifact) {
     ui.artifact.textContent = `“${artifact}” is a class models often give for masked photos: the answer may be about `
@@ -394,12 +393,12 @@ async function compare(mask) {
   const sequence = compareSeq.next();
   try {
     const result = await classify({ imageId: state.imageId, mask, model: other, fill: ui.fill.value,
-      keepPainted: Boolean(mask) && ui.keep.checked, topK: Math.min(5, classesOf(other)) });
+      keepPainted: Boolean(mask) && ui.keep.checked, topK: 0 });
     if (!compareSeq.isLatest(sequence)) return; // a newer comparison was asked for
     const top = result.predictions[0];
     ui.compareSummary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
     renderPredictions(ui.comparePredictions, document.createElement("div"), result, null);
-    markPinned(ui.comparePredictions);
+    markPinned(ui.comparePredictions, true);
   } catch (error) {
     handleError(error, () => compare(mask));
   }
@@ -413,7 +412,7 @@ function pin(classIndex, label) {
   ui.pinnedName.textContent = label;
   ui.pinSearch.value = "";
   markPinned(ui.predictions);
-  markPinned(ui.comparePredictions);
+  markPinned(ui.comparePredictions, true);
   // Its probability on the unpainted photo is known already (the baseline has every class).
   if (state.baseline) history.backfill(classIndex, label, state.baseline.probabilities);
   drawPinnedChart();
@@ -438,9 +437,13 @@ function pinFromSearch() {
   pin(index, labels[index]);
 }
 
-function markPinned(list) {
+// The pinned class in a list of answers; the second model's list is another model's classes, so
+// its rows are matched by label.
+function markPinned(list, byLabel = false) {
   list.querySelectorAll(".prediction").forEach((li) => {
-    li.classList.toggle("pinned", Number(li.dataset.classIndex) === state.pinned?.class_index);
+    const pinned = byLabel ? li.querySelector(".label")?.textContent === state.pinned?.label
+      : Number(li.dataset.classIndex) === state.pinned?.class_index;
+    li.classList.toggle("pinned", Boolean(state.pinned) && pinned);
   });
 }
 
@@ -605,8 +608,10 @@ ui.brush.addEventListener("input", () => painter.setBrushSize(Number(ui.brush.va
 ui.model.addEventListener("change", () => {
   updateCropBox();
   showLabels();
-  // A class pinned on another model is followed on this one only if it is the same class here.
-  if (state.pinned && currentModel()?.labels?.[state.pinned.class_index] !== state.pinned.label) unpin();
+  // A class pinned on another model is followed here by its label, if this model has it.
+  const followed = pinOn(state.pinned, currentModel()?.labels || []);
+  if (state.pinned && !followed) unpin();
+  else if (followed) state.pinned = followed;
   clearMap();
   state.baseline = null;
   classifyBaseline();

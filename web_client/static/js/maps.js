@@ -106,9 +106,15 @@ export function heatPixels(values, rows, cols) {
   return out;
 }
 
-// Classes that masked images get for their masks' look rather than the photo (sharp edges, flat
-// patches): seeing one means the answer is about the paint.
-export const MASK_ARTIFACT_CLASSES = new Map([
+// ImageNet's classes that masked images get for their masks' look rather than the photo (sharp
+// edges, flat patches): seeing one means the answer is about the paint.
+const MASK_ARTIFACT_CLASSES = new Map([
   [611, "jigsaw puzzle"], [918, "crossword puzzle"], [646, "maze"], [904, "window screen"],
   [490, "chain mail"], [599, "honeycomb"], [794, "shower curtain"], [916, "web site"],
 ]);
+
+// The mask-artifact class a top answer is, if any: only a model with ImageNet's labels has them
+// (another model's class 611 is its own, not a jigsaw puzzle).
+export function maskArtifact(classIndex, labelSet) {
+  return labelSet === "imagenet-1k" ? MASK_ARTIFACT_CLASSES.get(classIndex) || null : null;
+}
