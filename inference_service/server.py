@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from inference_service.classification import ClassificationService, Limits
+from inference_service.drain import CallCounter, accept_backlog
 from inference_service.model_queues import BatchLimits, ModelQueues
 from inference_service.models import PRECISIONS, ModelRegistry, RuntimeOptions
 from inference_service.security import TokenAuthInterceptor, server_credentials
@@ -106,8 +107,9 @@ def create_server(service: ClassificationService, address: str, *, max_receive_b
     """A server with the Classifier, health and reflection services, bound to `address` (not started).
     `reuse_port`: share the port with the other front-end processes of this server (SO_REUSEPORT:
     the kernel spreads connections over them); otherwise a port in use is an error."""
+    counter = CallCounter()
     server = grpc.aio.server(
-        interceptors=[TokenAuthInterceptor(auth_token)] if auth_token else None,
+        interceptors=[counter, *([TokenAuthInterceptor(auth_token)] if auth_token else [])],
         options=[("grpc.max_receive_message_length", max_receive_bytes),
                  ("grpc.max_send_message_length", 64 * MB),
                  ("grpc.so_reuseport", 1 if reuse_port else 0)])
@@ -121,6 +123,7 @@ def create_server(service: ClassificationService, address: str, *, max_receive_b
         port = 0
     if port == 0:
         raise RuntimeError(f"could not bind {address} (is another server on that port?)")
+    server.calls = counter  # what run_grpc waits on before it stops taking calls
     return server, port, health_servicer
 
 
@@ -185,6 +188,8 @@ async def run_grpc(service: ClassificationService, args: argparse.Namespace, por
     await stop.wait()
     log.info("stopping: NOT_SERVING, finishing in-flight requests (grace %.1f s)", args.grace_period_s)
     await health_servicer.enter_graceful_shutdown()
+    taken = await accept_backlog(server.calls, args.grace_period_s)
+    log.info("refusing new calls (%d arrived while stopping)", taken)
     await server.stop(args.grace_period_s)
     await service.stop()
     log.info("stopped")

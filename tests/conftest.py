@@ -92,6 +92,14 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text()
 
+    def wait_until_refusing(self, processes: int = 1, timeout_s: float = 30) -> None:
+        """After a SIGTERM: until every serving process has taken its backlog in and refuses new calls."""
+        end = time.monotonic() + timeout_s
+        while self.log().count("refusing new calls") < processes:
+            if time.monotonic() > end:
+                raise TimeoutError(f"the server never stopped taking calls:\n{self.log()}")
+            time.sleep(0.02)
+
     def channel(self) -> grpc.Channel:
         return make_channel(self.address, tls_ca_file=self.tls_ca, tls_server_name="localhost" if self.tls_ca else "")
 

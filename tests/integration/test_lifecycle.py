@@ -51,7 +51,7 @@ def test_sigterm_finishes_in_flight_work_then_exits(busy_server, photo_png):
     # 300 queued requests keep the server busy for a second or more.
     server, stub, in_flight = busy_server(grace_s=30, queued=300)
     server.process.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    server.wait_until_refusing()
     with pytest.raises(grpc.RpcError) as refused:  # new work is refused while the old finishes
         stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=5)
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE

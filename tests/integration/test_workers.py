@@ -128,6 +128,7 @@ def test_sigterm_lets_every_front_end_finish_its_in_flight_requests(model_dir, p
         server.process.send_signal(signal.SIGTERM)
         time.sleep(0.3)
         assert not all(f.done() for f, _ in in_flight), "some requests should still have been in flight"
+        server.wait_until_refusing(processes=2)
         with pytest.raises(grpc.RpcError) as refused:  # new work is refused while the old finishes
             pb_grpc.ClassifierStub(channels[0]).Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=5)
         assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
