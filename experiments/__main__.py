@@ -16,7 +16,8 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from experiments.protocol import cells_to_pixels, core_cells, mask_png, object_cells
+from experiments.protocol import core_cells, mask_png, object_cells
+from maskscope.maps import cells_to_pixels
 from maskscope.processes import ROOT, start_inference, stop_process
 from maskscope.session import hide, jpeg, open_photo
 from maskscope.v1 import classifier_pb2 as pb

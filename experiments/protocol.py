@@ -42,18 +42,6 @@ def core_cells(values: np.ndarray, inside: np.ndarray, share: float = CORE_SHARE
     return core.reshape(values.shape) & inside
 
 
-def cells_to_pixels(cells: np.ndarray, crop: tuple[float, float, float, float], width: int, height: int) -> np.ndarray:
-    """Boolean height x width: the photo's pixels under the given cells of a map over `crop`."""
-    left, top, right, bottom = crop
-    rows, cols = cells.shape
-    ys = (np.arange(height) + 0.5 - top) / (bottom - top) * rows
-    xs = (np.arange(width) + 0.5 - left) / (right - left) * cols
-    inside_y, inside_x = (ys >= 0) & (ys < rows), (xs >= 0) & (xs < cols)
-    r = np.clip(ys.astype(int), 0, rows - 1)
-    c = np.clip(xs.astype(int), 0, cols - 1)
-    return cells[r[:, None], c[None, :]] & inside_y[:, None] & inside_x[None, :]
-
-
 def mask_png(painted: np.ndarray) -> bytes:
     """A mask the service reads: white where painted (hidden), black elsewhere."""
     out = io.BytesIO()

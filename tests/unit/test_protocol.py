@@ -5,7 +5,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from experiments.protocol import cells_to_pixels, core_cells, mask_png, object_cells
+from experiments.protocol import core_cells, mask_png, object_cells
+from maskscope.maps import cells_to_pixels
 
 
 def test_the_object_is_the_peak_grown_by_one_cell():

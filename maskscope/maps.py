@@ -1,0 +1,73 @@
+"""Map arithmetic shared by the experiments, the study summary and the notebook client: a map's
+cells over the photo's pixels, how much of each cell a mask covers, how well two maps agree, and
+faithfulness as the literature measures it (RISE's deletion curve). Pure numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+
+Crop = tuple[float, float, float, float]  # left, top, right, bottom, in photo pixels
+
+
+def _cell_of_pixels(crop: Crop, rows: int, cols: int, width: int, height: int):
+    left, top, right, bottom = crop
+    ys = (np.arange(height) + 0.5 - top) / (bottom - top) * rows
+    xs = (np.arange(width) + 0.5 - left) / (right - left) * cols
+    inside_y, inside_x = (ys >= 0) & (ys < rows), (xs >= 0) & (xs < cols)
+    return np.clip(ys.astype(int), 0, rows - 1), np.clip(xs.astype(int), 0, cols - 1), inside_y, inside_x
+
+
+def cells_to_pixels(cells: np.ndarray, crop: Crop, width: int, height: int) -> np.ndarray:
+    """Boolean height x width: the photo's pixels under the given cells of a map over `crop`."""
+    r, c, inside_y, inside_x = _cell_of_pixels(crop, *cells.shape, width, height)
+    return cells[r[:, None], c[None, :]] & inside_y[:, None] & inside_x[None, :]
+
+
+def coverage(mask: np.ndarray, crop: Crop, rows: int, cols: int) -> np.ndarray:
+    """rows x cols: the share of each map cell's pixels that `mask` (height x width, True = painted) covers."""
+    height, width = mask.shape
+    r, c, inside_y, inside_x = _cell_of_pixels(crop, rows, cols, width, height)
+    inside = inside_y[:, None] & inside_x[None, :]
+    cell = (r[:, None] * cols + c[None, :])[inside]
+    painted = np.bincount(cell, weights=mask[inside].astype(float), minlength=rows * cols)
+    total = np.bincount(cell, minlength=rows * cols)
+    return (painted / np.maximum(total, 1)).reshape(rows, cols)
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson's correlation of two maps of the same cells (0 where either is flat), as the page's
+    Agreement: 1, the same regions matter; 0, unrelated; below 0, opposite."""
+    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    scale = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / scale) if scale > 0 else 0.0
+
+
+def deletion_order(values: np.ndarray, seed: int | None = None) -> np.ndarray:
+    """The cells' flat indices, the map's most important first (ties: lower index first); with a
+    seed, a random order (the baseline every map must beat)."""
+    flat = np.asarray(values, float).ravel()
+    if seed is not None:
+        return np.random.default_rng(seed).permutation(flat.size)
+    return np.argsort(-flat, kind="stable")
+
+
+def deletion_masks(order: np.ndarray, shape: tuple[int, int], crop: Crop, width: int, height: int,
+                   steps: int) -> list[np.ndarray]:
+    """Masks hiding the first 0, 1/steps, ..., all of `order`'s cells: steps + 1 of them."""
+    rows, cols = shape
+    masks = []
+    for k in range(steps + 1):
+        cells = np.zeros(rows * cols, bool)
+        cells[order[: round(k * rows * cols / steps)]] = True
+        masks.append(cells_to_pixels(cells.reshape(rows, cols), crop, width, height))
+    return masks
+
+
+def deletion_auc(probabilities) -> float:
+    """The area under a deletion curve (the class's probability after hiding 0 .. all of the cells,
+    evenly spaced): lower means the order found what the model needs sooner."""
+    p = np.asarray(probabilities, float)
+    if p.size < 2:
+        raise ValueError("a deletion curve needs at least two points")
+    return float(((p[1:] + p[:-1]) / 2).sum() / (p.size - 1))
