@@ -1,0 +1,63 @@
+"""The study summary: before/after agreement with the model's map, correct predictions, time."""
+
+import base64
+import datetime as dt
+import io
+
+import numpy as np
+from PIL import Image
+
+from web_client.study.definition import parse
+from web_client.study.summary import ModelView, overall, participant_rows
+
+STUDY = parse({"id": "s", "title": "t", "consent": "c", "photos": ["coffee"],
+               "steps": [{"kind": "before", "task": "paint"}, {"kind": "before", "task": "predict"},
+                         {"kind": "explore"}, {"kind": "after", "task": "paint"}, {"kind": "after", "task": "predict"}]})
+# The model needs the photo's right half.
+VIEW = ModelView("espresso", np.array([[0.0, 0.8], [0.0, 0.6]]), (0, 0, 40, 40))
+T0 = dt.datetime(2026, 12, 2, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def png(mask) -> str:
+    out = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(out, "PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def half(side: str) -> np.ndarray:
+    mask = np.zeros((40, 40), bool)
+    if side == "right":
+        mask[:, 20:] = True
+    else:
+        mask[:, :20] = True
+    return mask
+
+
+def events(pid, before_side, after_side, before_label, after_label, seconds=90):
+    rows = [("consent", 0, {}), ("map", 0, {"photo": "coffee", "mask": png(half(before_side))}),
+            ("prediction", 1, {"photo": "coffee", "label": before_label}),
+            ("classify", 2, {"top": "espresso"}),
+            ("map", 3, {"photo": "coffee", "mask": png(half(after_side))}),
+            ("prediction", 4, {"photo": "coffee", "label": after_label}), ("finish", 5, {})]
+    return [{"participant_id": pid, "kind": k, "step": s, "payload": p,
+             "at": T0 + dt.timedelta(seconds=seconds * i / (len(rows) - 1))} for i, (k, s, p) in enumerate(rows)]
+
+
+def test_a_participant_who_learned_and_one_who_did_not():
+    log = events("learned", "left", "right", "cup", "espresso") + events("stayed", "left", "left", "cup", "cup", 30)
+    rows = {r["participant_id"]: r for r in participant_rows(STUDY, log, {"coffee": VIEW})}
+    learned, stayed = rows["learned"], rows["stayed"]
+    assert learned["before_agreement"] < 0 < learned["after_agreement"]
+    assert (learned["before_correct"], learned["after_correct"]) == (0.0, 1.0)
+    assert stayed["before_agreement"] == stayed["after_agreement"] < 0 and stayed["after_correct"] == 0.0
+    assert learned["seconds"] == 90 and stayed["seconds"] == 30 and learned["finished"]
+    summary = overall(list(rows.values()))
+    assert summary["moved_toward_the_model"] == 1 and summary["paired"] == 2 and summary["participants"] == 2
+    assert summary["after_correct"] == 0.5 and summary["seconds"] == 60
+
+
+def test_events_of_other_photos_or_steps_do_not_count():
+    log = events("p", "right", "right", "espresso", "espresso")
+    log[1]["payload"]["photo"] = "unknown-photo"
+    row = participant_rows(STUDY, log, {"coffee": VIEW})[0]
+    assert row["before_agreement"] is None and row["after_agreement"] > 0.9

@@ -1,0 +1,74 @@
+"""Did they learn what the model relies on? Per participant and overall: how well their *before*
+and *after* maps agree with the model's occlusion map, how often the class they expected was the
+model's, and their time on task. Pure: the study, its events and the model's answers in, rows out.
+
+A participant's map is what they painted as "what the model needs" (a `map` event: the photo and
+a PNG mask), as coverage of the occlusion map's cells; agreement is maskscope.maps.agreement, as
+on the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from maskscope.maps import agreement, coverage
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """What the model does with one photo: its top class and its occlusion map over `crop`."""
+
+    label: str
+    drop: np.ndarray  # rows x cols
+    crop: tuple[float, float, float, float]
+
+
+def mask_array(png_b64: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(png_b64))).convert("L")) > 0
+
+
+def _mean(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def participant_rows(study, events: list[dict], views: dict[str, ModelView]) -> list[dict]:
+    """One row per participant: before/after agreement and correctness (means over photos), seconds."""
+    phases = {i: step.kind for i, step in enumerate(study.steps)}
+    people: dict[str, dict] = {}
+    for e in events:
+        row = people.setdefault(e["participant_id"], {"participant_id": e["participant_id"], "agreement": {
+            "before": [], "after": []}, "correct": {"before": [], "after": []}, "first": e["at"], "last": e["at"],
+            "finished": False})
+        row["last"] = e["at"]
+        row["finished"] |= e["kind"] == "finish"
+        phase = phases.get(e["step"])
+        if phase not in ("before", "after"):
+            continue
+        view = views.get(e["payload"].get("photo", ""))
+        if view is None:
+            continue
+        if e["kind"] == "map" and e["payload"].get("mask"):
+            painted = mask_array(e["payload"]["mask"])
+            row["agreement"][phase].append(agreement(coverage(painted, view.crop, *view.drop.shape), view.drop))
+        elif e["kind"] == "prediction":
+            row["correct"][phase].append(float(e["payload"].get("label") == view.label))
+    return [{"participant_id": pid, "finished": r["finished"],
+             "before_agreement": _mean(r["agreement"]["before"]), "after_agreement": _mean(r["agreement"]["after"]),
+             "before_correct": _mean(r["correct"]["before"]), "after_correct": _mean(r["correct"]["after"]),
+             "seconds": round((r["last"] - r["first"]).total_seconds(), 1)} for pid, r in people.items()]
+
+
+def overall(rows: list[dict]) -> dict:
+    """The means over participants, and how many moved toward the model (after agreement > before)."""
+    keys = ("before_agreement", "after_agreement", "before_correct", "after_correct", "seconds")
+    paired = [r for r in rows if r["before_agreement"] is not None and r["after_agreement"] is not None]
+    return {"participants": len(rows), "finished": sum(r["finished"] for r in rows),
+            **{k: _mean(r[k] for r in rows) for k in keys},
+            "moved_toward_the_model": sum(r["after_agreement"] > r["before_agreement"] for r in paired),
+            "paired": len(paired)}
