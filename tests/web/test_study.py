@@ -4,6 +4,7 @@ participant's session logged server-side, the admin token, exports, and refusals
 import csv
 import io
 
+import numpy as np
 import pytest
 import yaml
 
@@ -13,6 +14,7 @@ from web_client import create_app
 TOKEN = "s3cret-admin-token"
 STUDY = {"id": "does-painting-teach", "title": "What does the classifier look at?", "consent": "I agree.",
          "photos": ["coffee"], "steps": [{"kind": "before", "task": "paint"}, {"kind": "explore"},
+                                         {"kind": "after", "task": "paint"},
                                          {"kind": "question", "id": "clarity", "text": "It made sense"}]}
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -56,24 +58,24 @@ def test_a_participant_session_is_logged_and_exported(client, photos, photo_png)
     assert event(client, base, "step-end", 0).status_code == 201
     state = client.get(base).get_json()
     assert state["step"] == 1 and not state["finished"]  # a reload resumes on step 1
-    for step in (1, 2):
+    for step in (1, 2, 3):
         event(client, base, "step-start", step)
-        if step == 2:
-            event(client, base, "answer", 2, question="clarity", value=4)
+        if step == 3:
+            event(client, base, "answer", 3, question="clarity", value=4)
         event(client, base, "step-end", step)
-    assert event(client, base, "finish", 3).status_code == 201
-    assert event(client, base, "answer", 2, value=5).status_code == 409  # finished: no redo
+    assert event(client, base, "finish", 4).status_code == 201
+    assert event(client, base, "answer", 3, value=5).status_code == 409  # finished: no redo
     assert post(client, image=photo_png["coffee"], path=f"{base}/classify", step=0).status_code == 409
 
     events = client.get(f"/api/admin/studies/{STUDY['id']}/events.json", headers=ADMIN).get_json()
     assert [e["kind"] for e in events] == ["consent", "step-start", "classify", "step-end", "step-start", "step-end",
-                                           "step-start", "answer", "step-end", "finish"]
+                                           "step-start", "step-end", "step-start", "answer", "step-end", "finish"]
     logged = events[2]["payload"]
     assert logged["predictions"] == answer.get_json()["predictions"][:5] and logged["mask"] and logged["timings"]
     steps = list(csv.DictReader(io.StringIO(
         client.get(f"/api/admin/studies/{STUDY['id']}/steps.csv", headers=ADMIN).get_data(as_text=True))))
-    assert [(r["step"], r["classifications"], r["answer"]) for r in steps] == [("0", "1", ""), ("1", "0", ""),
-                                                                                ("2", "0", "4")]
+    assert [(r["step"], r["classifications"], r["answer"]) for r in steps] == [
+        ("0", "1", ""), ("1", "0", ""), ("2", "0", ""), ("3", "0", "4")]
     assert all(float(r["seconds"]) >= 0 for r in steps)
 
 
@@ -125,3 +127,26 @@ def test_deleting_a_study_removes_its_data(client):
     assert deleted.status_code == 200 and deleted.get_json()["deleted_events"] == 1
     assert client.get(base).status_code == 404
     assert client.get(f"/api/admin/studies/{STUDY['id']}/events.json", headers=ADMIN).status_code == 404
+
+
+def test_the_summary_compares_before_and_after_with_the_model(client, photos):
+    from tests.conftest import png_bytes
+    import base64
+
+    def painted(rows, cols):
+        mask = np.zeros((*photos["coffee"].shape[:2], 4), np.uint8)
+        mask[rows, cols] = 255
+        return base64.b64encode(png_bytes(mask)).decode()
+
+    base = participant(client)
+    event(client, base, "consent")
+    event(client, base, "map", 0, photo="coffee", mask=painted(slice(0, 60), slice(0, 600)))  # the sky above the cup
+    event(client, base, "step-end", 0)
+    event(client, base, "step-end", 1)
+    event(client, base, "map", 2, photo="coffee", mask=painted(slice(40, 320), slice(120, 470)))  # the cup
+    summary = client.get(f"/api/admin/studies/{STUDY['id']}/summary.json", headers=ADMIN).get_json()
+    assert summary["model"]["coffee"]["label"] == "espresso"
+    (row,) = summary["participants"]
+    # The model needs the cup: painting the sky disagrees with its map, painting the cup agrees.
+    assert row["before_agreement"] < 0.1 < 0.3 < row["after_agreement"]
+    assert summary["overall"]["moved_toward_the_model"] == 1 and summary["overall"]["participants"] == 1

@@ -9,6 +9,7 @@ random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
     GET    /api/admin/studies                                 the studies and their participant counts
     GET    /api/admin/studies/<study>/events.{json,csv}       every event
     GET    /api/admin/studies/<study>/steps.{json,csv}        one row per participant and step
+    GET    /api/admin/studies/<study>/summary.json            before/after agreement, predictions, time
     DELETE /api/admin/studies/<study>                         the study and all its data
 """
 
@@ -17,18 +18,25 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+from pathlib import Path
+
+import numpy as np
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from web_client.inference import get_inference
 from web_client.messages import build_request, response_json
+from maskscope.fills import BY_NAME as FILLS
+from maskscope.v1 import classifier_pb2 as pb
 from web_client.study import dataset
+from web_client.study.summary import ModelView, overall, participant_rows
 from web_client.study.definition import StudyError, parse
 from web_client.study.limits import WriteLimits
 from web_client.study.store import MAX_EVENT_BYTES, Finished, Store, StoreError, TooLarge
 
 bp = Blueprint("study", __name__)
 CLASSIFY_TIMEOUT_S = 30
+EXPLAIN_TIMEOUT_S = 300
 # A mask goes into its event as base64 (4/3 of its size) beside the answer.
 MAX_LOGGED_MASK_BYTES = MAX_EVENT_BYTES * 3 // 4 - 16 * 1024
 
@@ -179,6 +187,39 @@ def export(study_id, table, fmt):
         return jsonify(rows)
     return Response(dataset.to_csv(rows, columns), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{study_id}-{table}.csv"'})
+
+
+def photo_bytes(photo: str) -> bytes:
+    """A study's photo: a sample's name, else a path to an image file."""
+    sample = current_app.config["SAMPLES_DIR"] / f"{photo}.jpg"
+    path = sample if sample.exists() else Path(photo)
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"photo {photo!r}: neither a sample nor a readable file ({exc.strerror})") from None
+
+
+def model_view(study, photo: str) -> ModelView:
+    """The model's top class and occlusion map of one of the study's photos (once per process)."""
+    cache = current_app.extensions["maskscope.study"].setdefault("views", {})
+    key = (photo, study.model, study.fill)
+    if key not in cache:
+        inference = get_inference()
+        explain = pb.ExplainRequest(image=photo_bytes(photo), model=study.model, fill=FILLS[study.fill])
+        *_, last = inference.for_photo(explain).Explain(explain, timeout=EXPLAIN_TIMEOUT_S, metadata=inference.metadata)
+        m = last.map
+        cache[key] = ModelView(m.label, np.asarray(m.drop, np.float32).reshape(m.rows, m.cols),
+                               (m.crop_left, m.crop_top, m.crop_right, m.crop_bottom))
+    return cache[key]
+
+
+@bp.get("/api/admin/studies/<study_id>/summary.json")
+def summary(study_id):
+    study = store().study(study_id)
+    views = {photo: model_view(study, photo) for photo in study.photos}
+    rows = participant_rows(study, store().events(study_id), views)
+    return jsonify({"study": study_id, "overall": overall(rows), "participants": rows,
+                    "model": {photo: {"label": v.label} for photo, v in views.items()}})
 
 
 @bp.delete("/api/admin/studies/<study_id>")
