@@ -14,6 +14,7 @@ import logging
 from gunicorn.app.base import BaseApplication
 
 from maskscope.flags import add_flag
+from web_client import study
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,9 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
              help="threads per worker process: requests at once, a live-mode page holding one for its WebSocket")
     add_flag(parser, "--grace-period-s", type=float, default=10.0,
              help="on SIGTERM, seconds for requests in progress to finish before the workers are stopped")
-    add_flag(parser, "--data-dir", default="data", help="where the study database lives (SQLite) unless --database-url")
-    add_flag(parser, "--database-url", default="",
-             help="the study database, a SQLAlchemy URL (postgresql+psycopg://user@host/db); default: SQLite in --data-dir")
+    study.add_database_flags(parser)
     add_flag(parser, "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return parser
 
@@ -73,13 +72,8 @@ class WebServer(BaseApplication):
                            "INFERENCE_TLS_SERVER_NAME": args.inference_tls_server_name,
                            "INFERENCE_AUTH_TOKEN": args.inference_auth_token,
                            "INFERENCE_CHANNELS": args.inference_channels,
-                           "DATABASE_URL": database_url(args), "STUDY_MIGRATE": False,
+                           "DATABASE_URL": study.database_url(args), "STUDY_MIGRATE": False,
                            "MAX_CONTENT_LENGTH": int(args.max_upload_mb * (1 << 20))})
-
-
-def database_url(args) -> str:
-    from web_client.study import default_database_url
-    return args.database_url or default_database_url(args.data_dir)
 
 
 def main(argv=None) -> None:
@@ -88,7 +82,7 @@ def main(argv=None) -> None:
     # The study database's schema, once, before gunicorn starts its worker processes. (The admin
     # token is read from MASKSCOPE_ADMIN_TOKEN only: a flag would show it in process listings.)
     from web_client.study.store import engine_for, migrate
-    migrate(engine_for(database_url(args)))
+    migrate(engine_for(study.database_url(args)))
     WebServer(args).run()
 
 

@@ -10,6 +10,17 @@ def default_database_url(data_dir: str) -> str:
     return f"sqlite:///{Path(data_dir).resolve() / 'maskscope.db'}"
 
 
+def add_database_flags(parser) -> None:
+    from maskscope.flags import add_flag
+    add_flag(parser, "--data-dir", default="data", help="where the study database lives (SQLite) unless --database-url")
+    add_flag(parser, "--database-url", default="",
+             help="the study database, a SQLAlchemy URL (postgresql+psycopg://user@host/db); default: SQLite in --data-dir")
+
+
+def database_url(args) -> str:
+    return args.database_url or default_database_url(args.data_dir)
+
+
 def init_app(app) -> None:
     """The store on app.config's DATABASE_URL (migrated first unless STUDY_MIGRATE is false: the
     server migrates once before its worker processes start), the write limits, the routes."""

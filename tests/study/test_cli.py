@@ -1,0 +1,41 @@
+"""`python -m web_client.study`: load, list, export and delete on a SQLite file."""
+
+import json
+import subprocess
+import sys
+
+import yaml
+
+from tests.conftest import ROOT
+from web_client.study.store import Store, engine_for
+
+STUDY = {"id": "cli-study", "title": "t", "consent": "c", "photos": ["coffee"], "steps": [{"kind": "before"}]}
+
+
+def run(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "web_client.study", "--database-url",
+                           f"sqlite:///{tmp_path / 'study.db'}", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_load_list_export_delete(tmp_path):
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(STUDY))
+    assert "loaded cli-study: 1 steps" in run(tmp_path, "load", tmp_path / "s.yaml").stdout
+    store = Store(engine_for(f"sqlite:///{tmp_path / 'study.db'}"))
+    p = store.new_participant("cli-study")
+    store.record(p.id, "cli-study", "consent", 0, {})
+    assert "cli-study\t1 participants" in run(tmp_path, "list").stdout
+    exported = json.loads(run(tmp_path, "export", "cli-study", "--format", "json").stdout)
+    assert [e["kind"] for e in exported] == ["consent"]
+    refused = run(tmp_path, "delete", "cli-study")
+    assert refused.returncode == 1 and "add --yes" in refused.stderr
+    assert "deleted cli-study (1 events)" in run(tmp_path, "delete", "cli-study", "--yes").stdout
+    assert run(tmp_path, "list").stdout.strip() == "no studies"
+
+
+def test_a_bad_study_file_is_refused(tmp_path):
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**STUDY, "steps": [{"kind": "dance"}]}))
+    result = run(tmp_path, "load", tmp_path / "bad.yaml")
+    assert result.returncode == 1 and "kind 'dance'" in result.stderr
+    unknown = run(tmp_path, "export", "nope")
+    assert unknown.returncode == 1 and "no study 'nope'" in unknown.stderr
