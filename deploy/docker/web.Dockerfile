@@ -17,8 +17,11 @@ WORKDIR /app
 COPY maskscope/ maskscope/
 COPY web_client/ web_client/
 COPY --from=samples /samples /app/web_client/static/samples
+# Study mode's SQLite database when no MASKSCOPE_DATABASE_URL is given (mount a volume at /data).
+RUN mkdir /data && chown 10001 /data
+VOLUME /data
 ENV PYTHONUNBUFFERED=1 MASKSCOPE_HOST=0.0.0.0 MASKSCOPE_PORT=8000 \
-    MASKSCOPE_INFERENCE_ADDR=dns:///maskscope-inference:50051
+    MASKSCOPE_INFERENCE_ADDR=dns:///maskscope-inference:50051 MASKSCOPE_DATA_DIR=/data
 USER 10001
 EXPOSE 8000
 ENTRYPOINT ["python", "-m", "web_client"]

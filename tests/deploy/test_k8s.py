@@ -77,7 +77,8 @@ def test_every_env_name_is_a_real_flag():
         names = {e["name"] for e in container(find("Deployment", "maskscope-inference", variant))["env"]}
         assert names <= inference, names - inference
     web_names = {e["name"] for e in container(find("Deployment", "maskscope-web"))["env"]}
-    assert web_names - {"MASKSCOPE_SECRET_KEY"} <= web, web_names - web
+    # Secrets the web app reads from the environment only (a flag would show them in process listings).
+    assert web_names - {"MASKSCOPE_SECRET_KEY", "MASKSCOPE_ADMIN_TOKEN"} <= web, web_names - web
 
 
 def test_inference_service_is_headless_and_the_web_app_dials_it_with_dns():
@@ -99,3 +100,16 @@ def test_pdb_hpa_and_ingress_point_at_the_right_things():
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
     assert backend["name"] == "maskscope-web"
     assert int(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
+
+
+def test_the_web_app_keeps_studies_in_the_postgres_statefulset():
+    web = {e["name"]: e for e in container(find("Deployment", "maskscope-web"))["env"]}
+    assert web["MASKSCOPE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "maskscope", "key": "database-url"}
+    postgres = find("StatefulSet", "maskscope-postgres")
+    pod = postgres["spec"]["template"]["spec"]
+    main = pod["containers"][0]
+    assert main["image"].startswith("postgres:") and postgres["spec"]["volumeClaimTemplates"]
+    assert {m["mountPath"] for m in main["volumeMounts"]} >= {"/var/lib/postgresql/data"}
+    service = find("Service", "maskscope-postgres")
+    assert service["spec"]["selector"].items() <= postgres["spec"]["template"]["metadata"]["labels"].items()
+    assert {p["port"] for p in service["spec"]["ports"]} == {5432}
