@@ -150,3 +150,16 @@ def test_the_summary_compares_before_and_after_with_the_model(client, photos):
     # The model needs the cup: painting the sky disagrees with its map, painting the cup agrees.
     assert row["before_agreement"] < 0.1 < 0.3 < row["after_agreement"]
     assert summary["overall"]["moved_toward_the_model"] == 1 and summary["overall"]["participants"] == 1
+
+
+def test_a_participant_who_withdraws_is_deleted_alone(client):
+    stays, leaves = participant(client), participant(client)
+    for base in (stays, leaves):
+        event(client, base, "consent")
+    leaver = leaves.rsplit("/", 1)[1]
+    gone = client.delete(f"/api/admin/studies/{STUDY['id']}/participants/{leaver}", headers=ADMIN)
+    assert gone.status_code == 200 and gone.get_json()["deleted_events"] == 1
+    assert client.get(leaves).status_code == 404 and client.get(stays).status_code == 200
+    events = client.get(f"/api/admin/studies/{STUDY['id']}/events.json", headers=ADMIN).get_json()
+    assert {e["participant_id"] for e in events} == {stays.rsplit("/", 1)[1]}
+    assert client.delete(f"/api/admin/studies/{STUDY['id']}/participants/{leaver}", headers=ADMIN).status_code == 404

@@ -167,6 +167,18 @@ class Store:
                 raise UnknownStudy(f"no study {study_id!r}")
         return count
 
+    def delete_participant(self, participant_id: str, study_id: str) -> int:
+        """Removes one participant (who withdraws) with their events; returns how many events went."""
+        with self.engine.begin() as db:
+            count = db.execute(sa.select(sa.func.count()).select_from(events)
+                               .where(events.c.participant_id == participant_id, events.c.study_id == study_id)).scalar()
+            db.execute(events.delete().where(events.c.participant_id == participant_id, events.c.study_id == study_id))
+            gone = db.execute(participants.delete().where(participants.c.id == participant_id,
+                                                          participants.c.study_id == study_id)).rowcount
+            if not gone:
+                raise UnknownParticipant(f"no participant {participant_id!r} in study {study_id!r}")
+        return count
+
     # ---- participants ----
 
     def new_participant(self, study_id: str) -> Participant:

@@ -11,6 +11,7 @@ random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
     GET    /api/admin/studies/<study>/steps.{json,csv}        one row per participant and step
     GET    /api/admin/studies/<study>/summary.json            before/after agreement, predictions, time
     DELETE /api/admin/studies/<study>                         the study and all its data
+    DELETE /api/admin/studies/<study>/participants/<id>       one participant's data (who withdraws)
 """
 
 from __future__ import annotations
@@ -225,3 +226,9 @@ def summary(study_id):
 @bp.delete("/api/admin/studies/<study_id>")
 def delete(study_id):
     return jsonify({"study": study_id, "deleted_events": store().delete_study(study_id)})
+
+
+@bp.delete("/api/admin/studies/<study_id>/participants/<participant_id>")
+def withdraw(study_id, participant_id):
+    return jsonify({"participant": participant_id,
+                    "deleted_events": store().delete_participant(participant_id, study_id)})
