@@ -163,3 +163,31 @@ def stream(ws):
 def too_large(error):
     limit_mb = current_app.config["MAX_CONTENT_LENGTH"] / (1 << 20)
     return jsonify({"error": f"that file is too large: the limit is {limit_mb:g} MB", "code": "TOO_LARGE"}), 413
+
+
+@bp.post("/api/faithfulness")
+def faithfulness():
+    """JSON: image_id, model, fill, class_index, steps, maps ({name: {rows, cols, drop, crop}}).
+    Answers each map's deletion curve and its area, and a random order's (web_client/faithfulness.py)."""
+    from web_client.faithfulness import FaithfulnessError, curves
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object: image_id, model, fill, class_index, steps, maps")
+    if not isinstance(body.get("class_index"), int) or isinstance(body.get("class_index"), bool):
+        raise BadRequest("class_index (the class whose probability the curves follow) is a whole number")
+    if not isinstance(body.get("maps"), dict):
+        raise BadRequest("maps is an object: {name: {rows, cols, drop, crop}}")
+    base = build_request({k: body[k] for k in ("image_id", "model", "fill", "keep_painted") if k in body}, None, None)
+    inference = get_inference()
+    stub = inference.for_photo(base)
+
+    def classify(req):
+        return stub.Classify(req, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
+
+    first = classify(pb.ClassifyRequest(image_id=base.image_id, model=base.model, top_k=1))
+    try:
+        result = curves(classify, base, first.image_width, first.image_height, body["maps"], body["class_index"],
+                        int(body.get("steps") or 10))
+    except (FaithfulnessError, ValueError) as exc:
+        raise BadRequest(str(exc)) from None
+    return jsonify({"class_index": body["class_index"], "fill": body.get("fill") or "gray", "curves": result})

@@ -1,0 +1,63 @@
+"""How well a map explains the model, as the literature measures it (RISE's deletion curve): hide
+the photo's cells in the order a map ranks them, classify after each step, and take the area
+under the class's probability. Lower is better: the map found what the model needs sooner. The
+model's occlusion map, the user's own map and a random order (the baseline) are measured alike,
+with the fill the page uses (how pixels are removed changes the curves)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from maskscope.maps import deletion_auc, deletion_masks, deletion_order
+from maskscope.photos import mask_png
+from maskscope.v1 import classifier_pb2 as pb
+
+DEFAULT_STEPS = 10
+MAX_STEPS = 50
+RANDOM_SEED = 0  # the same random order every time: the baseline is reproducible
+
+
+class FaithfulnessError(ValueError):
+    """The request cannot be measured; the message says why."""
+
+
+def parse_map(data, name: str) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """A map as the page has it ({rows, cols, drop, crop: {left, top, right, bottom}}) as arrays."""
+    try:
+        rows, cols = int(data["rows"]), int(data["cols"])
+        drop = np.asarray(data["drop"], float)
+        crop = tuple(float(data["crop"][k]) for k in ("left", "top", "right", "bottom"))
+    except (KeyError, TypeError, ValueError):
+        raise FaithfulnessError(f"map {name!r}: give rows, cols, drop (rows x cols numbers) and crop "
+                                "(left, top, right, bottom)") from None
+    if not (1 <= rows <= 64 and 1 <= cols <= 64) or drop.size != rows * cols or not np.all(np.isfinite(drop)):
+        raise FaithfulnessError(f"map {name!r}: drop must hold rows x cols ({rows} x {cols}, at most 64 x 64) "
+                                "finite numbers")
+    if not (crop[2] > crop[0] and crop[3] > crop[1]):
+        raise FaithfulnessError(f"map {name!r}: its crop is empty")
+    return drop.reshape(rows, cols), crop
+
+
+def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: dict, class_index: int,
+           steps: int = DEFAULT_STEPS) -> dict:
+    """Each map's deletion curve and its area, plus a random order's over the first map's cells.
+    `classify(request) -> ClassifyResponse`; `base` names the photo, model and fill."""
+    if not 1 <= steps <= MAX_STEPS:
+        raise FaithfulnessError(f"steps must be between 1 and {MAX_STEPS}; got {steps}")
+    if not maps:
+        raise FaithfulnessError("give at least one map")
+    parsed = {name: parse_map(data, name) for name, data in maps.items()}
+    first_values, first_crop = next(iter(parsed.values()))
+    orders = {name: (deletion_order(values), values.shape, crop) for name, (values, crop) in parsed.items()}
+    orders["random"] = (deletion_order(first_values, seed=RANDOM_SEED), first_values.shape, first_crop)
+    out = {}
+    for name, (order, shape, crop) in orders.items():
+        probabilities = []
+        for mask in deletion_masks(order, shape, crop, width, height, steps):
+            request = pb.ClassifyRequest()
+            request.CopyFrom(base)
+            request.mask, request.track[:], request.top_k = mask_png(mask), [class_index], 1
+            request.priority = pb.PRIORITY_BULK  # nobody waits on one of these alone
+            probabilities.append(classify(request).tracked[0].probability)
+        out[name] = {"probabilities": [round(p, 6) for p in probabilities], "auc": round(deletion_auc(probabilities), 6)}
+    return out
