@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -93,6 +94,15 @@ def test_occlusion_map_overlay_and_your_map(page):
     assert agreement.startswith("Agreement ")
     assert float(agreement.split()[1].rstrip(":")) > 0.4, agreement  # the cup matters to both
     screenshot(page, "6-your-map")
+
+    # Faithfulness: each map's deletion area, and a random order's.
+    page.click("[data-action=faithfulness]")
+    page.wait_for_function("() => document.querySelector('#faithfulness').textContent.startsWith('Deletion area')",
+                           timeout=60_000)
+    text = page.locator("#faithfulness").inner_text()
+    areas = dict(re.findall(r"(the model's map|your map|random) (\d\.\d\d)", text))
+    assert set(areas) == {"the model's map", "your map", "random"} and "gray fill" in text, text
+    assert all(0 <= float(a) <= 1 for a in areas.values())
 
 
 def test_pin_a_class_and_follow_it(page):

@@ -33,6 +33,10 @@ async function request(url, options = {}) {
   return (await send(url, options)).json().catch(() => ({}));
 }
 
+// Deletion curves (RISE) of the named maps, and a random order's: {curves: {name: {probabilities, auc}}}.
+export const getFaithfulness = (body) => request("/api/faithfulness", {
+  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+
 export const getModels = (labels = false) => request(labels ? "/api/models?labels=1" : "/api/models");
 export const getSamples = () => request("/api/samples");
 export const getHealth = () => request("/api/health");

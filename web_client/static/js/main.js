@@ -1,6 +1,6 @@
 // Page wiring: photo choice, tools, classification (one-off and live), results, history, errors.
-import { ApiError, LiveStream, blobToBase64, classify, explain, getHealth, getModels, getSamples, getSegments,
-  reportHtml } from "./api.js";
+import { ApiError, LiveStream, blobToBase64, classify, explain, getFaithfulness, getHealth, getModels, getSamples,
+  getSegments, reportHtml } from "./api.js";
 import { History, pinOn, probabilityOf } from "./history.js";
 import { maskArtifact, agreement, emptyCoverage, heatPixels, mapGradient, userMap } from "./maps.js";
 import { MaskCanvas, cropBox } from "./mask_canvas.js";
@@ -23,6 +23,7 @@ const ui = {
   comparePredictions: $("#compare-predictions"), artifact: $("#artifact-warning"),
   explainProgress: $("#explain-progress"), explainSummary: $("#explain-summary"), showMap: $("#show-map"),
   maps: $("#maps"), modelMap: $("#model-map"), yourMap: $("#your-map"), agreement: $("#agreement"),
+  faithfulnessButton: $("[data-action=faithfulness]"), faithfulness: $("#faithfulness"),
   pinSearch: $("#pin-search"), labels: $("#labels"), pinned: $("#pinned"), pinnedName: $("#pinned-name"),
   pinnedChart: $("#pinned-chart"), explainPainted: $("#explain-painted"), answer: $("#answer"),
   status: $("#status"), mapLegend: $("#map-legend"), regionTool: $("[data-action=region]"),
@@ -463,6 +464,8 @@ function clearMap() {
   ui.maps.hidden = true;
   ui.mapLegend.hidden = true;
   ui.agreement.textContent = "";
+  ui.faithfulness.textContent = "";
+  ui.faithfulnessButton.hidden = true;
   ui.explainSummary.textContent = "";
   ui.explainProgress.hidden = true;
 }
@@ -520,6 +523,8 @@ function drawMaps() {
     imageHeight: map.image_height });
   drawMapCanvas(ui.yourMap, mine, map.rows, map.cols);
   const score = agreement(mine, map.drop);
+  state.yourMap = score == null || map.painted ? null : mine;
+  ui.faithfulnessButton.hidden = map.painted;
   // Your strokes tell what each region meant to the unpainted photo: compare with that photo's map.
   if (map.painted) {
     ui.agreement.textContent = "Agreement is measured against the map of the whole photo: untick “as I painted it” "
@@ -531,6 +536,28 @@ function drawMaps() {
     : `Agreement ${score.toFixed(2)}: how closely your map follows the model's (the correlation of the two `
       + "maps: 1 means the regions your strokes showed to matter are the ones the model needs, 0 unrelated, "
       + "below 0 opposite).";
+}
+
+// How well each map explains the model (RISE's deletion curve): hide the cells in the map's order
+// and watch the class fall; the smaller the area, the sooner the map found what the model needs.
+async function measureFaithfulness() {
+  const map = state.map;
+  if (!map || map.painted) return;
+  const shape = { rows: map.rows, cols: map.cols, crop: map.crop };
+  const maps = { "the model's map": { ...shape, drop: Array.from(map.drop) } };
+  if (state.yourMap) maps["your map"] = { ...shape, drop: Array.from(state.yourMap) };
+  ui.faithfulness.textContent = "Hiding the photo in each map's order…";
+  try {
+    const { curves } = await getFaithfulness({ image_id: map.image_id, model: map.model, fill: ui.fill.value,
+      class_index: map.class_index, maps });
+    if (map !== state.map) return;
+    const parts = Object.entries(curves).map(([name, c]) => `${name} ${c.auc.toFixed(2)}`);
+    ui.faithfulness.textContent = `Deletion area for “${map.label}” (lower: found what the model needs sooner; `
+      + `${ui.fill.value} fill): ${parts.join(", ")}.`;
+  } catch (error) {
+    ui.faithfulness.textContent = "";
+    handleError(error, measureFaithfulness);
+  }
 }
 
 // ---- keeping a record ----
@@ -576,6 +603,7 @@ const actions = {
   classify: () => classifyMask(),
   upload: () => ui.file.click(),
   explain: () => runExplain(),
+  faithfulness: () => measureFaithfulness(),
   pin: () => pinFromSearch(),
   unpin: () => unpin(),
   "export-report": () => exportSession(true),
