@@ -116,10 +116,10 @@ class ServerProcess:
 class WebServer:
     """`python -m web_client` as a subprocess on a free loopback port."""
 
-    def __init__(self, inference_address: str, *extra_args: str):
+    def __init__(self, inference_address: str, *extra_args: str, env: dict | None = None):
         self.process, self.log_path = start_logged(
             "web", ["-m", "web_client", "--host", "127.0.0.1", "--port", "0", "--inference-addr", inference_address,
-                    *extra_args])
+                    *extra_args], env)
         self.url = wait_for_log(self.process, self.log_path, r"(http://127\.0\.0\.1:\d+/)")
 
     def log(self) -> str:

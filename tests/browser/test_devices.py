@@ -179,7 +179,8 @@ def press(page, selector: str) -> None:
     """A tap on a touch device (a finger on the button's middle), a click elsewhere."""
     if touch(page):
         target = page.locator(selector)
-        if not on_screen(target.evaluate("(e) => e.getBoundingClientRect().toJSON()"), layout(page)):
+        view = page.evaluate("() => ({width: innerWidth, height: innerHeight})")
+        if not on_screen(target.evaluate("(e) => e.getBoundingClientRect().toJSON()"), view):
             target.scroll_into_view_if_needed()  # as a person swipes the page to a button below
             page.wait_for_timeout(TAP_REST_MS)
         box = target.bounding_box()

@@ -1,6 +1,7 @@
 """Study mode's HTTP side: participants' sessions (each reads and writes only its own, by its
 random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
 
+    GET    /study/<study>                                      the participants' page
     POST   /api/study/<study>/participants                    a new participant: {"participant": id}
     GET    /api/study/<study>/participants/<id>               the study and where this participant is
     POST   /api/study/<study>/participants/<id>/events        {"kind", "step", "payload"}
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from web_client.inference import get_inference
 from web_client.messages import build_request, response_json
@@ -74,6 +75,12 @@ def _limited(participant_id: str):
 
 
 # ---- participants ----
+
+@bp.get("/study/<study_id>")
+def page(study_id):
+    store().study(study_id)  # an unknown study is a 404 with its message, not an empty page
+    return render_template("study.html", study_id=study_id)
+
 
 @bp.post("/api/study/<study_id>/participants")
 def join(study_id):

@@ -1,0 +1,92 @@
+"""A participant goes through a three-step study on a phone (touch), against the real servers and
+a real database: what they did is exactly what the export holds, and the summary shows how their
+map moved toward the model's."""
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.browser.test_devices import DEVICES, RECORD_MASKS, Fingers, press, stroke, to_page
+from tests.conftest import ServerProcess, WebServer
+
+TOKEN = "browser-admin-token"
+STUDY = {"id": "phone-study", "title": "What does the classifier look at?", "consent": "I agree to take part.",
+         "photos": ["coffee"], "steps": [{"kind": "before", "task": "paint"}, {"kind": "explore"},
+                                         {"kind": "after", "task": "paint"}]}
+
+
+@pytest.fixture(scope="module")
+def stack(model_dir, tmp_path_factory):
+    from web_client.samples import extract
+    extract()
+    inference = ServerProcess(model_dir)
+    database = tmp_path_factory.mktemp("study") / "study.db"
+    web = WebServer(inference.address, "--database-url", f"sqlite:///{database}", env={"MASKSCOPE_ADMIN_TOKEN": TOKEN})
+    yield {"inference": inference, "web": web}
+    web.stop()
+    inference.stop()
+
+
+def admin(stack, path, body=None):
+    request = urllib.request.Request(stack["web"].url + path.lstrip("/"), data=body,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}, method="POST" if body else "GET")
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def wait_text(page, selector, text, timeout_ms=20_000):
+    page.wait_for_function("([s, t]) => document.querySelector(s).textContent.includes(t)", arg=[selector, text],
+                           timeout=timeout_ms)
+
+
+def paint_rows(page, rows):
+    for y in rows:
+        stroke(page, to_page(page, 130, y), to_page(page, 470, y))
+
+
+def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
+    assert admin(stack, "/api/admin/studies", json.dumps(STUDY).encode())["link"] == "/study/phone-study"
+    context = browser.new_context(**DEVICES["phone"])
+    context.add_init_script(RECORD_MASKS)
+    page = context.new_page()
+    page.device, page.fingers = "phone", Fingers(page)
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(stack["web"].url + "study/phone-study")
+    wait_text(page, "#consent-text", "I agree to take part.")
+    press(page, "[data-action=agree]")
+
+    wait_text(page, "#study-progress", "Step 1 of 3")  # before: they think the sky matters
+    page.wait_for_function("() => document.querySelector('#canvas').dataset.place", timeout=20_000)
+    paint_rows(page, (20, 50))
+    press(page, "[data-action=next]")
+
+    wait_text(page, "#study-progress", "Step 2 of 3")  # explore: hiding the cup changes the answer
+    press(page, "[data-action=classify]")
+    wait_text(page, "#answer", "espresso")
+    paint_rows(page, (90, 150, 210, 270, 330))
+    press(page, "[data-action=classify]")
+    page.wait_for_function("() => !document.querySelector('#answer').textContent.includes('espresso (9')",
+                           timeout=20_000)
+    press(page, "[data-action=next]")
+
+    wait_text(page, "#study-progress", "Step 3 of 3")  # after: now they paint the cup
+    paint_rows(page, (90, 150, 210, 270, 330))
+    press(page, "[data-action=next]")
+    page.wait_for_selector("#done:not([hidden])", timeout=20_000)
+    page.reload()  # a finished participant cannot do it again
+    page.wait_for_selector("#done:not([hidden])", timeout=20_000)
+    context.close()
+    assert not errors, errors
+
+    events = admin(stack, "/api/admin/studies/phone-study/events.json")
+    assert len({e["participant_id"] for e in events}) == 1
+    assert [(e["kind"], e["step"]) for e in events] == [
+        ("consent", 0), ("step-start", 0), ("map", 0), ("step-end", 0), ("step-start", 1), ("classify", 1),
+        ("classify", 1), ("step-end", 1), ("step-start", 2), ("map", 2), ("step-end", 2), ("finish", 3)]
+    assert events[5]["payload"]["predictions"][0]["label"] == "espresso" and events[6]["payload"]["mask"]
+    summary = admin(stack, "/api/admin/studies/phone-study/summary.json")
+    (row,) = summary["participants"]
+    assert row["finished"] and row["before_agreement"] < row["after_agreement"], row
+    assert summary["overall"]["moved_toward_the_model"] == 1

@@ -1,0 +1,201 @@
+// A participant's way through a study: consent, then each step in order (paint what the model
+// needs, predict its class, explore with answers, questions), everything recorded by the web app.
+// The participant's random id stays in this browser, so a reload resumes on the same step.
+import { blobToBase64, getModels } from "./api.js";
+import { MaskCanvas } from "./mask_canvas.js";
+
+const studyId = document.body.dataset.study;
+const STORAGE_KEY = `maskscope-study-${studyId}`;
+const $ = (selector) => document.querySelector(selector);
+const ui = {
+  title: $("#study-title"), progress: $("#study-progress"), banner: $("#banner"), consent: $("#consent"),
+  consentText: $("#consent-text"), task: $("#task"), taskTitle: $("#task-title"), taskHelp: $("#task-help"),
+  tools: $("#task-tools"), classify: $("[data-action=classify]"), stage: $("#task-stage"), answer: $("#answer"),
+  predict: $("#predict"), predictLabel: $("#predict-label"), labels: $("#labels"), likert: $("#likert"),
+  likertText: $("#likert-text"), likertOptions: $("#likert-options"), freeText: $("#free-text"),
+  freeTextLabel: $("#free-text-label"), freeTextValue: $("#free-text-value"), done: $("#done"),
+};
+const painter = new MaskCanvas($("#canvas"));
+const state = { participant: null, study: null, step: 0, photo: 0, imageIds: {}, busy: false };
+
+const TITLES = {
+  "before:paint": "Paint what you think the model needs to see",
+  "after:paint": "Again: paint what you think the model needs to see",
+  "before:predict": "Which class do you expect the model to say?",
+  "after:predict": "Again: which class do you expect the model to say?",
+  explore: "Explore: paint over the photo and classify it",
+};
+
+async function call(path, options = {}) {
+  const response = await fetch(`/api/study/${encodeURIComponent(studyId)}${path}`, options);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw Object.assign(new Error(body.error || response.statusText), { status: response.status });
+  return body;
+}
+
+const participantPath = () => `/participants/${encodeURIComponent(state.participant)}`;
+
+function record(kind, payload = {}, step = state.step) {
+  return call(`${participantPath()}/events`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ kind, step, payload }) });
+}
+
+function showBanner(text) {
+  ui.banner.textContent = text;
+  ui.banner.hidden = false;
+}
+
+function show(section) {
+  for (const s of [ui.consent, ui.task, ui.done]) s.hidden = s !== section;
+}
+
+async function begin() {
+  let saved = localStorage.getItem(STORAGE_KEY);
+  let where = saved ? await call(`/participants/${encodeURIComponent(saved)}`).catch(() => null) : null;
+  if (!where) {
+    saved = (await call("/participants", { method: "POST" })).participant;
+    localStorage.setItem(STORAGE_KEY, saved);
+    where = await call(`/participants/${encodeURIComponent(saved)}`);
+  }
+  state.participant = saved;
+  state.study = where.study;
+  state.step = where.step;
+  ui.title.textContent = state.study.title;
+  if (where.finished) { show(ui.done); return; }
+  if (!where.consented) {
+    ui.consentText.textContent = state.study.consent;
+    show(ui.consent);
+    return;
+  }
+  await startStep();
+}
+
+async function agree() {
+  await record("consent", {}, 0);
+  await startStep();
+}
+
+function currentStep() { return state.study.steps[state.step]; }
+function photoName() { return state.study.photos[state.photo]; }
+
+async function startStep() {
+  const steps = state.study.steps;
+  if (state.step >= steps.length) {
+    await record("finish", {}, steps.length);
+    show(ui.done);
+    ui.progress.textContent = "";
+    return;
+  }
+  state.photo = 0;
+  await record("step-start");
+  await showTask();
+}
+
+async function showTask() {
+  const step = currentStep();
+  show(ui.task);
+  ui.progress.textContent = `Step ${state.step + 1} of ${state.study.steps.length}`;
+  const photoTask = step.kind !== "question";
+  const painting = step.kind === "explore" || step.task !== "predict";
+  ui.taskTitle.textContent = step.kind === "question" ? "A question" : TITLES[step.kind === "explore" ? "explore"
+    : `${step.kind}:${step.task || "paint"}`];
+  ui.taskHelp.textContent = photoTask ? `Photo ${state.photo + 1} of ${state.study.photos.length}.` : "";
+  ui.stage.hidden = !photoTask;
+  ui.tools.hidden = !(photoTask && painting);
+  ui.classify.hidden = step.kind !== "explore";
+  ui.answer.textContent = "";
+  ui.predict.hidden = !(photoTask && step.task === "predict" && step.kind !== "explore");
+  ui.likert.hidden = !(step.kind === "question" && step.scale !== "text");
+  ui.freeText.hidden = !(step.kind === "question" && step.scale === "text");
+  if (photoTask) {
+    const bitmap = await createImageBitmap(await (await fetch(`/samples/${encodeURIComponent(photoName())}.jpg`)).blob());
+    painter.setImage(bitmap);
+  }
+  if (!ui.predict.hidden) { ui.predictLabel.value = ""; await loadLabels(); }
+  if (step.kind === "question") showQuestion(step);
+}
+
+async function loadLabels() {
+  if (ui.labels.options.length) return;
+  const { models, default_model: fallback } = await getModels(true);
+  const model = models.find((m) => m.name === (state.study.model || fallback)) || models[0];
+  ui.labels.replaceChildren(...model.labels.map((label) => new Option(label)));
+}
+
+function showQuestion(step) {
+  if (step.scale === "text") {
+    ui.freeTextLabel.textContent = step.text;
+    ui.freeTextValue.value = "";
+    return;
+  }
+  ui.likertText.textContent = step.text;
+  const points = step.scale === "likert7" ? 7 : 5;
+  ui.likertOptions.replaceChildren(...Array.from({ length: points }, (_, k) => {
+    const label = document.createElement("label");
+    label.className = "check";
+    const input = Object.assign(document.createElement("input"), { type: "radio", name: "likert", value: k + 1 });
+    label.append(input, ` ${k + 1}`);
+    return label;
+  }));
+}
+
+async function classifyHere() {
+  const form = new FormData();
+  const name = photoName();
+  if (state.imageIds[name]) form.append("image_id", state.imageIds[name]);
+  else form.append("image", await (await fetch(`/samples/${encodeURIComponent(name)}.jpg`)).blob(), `${name}.jpg`);
+  const mask = await painter.maskBlob();
+  if (mask) form.append("mask", mask, "mask.png");
+  form.append("step", String(state.step));
+  form.append("fill", state.study.fill);
+  if (state.study.model) form.append("model", state.study.model);
+  const answer = await call(`${participantPath()}/classify`, { method: "POST", body: form });
+  state.imageIds[name] = answer.image_id;
+  const top = answer.predictions[0];
+  ui.answer.textContent = `The model says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
+}
+
+// Records what this step asked of the participant, then moves to the next photo, or step.
+async function next() {
+  const step = currentStep();
+  if (step.kind === "question") {
+    const value = step.scale === "text" ? ui.freeTextValue.value.trim()
+      : Number(document.querySelector("input[name=likert]:checked")?.value || 0);
+    if (!value) { showBanner("Please answer before going on."); return; }
+    await record("answer", { question: step.id, value });
+  } else if (step.kind !== "explore" && step.task === "predict") {
+    const label = ui.predictLabel.value.trim();
+    if (!label) { showBanner("Please name the class you expect."); return; }
+    await record("prediction", { photo: photoName(), label });
+  } else if (step.kind !== "explore") {
+    await record("map", { photo: photoName(), mask: await blobToBase64(await painter.maskBlob()) });
+  }
+  ui.banner.hidden = true;
+  if (step.kind !== "question" && state.photo + 1 < state.study.photos.length) {
+    state.photo += 1;
+    await showTask();
+    return;
+  }
+  await record("step-end");
+  state.step += 1;
+  await startStep();
+}
+
+async function guarded(action) {
+  if (state.busy) return;
+  state.busy = true;
+  try {
+    await action();
+  } catch (error) {
+    showBanner(error.status === 409 ? "You have finished this study already." : error.message);
+  } finally {
+    state.busy = false;
+  }
+}
+
+const ACTIONS = { agree, next, classify: classifyHere, undo: () => painter.undo(), clear: () => painter.clear() };
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-action]");
+  if (button && ACTIONS[button.dataset.action]) guarded(ACTIONS[button.dataset.action]);
+});
+guarded(begin);
