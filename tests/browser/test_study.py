@@ -90,3 +90,16 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     (row,) = summary["participants"]
     assert row["finished"] and row["before_agreement"] < row["after_agreement"], row
     assert summary["overall"]["moved_toward_the_model"] == 1
+
+    # The researcher's summary page: a wrong token is refused, the right one shows the figures.
+    researcher = browser.new_page()
+    researcher.goto(stack["web"].url + "admin/studies/phone-study")
+    researcher.fill("#token", "wrong")
+    researcher.click("button[type=submit]")
+    wait_text(researcher, "#error", "admin token")
+    researcher.fill("#token", TOKEN)
+    researcher.click("button[type=submit]")
+    wait_text(researcher, "#overall", "1 of 1 moved toward the model")
+    assert researcher.locator("#slopes line.slope.up").count() == 1
+    assert researcher.locator("#rows tr").count() == 1
+    researcher.close()

@@ -6,6 +6,7 @@ random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
     GET    /api/study/<study>/participants/<id>               the study and where this participant is
     POST   /api/study/<study>/participants/<id>/events        {"kind", "step", "payload"}
     POST   /api/study/<study>/participants/<id>/classify      /api/classify's fields plus `step`; logged
+    GET    /admin/studies/<study>                             the summary page (asks for the token)
     POST   /api/admin/studies                                 a study file (YAML or JSON) in the body
     GET    /api/admin/studies                                 the studies and their participant counts
     GET    /api/admin/studies/<study>/events.{json,csv}       every event
@@ -142,6 +143,13 @@ def classify(study_id, participant_id):
 
 
 # ---- the researcher's side ----
+
+@bp.get("/admin/studies/<study_id>")
+def summary_page(study_id):
+    """The summary page; its figures come from summary.json, with the token the researcher types."""
+    store().study(study_id)
+    return render_template("study_admin.html", study_id=study_id)
+
 
 def _admin():
     token = current_app.config.get("ADMIN_TOKEN", "")

@@ -1,0 +1,89 @@
+// The researcher's summary of a study: the admin token (kept for this tab only), the figures, a
+// slope chart of each participant's agreement before and after, and the exports.
+import { PLOT, agreementY, slopeLines } from "./study_plots.js";
+
+const studyId = document.body.dataset.study;
+const $ = (selector) => document.querySelector(selector);
+const SVG = "http://www.w3.org/2000/svg";
+
+async function admin(path) {
+  const token = sessionStorage.getItem("maskscope-admin-token") || "";
+  const response = await fetch(`/api/admin/studies/${encodeURIComponent(studyId)}/${path}`,
+    { headers: { Authorization: `Bearer ${token}` } });
+  if (!response.ok) {
+    const body = await response.json().catch(() => ({}));
+    throw new Error(body.error || response.statusText);
+  }
+  return response;
+}
+
+const percent = (v) => (v == null ? "–" : `${(v * 100).toFixed(0)}%`);
+const number = (v) => (v == null ? "–" : v.toFixed(2));
+
+function svgElement(name, attributes, text) {
+  const element = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, String(value));
+  if (text != null) element.textContent = text;
+  return element;
+}
+
+function drawSlopes(svg, participants) {
+  svg.setAttribute("viewBox", `0 0 ${PLOT.width} ${PLOT.height}`);
+  svg.replaceChildren();
+  for (const [value, label] of [[1, "1"], [0, "0"], [-1, "−1"]]) {
+    const y = agreementY(value);
+    svg.append(svgElement("line", { x1: PLOT.pad, x2: PLOT.width - PLOT.pad, y1: y, y2: y, class: "grid" }),
+      svgElement("text", { x: 4, y: y + 4 }, label));
+  }
+  svg.append(svgElement("text", { x: PLOT.pad, y: PLOT.height - 6 }, "before"),
+    svgElement("text", { x: PLOT.width - PLOT.pad - 30, y: PLOT.height - 6 }, "after"));
+  for (const line of slopeLines(participants)) {
+    const path = svgElement("line", { x1: line.x1, y1: line.y1, x2: line.x2, y2: line.y2,
+      class: line.up ? "slope up" : "slope down" });
+    path.append(svgElement("title", {}, line.id));
+    svg.append(path);
+  }
+}
+
+async function show() {
+  $("#error").hidden = true;
+  try {
+    const summary = await (await admin("summary.json")).json();
+    const o = summary.overall;
+    $("#overall").textContent = `${o.participants} participants (${o.finished} finished). Agreement with the `
+      + `model's map: before ${number(o.before_agreement)}, after ${number(o.after_agreement)}; `
+      + `${o.moved_toward_the_model} of ${o.paired} moved toward the model. Expected class right: before `
+      + `${percent(o.before_correct)}, after ${percent(o.after_correct)}. Time on task: ${o.seconds ?? "–"} s.`;
+    drawSlopes($("#slopes"), summary.participants);
+    $("#rows").replaceChildren(...summary.participants.map((p) => {
+      const row = document.createElement("tr");
+      for (const value of [p.participant_id.slice(0, 8), number(p.before_agreement), number(p.after_agreement),
+        percent(p.before_correct), percent(p.after_correct), p.seconds, p.finished ? "yes" : "no"]) {
+        row.append(Object.assign(document.createElement("td"), { textContent: String(value) }));
+      }
+      return row;
+    }));
+    $("#summary").hidden = false;
+  } catch (error) {
+    $("#error").textContent = error.message;
+    $("#error").hidden = false;
+  }
+}
+
+async function download(name) {
+  const blob = await (await admin(name)).blob();
+  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: `${studyId}-${name}` });
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+$("#token-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem("maskscope-admin-token", $("#token").value);
+  show();
+});
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-download]");
+  if (button) download(button.dataset.download).catch((error) => { $("#error").textContent = error.message; $("#error").hidden = false; });
+});
+if (sessionStorage.getItem("maskscope-admin-token")) show();
