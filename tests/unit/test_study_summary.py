@@ -5,6 +5,7 @@ import datetime as dt
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from web_client.study.definition import parse
@@ -61,3 +62,17 @@ def test_events_of_other_photos_or_steps_do_not_count():
     log[1]["payload"]["photo"] = "unknown-photo"
     row = participant_rows(STUDY, log, {"coffee": VIEW})[0]
     assert row["before_agreement"] is None and row["after_agreement"] > 0.9
+
+
+def test_deletion_areas_average_each_phase_and_measure_the_models_map():
+    from web_client.study.summary import deletion_areas
+    seen = []
+
+    def measure(photo, values, crop):  # the area as the share of the map's right half the values cover
+        seen.append(photo)
+        return float(1 - values[:, 1].mean())
+
+    log = events("p", "left", "right", "cup", "espresso")
+    areas = deletion_areas(STUDY, log, {"coffee": VIEW}, measure)
+    assert areas["participants"]["p"] == {"before_deletion_area": 1.0, "after_deletion_area": 0.0}
+    assert areas["model"]["coffee"] == pytest.approx(1 - 0.7) and seen == ["coffee"] * 3

@@ -150,6 +150,12 @@ def test_the_summary_compares_before_and_after_with_the_model(client, photos):
     # The model needs the cup: painting the sky disagrees with its map, painting the cup agrees.
     assert row["before_agreement"] < 0.1 < 0.3 < row["after_agreement"]
     assert summary["overall"]["moved_toward_the_model"] == 1 and summary["overall"]["participants"] == 1
+    assert "before_deletion_area" not in row  # only when asked for: a dozen classifications a map
+    faithful = client.get(f"/api/admin/studies/{STUDY['id']}/summary.json?faithfulness=1", headers=ADMIN).get_json()
+    (row,) = faithful["participants"]
+    # Hiding the cup first loses the espresso sooner than hiding the sky first.
+    assert row["after_deletion_area"] < row["before_deletion_area"]
+    assert 0 <= faithful["model"]["coffee"]["deletion_area"] <= 1 and faithful["fill"] == "gray"
 
 
 def test_a_participant_who_withdraws_is_deleted_alone(client):

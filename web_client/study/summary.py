@@ -72,3 +72,21 @@ def overall(rows: list[dict]) -> dict:
             **{k: _mean(r[k] for r in rows) for k in keys},
             "moved_toward_the_model": sum(r["after_agreement"] > r["before_agreement"] for r in paired),
             "paired": len(paired)}
+
+
+def deletion_areas(study, events: list[dict], views: dict[str, ModelView], measure) -> dict:
+    """Faithfulness of the participants' maps as RISE measures it: `measure(photo, values, crop)` is
+    the deletion area of a map (lower: it found what the model needs sooner). Per participant the
+    mean over their before and after maps, and the model's own map of each photo to compare."""
+    phases = {i: step.kind for i, step in enumerate(study.steps)}
+    areas: dict[str, dict[str, list[float]]] = {}
+    for e in events:
+        phase, view = phases.get(e["step"]), views.get(e["payload"].get("photo", ""))
+        if e["kind"] != "map" or phase not in ("before", "after") or view is None or not e["payload"].get("mask"):
+            continue
+        values = coverage(mask_array(e["payload"]["mask"]), view.crop, *view.drop.shape)
+        areas.setdefault(e["participant_id"], {"before": [], "after": []})[phase].append(
+            measure(e["payload"]["photo"], values, view.crop))
+    return {"model": {photo: measure(photo, view.drop, view.crop) for photo, view in views.items()},
+            "participants": {pid: {"before_deletion_area": _mean(a["before"]), "after_deletion_area": _mean(a["after"])}
+                             for pid, a in areas.items()}}

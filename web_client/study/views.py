@@ -32,7 +32,7 @@ from web_client.messages import build_request, response_json
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.v1 import classifier_pb2 as pb
 from web_client.study import dataset
-from web_client.study.summary import ModelView, overall, participant_rows
+from web_client.study.summary import ModelView, deletion_areas, overall, participant_rows
 from web_client.study.definition import StudyError, parse
 from web_client.study.limits import WriteLimits
 from web_client.study.store import MAX_EVENT_BYTES, Finished, Store, StoreError, TooLarge
@@ -229,13 +229,45 @@ def model_view(study, photo: str) -> ModelView:
     return cache[key]
 
 
+def deletion_area(study, photo: str, values: np.ndarray, crop) -> float:
+    """The deletion area of a map over one of the study's photos (web_client/faithfulness.py)."""
+    from web_client.faithfulness import curves
+    inference = get_inference()
+    image_ids = current_app.extensions["maskscope.study"].setdefault("image_ids", {})
+    if photo not in image_ids:
+        first = pb.ClassifyRequest(image=photo_bytes(photo), model=study.model, top_k=1)
+        image_ids[photo] = inference.for_photo(first).Classify(first, timeout=CLASSIFY_TIMEOUT_S,
+                                                                metadata=inference.metadata)
+    sized = image_ids[photo]
+    base = pb.ClassifyRequest(image_id=sized.image_id, model=study.model, fill=FILLS[study.fill])
+    stub = inference.for_photo(base)
+    class_index = sized.predictions[0].class_index
+    shape = {"rows": values.shape[0], "cols": values.shape[1], "drop": values.ravel().tolist(),
+             "crop": dict(zip(("left", "top", "right", "bottom"), crop))}
+    result = curves(lambda r: stub.Classify(r, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata), base,
+                    sized.image_width, sized.image_height, {"map": shape}, class_index)
+    return result["map"]["auc"]
+
+
 @bp.get("/api/admin/studies/<study_id>/summary.json")
 def summary(study_id):
+    """?faithfulness=1 adds the deletion areas of every participant's maps and of the model's
+    (a dozen classifications a map: asked for, not computed on every view)."""
     study = store().study(study_id)
     views = {photo: model_view(study, photo) for photo in study.photos}
-    rows = participant_rows(study, store().events(study_id), views)
-    return jsonify({"study": study_id, "overall": overall(rows), "participants": rows,
-                    "model": {photo: {"label": v.label} for photo, v in views.items()}})
+    events = store().events(study_id)
+    rows = participant_rows(study, events, views)
+    body = {"study": study_id, "overall": overall(rows), "participants": rows,
+            "model": {photo: {"label": v.label} for photo, v in views.items()}}
+    if request.args.get("faithfulness") in ("1", "true"):
+        areas = deletion_areas(study, events, views, lambda photo, values, crop: deletion_area(study, photo, values, crop))
+        for row in rows:
+            row.update(areas["participants"].get(row["participant_id"], {"before_deletion_area": None,
+                                                                          "after_deletion_area": None}))
+        for photo, area in areas["model"].items():
+            body["model"][photo]["deletion_area"] = area
+        body["fill"] = study.fill
+    return jsonify(body)
 
 
 @bp.delete("/api/admin/studies/<study_id>")
