@@ -12,7 +12,7 @@ from tests.conftest import ServerProcess, WebServer
 
 TOKEN = "browser-admin-token"
 STUDY = {"id": "phone-study", "title": "What does the classifier look at?", "consent": "I agree to take part.",
-         "photos": ["coffee"], "steps": [{"kind": "before", "task": "paint"}, {"kind": "explore"},
+         "photos": ["coffee"], "steps": [{"kind": "before", "task": "paint"}, {"kind": "explore", "map": True},
                                          {"kind": "after", "task": "paint"}]}
 
 
@@ -65,6 +65,8 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     wait_text(page, "#study-progress", "Step 2 of 3")  # explore: hiding the cup changes the answer
     press(page, "[data-action=classify]")
     wait_text(page, "#answer", "espresso")
+    press(page, "[data-action=show-map]")  # this step shows the model's map
+    wait_text(page, "#answer", "Bright: where hiding the photo costs", timeout_ms=60_000)
     paint_rows(page, (90, 150, 210, 270, 330))
     press(page, "[data-action=classify]")
     page.wait_for_function("() => !document.querySelector('#answer').textContent.includes('espresso (9')",
@@ -83,9 +85,16 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     events = admin(stack, "/api/admin/studies/phone-study/events.json")
     assert len({e["participant_id"] for e in events}) == 1
     assert [(e["kind"], e["step"]) for e in events] == [
-        ("consent", 0), ("step-start", 0), ("map", 0), ("step-end", 0), ("step-start", 1), ("classify", 1),
-        ("classify", 1), ("step-end", 1), ("step-start", 2), ("map", 2), ("step-end", 2), ("finish", 3)]
-    assert events[5]["payload"]["predictions"][0]["label"] == "espresso" and events[6]["payload"]["mask"]
+        ("consent", 0), ("step-start", 0), *[("stroke", 0)] * 2, ("map", 0), ("step-end", 0),
+        ("step-start", 1), ("classify", 1), *[("stroke", 1)] * 5, ("classify", 1), ("step-end", 1),
+        ("step-start", 2), *[("stroke", 2)] * 5, ("map", 2), ("step-end", 2), ("finish", 3)]
+    classified = [e["payload"] for e in events if e["kind"] == "classify"]
+    assert classified[0]["predictions"][0]["label"] == "espresso" and not classified[0]["mask"]
+    espresso = [next((p["probability"] for p in c["predictions"] if p["label"] == "espresso"), 0) for c in classified]
+    assert classified[1]["mask"] and espresso[1] < espresso[0]  # the cup hidden
+    strokes = [e["payload"] for e in events if e["kind"] == "stroke"]
+    assert [s["strokes"] for s in strokes] == [1, 2, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5]
+    assert strokes[6]["painted"] > strokes[2]["painted"] > 0
     summary = admin(stack, "/api/admin/studies/phone-study/summary.json")
     (row,) = summary["participants"]
     assert row["finished"] and row["before_agreement"] < row["after_agreement"], row

@@ -169,3 +169,18 @@ def test_a_participant_who_withdraws_is_deleted_alone(client):
     events = client.get(f"/api/admin/studies/{STUDY['id']}/events.json", headers=ADMIN).get_json()
     assert {e["participant_id"] for e in events} == {stays.rsplit("/", 1)[1]}
     assert client.delete(f"/api/admin/studies/{STUDY['id']}/participants/{leaver}", headers=ADMIN).status_code == 404
+
+
+def test_the_pages_and_their_photos(client, tmp_path, photo_png):
+    assert client.get(f"/study/{STUDY['id']}").status_code == 200
+    assert client.get("/study/nope").status_code == 404
+    sample = client.get(f"/study/{STUDY['id']}/photos/0")
+    assert sample.status_code == 200 and sample.mimetype == "image/jpeg"
+    assert client.get(f"/study/{STUDY['id']}/photos/1").status_code == 404
+    own = tmp_path / "lesion.png"
+    own.write_bytes(photo_png["rocket"])
+    client.post("/api/admin/studies", json={**STUDY, "id": "own-photos", "photos": [str(own)]}, headers=ADMIN)
+    served = client.get("/study/own-photos/photos/0")
+    assert served.status_code == 200 and served.mimetype == "image/png" and served.data == photo_png["rocket"]
+    assert client.get(f"/admin/studies/{STUDY['id']}").status_code == 200
+    client.delete("/api/admin/studies/own-photos", headers=ADMIN)

@@ -2,6 +2,7 @@
 random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
 
     GET    /study/<study>                                      the participants' page
+    GET    /study/<study>/photos/<n>                           the study's photo n, for that page
     POST   /api/study/<study>/participants                    a new participant: {"participant": id}
     GET    /api/study/<study>/participants/<id>               the study and where this participant is
     POST   /api/study/<study>/participants/<id>/events        {"kind", "step", "payload"}
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import base64
 import hmac
+import io
 import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
@@ -35,7 +38,7 @@ from web_client.study import dataset
 from web_client.study.summary import ModelView, deletion_areas, overall, participant_rows
 from web_client.study.definition import StudyError, parse
 from web_client.study.limits import WriteLimits
-from web_client.study.store import MAX_EVENT_BYTES, Finished, Store, StoreError, TooLarge
+from web_client.study.store import MAX_EVENT_BYTES, Finished, Store, StoreError, TooLarge, UnknownStudy
 
 bp = Blueprint("study", __name__)
 CLASSIFY_TIMEOUT_S = 30
@@ -81,6 +84,17 @@ def _limited(participant_id: str):
 def page(study_id):
     store().study(study_id)  # an unknown study is a 404 with its message, not an empty page
     return render_template("study.html", study_id=study_id)
+
+
+@bp.get("/study/<study_id>/photos/<int:number>")
+def photo(study_id, number):
+    """The study's photo `number` (a sample, or a file the researcher named), for its page."""
+    photos = store().study(study_id).photos
+    if not 0 <= number < len(photos):
+        raise UnknownStudy(f"study {study_id!r} has photos 0 to {len(photos) - 1}")
+    data = photo_bytes(photos[number])
+    kind = Image.open(io.BytesIO(data)).format or "JPEG"
+    return Response(data, mimetype=f"image/{kind.lower()}", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @bp.post("/api/study/<study_id>/participants")

@@ -124,6 +124,15 @@ export class MaskCanvas extends EventTarget {
     return coverage(this._maskPixels(), this.width, this.height);
   }
 
+  // The share of the photo's pixels painted now (0 .. 1).
+  paintedFraction() {
+    if (!this.strokes.length) return 0;
+    const alpha = this._maskPixels();
+    let painted = 0;
+    for (let i = 3; i < alpha.length; i += 4) if (alpha[i]) painted += 1;
+    return painted / (this.width * this.height);
+  }
+
   get canUndo() { return this.strokes.length > 0; }
   get canRedo() { return this.redoStack.length > 0; }
 

@@ -1,7 +1,7 @@
 // A participant's way through a study: consent, then each step in order (paint what the model
 // needs, predict its class, explore with answers, questions), everything recorded by the web app.
 // The participant's random id stays in this browser, so a reload resumes on the same step.
-import { blobToBase64, getModels } from "./api.js";
+import { blobToBase64, explain, getModels } from "./api.js";
 import { MaskCanvas } from "./mask_canvas.js";
 
 const studyId = document.body.dataset.study;
@@ -10,13 +10,14 @@ const $ = (selector) => document.querySelector(selector);
 const ui = {
   title: $("#study-title"), progress: $("#study-progress"), banner: $("#banner"), consent: $("#consent"),
   consentText: $("#consent-text"), task: $("#task"), taskTitle: $("#task-title"), taskHelp: $("#task-help"),
-  tools: $("#task-tools"), classify: $("[data-action=classify]"), stage: $("#task-stage"), answer: $("#answer"),
+  tools: $("#task-tools"), classify: $("[data-action=classify]"), showMap: $("[data-action=show-map]"), stage: $("#task-stage"), answer: $("#answer"),
   predict: $("#predict"), predictLabel: $("#predict-label"), labels: $("#labels"), likert: $("#likert"),
   likertText: $("#likert-text"), likertOptions: $("#likert-options"), freeText: $("#free-text"),
   freeTextLabel: $("#free-text-label"), freeTextValue: $("#free-text-value"), done: $("#done"),
 };
 const painter = new MaskCanvas($("#canvas"));
-const state = { participant: null, study: null, step: 0, photo: 0, imageIds: {}, busy: false };
+const state = { participant: null, study: null, step: 0, photo: 0, imageIds: {}, busy: false,
+  strokes: Promise.resolve() }; // stroke summaries are sent in order, before what follows them
 
 const TITLES = {
   "before:paint": "Paint what you think the model needs to see",
@@ -77,6 +78,7 @@ async function agree() {
 
 function currentStep() { return state.study.steps[state.step]; }
 function photoName() { return state.study.photos[state.photo]; }
+const photoUrl = () => `/study/${encodeURIComponent(studyId)}/photos/${state.photo}`;
 
 async function startStep() {
   const steps = state.study.steps;
@@ -103,12 +105,13 @@ async function showTask() {
   ui.stage.hidden = !photoTask;
   ui.tools.hidden = !(photoTask && painting);
   ui.classify.hidden = step.kind !== "explore";
+  ui.showMap.hidden = !(step.kind === "explore" && step.map);
   ui.answer.textContent = "";
   ui.predict.hidden = !(photoTask && step.task === "predict" && step.kind !== "explore");
   ui.likert.hidden = !(step.kind === "question" && step.scale !== "text");
   ui.freeText.hidden = !(step.kind === "question" && step.scale === "text");
   if (photoTask) {
-    const bitmap = await createImageBitmap(await (await fetch(`/samples/${encodeURIComponent(photoName())}.jpg`)).blob());
+    const bitmap = await createImageBitmap(await (await fetch(photoUrl())).blob());
     painter.setImage(bitmap);
   }
   if (!ui.predict.hidden) { ui.predictLabel.value = ""; await loadLabels(); }
@@ -143,7 +146,7 @@ async function classifyHere() {
   const form = new FormData();
   const name = photoName();
   if (state.imageIds[name]) form.append("image_id", state.imageIds[name]);
-  else form.append("image", await (await fetch(`/samples/${encodeURIComponent(name)}.jpg`)).blob(), `${name}.jpg`);
+  else form.append("image", await (await fetch(photoUrl())).blob(), "photo");
   const mask = await painter.maskBlob();
   if (mask) form.append("mask", mask, "mask.png");
   form.append("step", String(state.step));
@@ -155,8 +158,29 @@ async function classifyHere() {
   ui.answer.textContent = `The model says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
 }
 
+// The model's occlusion map over the photo, in an explore step that shows it.
+async function showModelMap() {
+  if (!state.imageIds[photoName()]) await classifyHere();
+  ui.answer.textContent = "Hiding one square at a time to see where the model looks…";
+  const map = await explain({ imageId: state.imageIds[photoName()], model: state.study.model, fill: state.study.fill },
+    () => {});
+  painter.setHeatMap(map);
+  painter.showHeatMap(true);
+  ui.answer.textContent = `Bright: where hiding the photo costs “${map.label}” the most.`;
+}
+
+// Each finished stroke, as a summary: how many strokes and how much of the photo is painted.
+painter.addEventListener("change", ({ detail: { final } }) => {
+  const step = state.study && currentStep();
+  if (!final || !step || step.kind === "question" || ui.task.hidden) return;
+  const payload = { photo: photoName(), strokes: painter.strokes.length,
+    painted: Number(painter.paintedFraction().toFixed(4)) };
+  state.strokes = state.strokes.then(() => record("stroke", payload)).catch(() => {});
+});
+
 // Records what this step asked of the participant, then moves to the next photo, or step.
 async function next() {
+  await state.strokes;
   const step = currentStep();
   if (step.kind === "question") {
     const value = step.scale === "text" ? ui.freeTextValue.value.trim()
@@ -193,7 +217,8 @@ async function guarded(action) {
   }
 }
 
-const ACTIONS = { agree, next, classify: classifyHere, undo: () => painter.undo(), clear: () => painter.clear() };
+const ACTIONS = { agree, next, classify: classifyHere, "show-map": showModelMap, undo: () => painter.undo(),
+  clear: () => painter.clear() };
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-action]");
   if (button && ACTIONS[button.dataset.action]) guarded(ACTIONS[button.dataset.action]);
