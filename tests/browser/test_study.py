@@ -111,4 +111,8 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     wait_text(researcher, "#overall", "1 of 1 moved toward the model")
     assert researcher.locator("#slopes line.slope.up").count() == 1
     assert researcher.locator("#rows tr").count() == 1
+    researcher.click("[data-action=faithfulness]")
+    wait_text(researcher, "#faithfulness", "The model's own maps: coffee 0.", timeout_ms=120_000)
+    before, after = (float(researcher.locator("#rows td").nth(i).inner_text()) for i in (7, 8))
+    assert after < before, (before, after)  # hiding the cup first loses the espresso sooner than the sky
     researcher.close()

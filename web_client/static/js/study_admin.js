@@ -45,10 +45,11 @@ function drawSlopes(svg, participants) {
   }
 }
 
-async function show() {
+async function show(faithfulness = false) {
   $("#error").hidden = true;
+  if (faithfulness) $("#faithfulness").textContent = "Hiding each map's cells in its order, classifying after each part…";
   try {
-    const summary = await (await admin("summary.json")).json();
+    const summary = await (await admin(faithfulness ? "summary.json?faithfulness=1" : "summary.json")).json();
     const o = summary.overall;
     $("#overall").textContent = `${o.participants} participants (${o.finished} finished). Agreement with the `
       + `model's map: before ${number(o.before_agreement)}, after ${number(o.after_agreement)}; `
@@ -58,11 +59,17 @@ async function show() {
     $("#rows").replaceChildren(...summary.participants.map((p) => {
       const row = document.createElement("tr");
       for (const value of [p.participant_id.slice(0, 8), number(p.before_agreement), number(p.after_agreement),
-        percent(p.before_correct), percent(p.after_correct), p.seconds, p.finished ? "yes" : "no"]) {
+        percent(p.before_correct), percent(p.after_correct), p.seconds, p.finished ? "yes" : "no",
+        number(p.before_deletion_area), number(p.after_deletion_area)]) {
         row.append(Object.assign(document.createElement("td"), { textContent: String(value) }));
       }
       return row;
     }));
+    if (faithfulness) {
+      const model = Object.entries(summary.model).map(([photo, m]) => `${photo} ${number(m.deletion_area)}`);
+      $("#faithfulness").textContent = `Deletion areas (${summary.fill} fill; lower: the map found what the model `
+        + `needs sooner). The model's own maps: ${model.join(", ")}.`;
+    }
     $("#summary").hidden = false;
   } catch (error) {
     $("#error").textContent = error.message;
@@ -83,6 +90,7 @@ $("#token-form").addEventListener("submit", (event) => {
   show();
 });
 document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-action=faithfulness]")) { show(true); return; }
   const button = event.target.closest("[data-download]");
   if (button) download(button.dataset.download).catch((error) => { $("#error").textContent = error.message; $("#error").hidden = false; });
 });
