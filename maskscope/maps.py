@@ -43,13 +43,16 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / scale) if scale > 0 else 0.0
 
 
+TIE_SEED = 1  # ties (a painted map's cells are all 0 or 1) in one fixed random order, not scan order
+
+
 def deletion_order(values: np.ndarray, seed: int | None = None) -> np.ndarray:
-    """The cells' flat indices, the map's most important first (ties: lower index first); with a
-    seed, a random order (the baseline every map must beat)."""
+    """The cells' flat indices, the map's most important first (ties in a fixed random order, so a
+    flat region is not hidden top-left first); with a seed, a random order (the baseline)."""
     flat = np.asarray(values, float).ravel()
     if seed is not None:
         return np.random.default_rng(seed).permutation(flat.size)
-    return np.argsort(-flat, kind="stable")
+    return np.lexsort((np.random.default_rng(TIE_SEED).permutation(flat.size), -flat))
 
 
 def deletion_masks(order: np.ndarray, shape: tuple[int, int], crop: Crop, width: int, height: int,

@@ -19,6 +19,7 @@ bp = Blueprint("maskscope", __name__)
 sock = Sock()
 CLASSIFY_TIMEOUT_S = 30
 EXPLAIN_TIMEOUT_S = 300
+MAX_FAITHFULNESS_MAPS = 4  # each is a dozen classifications: a bound on what one request costs
 
 
 @bp.get("/")
@@ -175,8 +176,10 @@ def faithfulness():
         raise BadRequest("the body must be a JSON object: image_id, model, fill, class_index, steps, maps")
     if not isinstance(body.get("class_index"), int) or isinstance(body.get("class_index"), bool):
         raise BadRequest("class_index (the class whose probability the curves follow) is a whole number")
-    if not isinstance(body.get("maps"), dict):
-        raise BadRequest("maps is an object: {name: {rows, cols, drop, crop}}")
+    if not isinstance(body.get("maps"), dict) or not 1 <= len(body["maps"]) <= MAX_FAITHFULNESS_MAPS:
+        raise BadRequest(f"maps is an object of 1 to {MAX_FAITHFULNESS_MAPS} maps: {{name: {{rows, cols, drop, crop}}}}")
+    if not isinstance(body.get("steps", 10), int) or isinstance(body.get("steps"), bool):
+        raise BadRequest("steps (how many parts each map's cells are hidden in) is a whole number")
     base = build_request({k: body[k] for k in ("image_id", "model", "fill", "keep_painted") if k in body}, None, None)
     inference = get_inference()
     stub = inference.for_photo(base)

@@ -33,7 +33,9 @@ def test_the_models_map_finds_what_it_needs_sooner_than_the_map_backwards(client
 
 
 @pytest.mark.parametrize("body, message", [
-    ({"class_index": 1, "maps": {}}, "image"),
+    ({"class_index": 1, "maps": {"m": {}}}, "image"),
+    ({"image_id": "x", "class_index": 1, "maps": {str(i): {} for i in range(5)}}, "1 to 4 maps"),
+    ({"image_id": "x", "class_index": 1, "steps": [3], "maps": {"m": {}}}, "steps"),
     ({"image_id": "x", "maps": {}}, "class_index"),
     ({"image_id": "x", "class_index": 1}, "maps is an object"),
 ])

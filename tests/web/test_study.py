@@ -100,6 +100,10 @@ def test_bad_input_is_refused_and_nothing_is_stored(client):
              (event(client, base, "answer", 0, value="x" * 300_000), 413),
              (event(client, base, "nonsense"), 400),
              (event(client, base, "answer", 9), 400),
+             (event(client, base, "step-end", 2), 400),  # no skipping ahead
+             (event(client, base, "map", 0, photo="coffee"), 400),  # photos by number
+             (event(client, base, "map", 0, photo=3), 400),
+             (event(client, base, "map", 0, photo=0, mask="bm90IGEgcG5n"), 400),  # not a PNG
              (client.post(f"/api/study/{STUDY['id']}/participants/someone-else/events",
                           json={"kind": "consent", "step": 0}), 404)]
     for response, status in cases:
@@ -116,7 +120,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(client):
 def test_writes_are_rate_limited(client):
     base = participant(client)
     event(client, base, "consent")
-    statuses = [event(client, base, "stroke", 0, n=i).status_code for i in range(60)]
+    statuses = [event(client, base, "stroke", 0, photo=0, strokes=i).status_code for i in range(60)]
     assert statuses.count(429) > 0 and statuses[:25] == [201] * 25
 
 
@@ -140,10 +144,10 @@ def test_the_summary_compares_before_and_after_with_the_model(client, photos):
 
     base = participant(client)
     event(client, base, "consent")
-    event(client, base, "map", 0, photo="coffee", mask=painted(slice(0, 60), slice(0, 600)))  # the sky above the cup
+    assert event(client, base, "map", 0, photo=0, mask=painted(slice(0, 60), slice(0, 600))).status_code == 201  # the sky
     event(client, base, "step-end", 0)
     event(client, base, "step-end", 1)
-    event(client, base, "map", 2, photo="coffee", mask=painted(slice(40, 320), slice(120, 470)))  # the cup
+    assert event(client, base, "map", 2, photo=0, mask=painted(slice(40, 320), slice(120, 470))).status_code == 201  # the cup
     summary = client.get(f"/api/admin/studies/{STUDY['id']}/summary.json", headers=ADMIN).get_json()
     assert summary["model"]["coffee"]["label"] == "espresso"
     (row,) = summary["participants"]
@@ -184,3 +188,29 @@ def test_the_pages_and_their_photos(client, tmp_path, photo_png):
     assert served.status_code == 200 and served.mimetype == "image/png" and served.data == photo_png["rocket"]
     assert client.get(f"/admin/studies/{STUDY['id']}").status_code == 200
     client.delete("/api/admin/studies/own-photos", headers=ADMIN)
+
+
+def test_joining_is_rate_limited_by_address(client):
+    statuses = [client.post(f"/api/study/{STUDY['id']}/participants").status_code for _ in range(45)]
+    assert statuses[:25] == [201] * 25 and 429 in statuses
+
+
+def test_exports_are_safe_to_open_in_a_spreadsheet(client):
+    base = participant(client)
+    event(client, base, "consent")
+    event(client, base, "step-start", 0)
+    event(client, base, "step-end", 0)
+    event(client, base, "step-start", 1)
+    event(client, base, "step-end", 1)
+    event(client, base, "step-start", 2)
+    event(client, base, "step-end", 2)
+    event(client, base, "answer", 3, question="clarity", value="=HYPERLINK(\"http://x\")")
+    text = client.get(f"/api/admin/studies/{STUDY['id']}/steps.csv", headers=ADMIN).get_data(as_text=True)
+    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
+
+
+def test_the_admin_token_guards_every_admin_route(client):
+    for method, path in (("get", "events.json"), ("get", "steps.csv"), ("get", "summary.json"), ("delete", "")):
+        response = getattr(client, method)(f"/api/admin/studies/{STUDY['id']}/{path}".rstrip("/"))
+        assert response.status_code == 401, (method, path)
+    assert client.get("/api/admin/studies", headers=ADMIN).get_json()[0]["study"] == STUDY["id"]  # nothing deleted

@@ -51,6 +51,35 @@ events = sa.Table(
 )
 
 
+MAX_MASK_PIXELS = 50_000_000  # as the service's own limit on photos
+PHOTO_KINDS = ("map", "prediction", "stroke")
+
+
+def checked_payload(study: Study, kind: str, payload: dict) -> dict:
+    """An event's payload as stored: a photo named by its number in the study becomes its name,
+    and a painted map's mask must be a PNG of sensible size (the summary decodes every one)."""
+    if kind not in PHOTO_KINDS:
+        return payload
+    number = payload.get("photo")
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < len(study.photos):
+        raise StoreError(f"a {kind} event names its photo by number: 0 to {len(study.photos) - 1}")
+    payload = {**payload, "photo": study.photos[number]}
+    if kind == "map" and payload.get("mask"):
+        import base64
+        import binascii
+        import io
+
+        from PIL import Image
+        try:
+            data = base64.b64decode(payload["mask"], validate=True)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format != "PNG" or image.width * image.height > MAX_MASK_PIXELS:
+                    raise ValueError
+        except (binascii.Error, ValueError, OSError, Image.DecompressionBombError):
+            raise StoreError("a map's mask is a base64 PNG of the photo's size") from None
+    return payload
+
+
 class StoreError(ValueError):
     """A request the store refuses; `status` is the HTTP status it stands for."""
 
@@ -108,10 +137,16 @@ def _alembic(connection):
     return config
 
 
+MIGRATION_LOCK = 0x6D61736B  # "mask": PostgreSQL's advisory lock key while a process migrates
+
+
 def migrate(engine: sa.Engine, revision: str = "head") -> None:
-    """Brings the database's schema up to `revision`."""
+    """Brings the database's schema up to `revision`; web pods starting together on PostgreSQL
+    take turns (the second finds it done)."""
     from alembic import command
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         command.upgrade(_alembic(connection), revision)
 
 
@@ -223,12 +258,16 @@ class Store:
                 changes["consented_at"] = at
             elif row.consented_at is None:
                 raise StoreError("consent comes first: nothing is recorded before the participant agrees")
-            if kind == "step-end":
-                changes["step"] = max(row.step, step + 1)
-            if kind == "finish":
+            elif kind == "finish":
                 if row.step < len(study.steps):
                     raise StoreError(f"the study has {len(study.steps)} steps; this participant is on step {row.step}")
                 changes["finished_at"] = at
+            elif step != row.step:  # steps are taken in order: none skipped, none gone back to
+                raise StoreError(f"this participant is on step {row.step}, not {step}")
+            if kind == "step-end":
+                changes["step"] = step + 1
+            payload = checked_payload(study, kind, payload)
+            text = json.dumps(payload, separators=(",", ":"))
             if changes:
                 db.execute(participants.update().where(participants.c.id == participant_id).values(**changes))
             result = db.execute(events.insert().values(participant_id=participant_id, study_id=study_id, step=step,

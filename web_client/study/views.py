@@ -99,6 +99,11 @@ def photo(study_id, number):
 
 @bp.post("/api/study/<study_id>/participants")
 def join(study_id):
+    # Each id gets its own write limit, so joining itself is limited by address: new ids are not
+    # a way around the limit.
+    limited = _limited(f"join:{request.remote_addr}")
+    if limited:
+        return limited
     participant = store().new_participant(study_id)
     return jsonify({"participant": participant.id, "step": participant.step}), 201
 
@@ -107,8 +112,10 @@ def join(study_id):
 def where(study_id, participant_id):
     p = store().participant(participant_id, study_id)
     study = store().study(study_id)
+    # The page names photos by number: the researcher's file paths stay on the server.
+    shown = {**json.loads(study.to_json()), "photos": len(study.photos)}
     return jsonify({"participant": p.id, "step": p.step, "consented": p.consented_at is not None,
-                    "finished": p.finished_at is not None, "study": json.loads(study.to_json())})
+                    "finished": p.finished_at is not None, "study": shown})
 
 
 @bp.post("/api/study/<study_id>/participants/<participant_id>/events")
@@ -247,12 +254,10 @@ def deletion_area(study, photo: str, values: np.ndarray, crop) -> float:
     """The deletion area of a map over one of the study's photos (web_client/faithfulness.py)."""
     from web_client.faithfulness import curves
     inference = get_inference()
-    image_ids = current_app.extensions["maskscope.study"].setdefault("image_ids", {})
-    if photo not in image_ids:
-        first = pb.ClassifyRequest(image=photo_bytes(photo), model=study.model, top_k=1)
-        image_ids[photo] = inference.for_photo(first).Classify(first, timeout=CLASSIFY_TIMEOUT_S,
-                                                                metadata=inference.metadata)
-    sized = image_ids[photo]
+    # The photo's size and the model's class for it; a fresh upload each time, so an image the
+    # service has since evicted is never asked for by id.
+    first = pb.ClassifyRequest(image=photo_bytes(photo), model=study.model, top_k=1)
+    sized = inference.for_photo(first).Classify(first, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
     base = pb.ClassifyRequest(image_id=sized.image_id, model=study.model, fill=FILLS[study.fill])
     stub = inference.for_photo(base)
     class_index = sized.predictions[0].class_index
@@ -260,7 +265,7 @@ def deletion_area(study, photo: str, values: np.ndarray, crop) -> float:
              "crop": dict(zip(("left", "top", "right", "bottom"), crop))}
     result = curves(lambda r: stub.Classify(r, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata), base,
                     sized.image_width, sized.image_height, {"map": shape}, class_index)
-    return result["map"]["auc"]
+    return result["map"]["auc"], result["random"]["auc"]
 
 
 @bp.get("/api/admin/studies/<study_id>/summary.json")
@@ -274,12 +279,18 @@ def summary(study_id):
     body = {"study": study_id, "overall": overall(rows), "participants": rows,
             "model": {photo: {"label": v.label} for photo, v in views.items()}}
     if request.args.get("faithfulness") in ("1", "true"):
-        areas = deletion_areas(study, events, views, lambda photo, values, crop: deletion_area(study, photo, values, crop))
+        random_areas = {}
+
+        def measure(photo, values, crop):
+            area, random_areas[photo] = deletion_area(study, photo, values, crop)
+            return area
+
+        areas = deletion_areas(study, events, views, measure)
         for row in rows:
             row.update(areas["participants"].get(row["participant_id"], {"before_deletion_area": None,
                                                                           "after_deletion_area": None}))
         for photo, area in areas["model"].items():
-            body["model"][photo]["deletion_area"] = area
+            body["model"][photo].update(deletion_area=area, random_deletion_area=random_areas[photo])
         body["fill"] = study.fill
     return jsonify(body)
 

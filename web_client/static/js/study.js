@@ -52,7 +52,12 @@ function show(section) {
 
 async function begin() {
   let saved = localStorage.getItem(STORAGE_KEY);
-  let where = saved ? await call(`/participants/${encodeURIComponent(saved)}`).catch(() => null) : null;
+  // A new participant only when this browser has none, or the study no longer knows it (404):
+  // a network error or a busy server must not start someone over.
+  let where = saved ? await call(`/participants/${encodeURIComponent(saved)}`).catch((error) => {
+    if (error.status === 404) return null;
+    throw error;
+  }) : null;
   if (!where) {
     saved = (await call("/participants", { method: "POST" })).participant;
     localStorage.setItem(STORAGE_KEY, saved);
@@ -62,6 +67,8 @@ async function begin() {
   state.study = where.study;
   state.step = where.step;
   ui.title.textContent = state.study.title;
+  // Their only name here: with it, a participant who withdraws can have their data deleted.
+  for (const id of document.querySelectorAll(".participant-id")) id.textContent = saved;
   if (where.finished) { show(ui.done); return; }
   if (!where.consented) {
     ui.consentText.textContent = state.study.consent;
@@ -77,7 +84,6 @@ async function agree() {
 }
 
 function currentStep() { return state.study.steps[state.step]; }
-function photoName() { return state.study.photos[state.photo]; }
 const photoUrl = () => `/study/${encodeURIComponent(studyId)}/photos/${state.photo}`;
 
 async function startStep() {
@@ -101,7 +107,7 @@ async function showTask() {
   const painting = step.kind === "explore" || step.task !== "predict";
   ui.taskTitle.textContent = step.kind === "question" ? "A question" : TITLES[step.kind === "explore" ? "explore"
     : `${step.kind}:${step.task || "paint"}`];
-  ui.taskHelp.textContent = photoTask ? `Photo ${state.photo + 1} of ${state.study.photos.length}.` : "";
+  ui.taskHelp.textContent = photoTask ? `Photo ${state.photo + 1} of ${state.study.photos}.` : "";
   ui.stage.hidden = !photoTask;
   ui.tools.hidden = !(photoTask && painting);
   ui.classify.hidden = step.kind !== "explore";
@@ -144,7 +150,7 @@ function showQuestion(step) {
 
 async function classifyHere() {
   const form = new FormData();
-  const name = photoName();
+  const name = state.photo;
   if (state.imageIds[name]) form.append("image_id", state.imageIds[name]);
   else form.append("image", await (await fetch(photoUrl())).blob(), "photo");
   const mask = await painter.maskBlob();
@@ -160,9 +166,9 @@ async function classifyHere() {
 
 // The model's occlusion map over the photo, in an explore step that shows it.
 async function showModelMap() {
-  if (!state.imageIds[photoName()]) await classifyHere();
+  if (!state.imageIds[state.photo]) await classifyHere();
   ui.answer.textContent = "Hiding one square at a time to see where the model looks…";
-  const map = await explain({ imageId: state.imageIds[photoName()], model: state.study.model, fill: state.study.fill },
+  const map = await explain({ imageId: state.imageIds[state.photo], model: state.study.model, fill: state.study.fill },
     () => {});
   painter.setHeatMap(map);
   painter.showHeatMap(true);
@@ -173,7 +179,7 @@ async function showModelMap() {
 painter.addEventListener("change", ({ detail: { final } }) => {
   const step = state.study && currentStep();
   if (!final || !step || step.kind === "question" || ui.task.hidden) return;
-  const payload = { photo: photoName(), strokes: painter.strokes.length,
+  const payload = { photo: state.photo, strokes: painter.strokes.length,
     painted: Number(painter.paintedFraction().toFixed(4)) };
   state.strokes = state.strokes.then(() => record("stroke", payload)).catch(() => {});
 });
@@ -190,12 +196,12 @@ async function next() {
   } else if (step.kind !== "explore" && step.task === "predict") {
     const label = ui.predictLabel.value.trim();
     if (!label) { showBanner("Please name the class you expect."); return; }
-    await record("prediction", { photo: photoName(), label });
+    await record("prediction", { photo: state.photo, label });
   } else if (step.kind !== "explore") {
-    await record("map", { photo: photoName(), mask: await blobToBase64(await painter.maskBlob()) });
+    await record("map", { photo: state.photo, mask: await blobToBase64(await painter.maskBlob()) });
   }
   ui.banner.hidden = true;
-  if (step.kind !== "question" && state.photo + 1 < state.study.photos.length) {
+  if (step.kind !== "question" && state.photo + 1 < state.study.photos) {
     state.photo += 1;
     await showTask();
     return;
