@@ -113,6 +113,8 @@ def test_bad_input_is_refused_and_nothing_is_stored(client):
     assert [e["kind"] for e in events] == ["consent"]
     bad_study = client.post("/api/admin/studies", data="id: [unclosed", headers=ADMIN)
     assert bad_study.status_code == 400 and "neither JSON nor YAML" in bad_study.get_json()["error"]
+    missing = client.post("/api/admin/studies", json={**STUDY, "id": "y", "photos": ["no-such-photo"]}, headers=ADMIN)
+    assert missing.status_code == 400 and "neither a sample nor a readable file" in missing.get_json()["error"]
     wrong_step = client.post("/api/admin/studies", json={**STUDY, "id": "x", "steps": [{"kind": "dance"}]}, headers=ADMIN)
     assert wrong_step.status_code == 400 and "kind 'dance'" in wrong_step.get_json()["error"]
 

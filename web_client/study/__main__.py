@@ -45,9 +45,7 @@ def run(args, store: Store) -> str:
         return "\n".join(f"{sid}\t{len(store.participants(sid))} participants" for sid in store.study_ids()) \
             or "no studies"
     if args.command == "export":
-        study, events = store.study(args.study), store.events(args.study)
-        rows, columns = ((dataset.event_rows(events), dataset.EVENT_COLUMNS) if args.table == "events"
-                         else (dataset.step_rows(study, events), dataset.STEP_COLUMNS))
+        rows, columns = dataset.table(store.study(args.study), store.events(args.study), args.table)
         text = json.dumps(rows, indent=1) + "\n" if args.format == "json" else dataset.to_csv(rows, columns)
         if not args.out:
             return text.rstrip("\n")

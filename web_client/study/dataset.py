@@ -68,3 +68,10 @@ def to_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
     for row in rows:
         writer.writerow({k: cell(v) for k, v in row.items()})
     return out.getvalue()
+
+
+def table(study, events: list[dict], name: str) -> tuple[list[dict], tuple[str, ...]]:
+    """The rows and columns of one of the exports: "events" or "steps"."""
+    if name == "events":
+        return event_rows(events), EVENT_COLUMNS
+    return step_rows(study, events), STEP_COLUMNS

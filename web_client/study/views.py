@@ -202,6 +202,8 @@ def add_study():
         except yaml.YAMLError as exc:
             raise StudyError(f"the body is neither JSON nor YAML: {exc}") from None
     study = parse(data, "the study")
+    for photo in study.photos:  # a missing photo is found now, not by a participant midway
+        photo_bytes(photo)
     store().put_study(study)
     return jsonify({"study": study.id, "link": f"/study/{study.id}"}), 201
 
@@ -216,10 +218,7 @@ def export(study_id, table, fmt):
     if table not in ("events", "steps") or fmt not in ("json", "csv"):
         return jsonify({"error": "exports are events.json, events.csv, steps.json and steps.csv",
                         "code": "NotFound"}), 404
-    study = store().study(study_id)
-    events = store().events(study_id)
-    rows, columns = ((dataset.event_rows(events), dataset.EVENT_COLUMNS) if table == "events"
-                     else (dataset.step_rows(study, events), dataset.STEP_COLUMNS))
+    rows, columns = dataset.table(store().study(study_id), store().events(study_id), table)
     if fmt == "json":
         return jsonify(rows)
     return Response(dataset.to_csv(rows, columns), mimetype="text/csv",
