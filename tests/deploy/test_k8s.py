@@ -113,3 +113,32 @@ def test_the_web_app_keeps_studies_in_the_postgres_statefulset():
     service = find("Service", "maskscope-postgres")
     assert service["spec"]["selector"].items() <= postgres["spec"]["template"]["metadata"]["labels"].items()
     assert {p["port"] for p in service["spec"]["ports"]} == {5432}
+
+
+def pod_labels(kind: str, name: str, folder: str = "common") -> dict:
+    return find(kind, name, folder)["spec"]["template"]["metadata"]["labels"]
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def test_network_policies_let_only_the_web_pods_reach_the_inference_service():
+    web, postgres = pod_labels("Deployment", "maskscope-web"), pod_labels("StatefulSet", "maskscope-postgres")
+    inference = pod_labels("Deployment", "maskscope-inference", "gpu")
+    policy = find("NetworkPolicy", "maskscope-inference")
+    assert selects(policy["spec"]["podSelector"], inference) and not selects(policy["spec"]["podSelector"], web)
+    grpc_port = {p["name"]: p["targetPort"] for p in find("Service", "maskscope-inference")["spec"]["ports"]}["grpc"]
+    grpc_rules = [r for r in policy["spec"]["ingress"] if any(p["port"] == grpc_port for p in r["ports"])]
+    assert len(grpc_rules) == 1 and grpc_rules[0]["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "maskscope", "app.kubernetes.io/component": "web"}}}]
+    assert selects(grpc_rules[0]["from"][0]["podSelector"], web)
+    assert not selects(grpc_rules[0]["from"][0]["podSelector"], postgres)
+    deny = find("NetworkPolicy", "maskscope-default-deny")
+    assert deny["spec"]["podSelector"] == {} and set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    database = find("NetworkPolicy", "maskscope-postgres")
+    assert selects(database["spec"]["podSelector"], postgres)
+    assert selects(database["spec"]["ingress"][0]["from"][0]["podSelector"], web)
+    web_egress = find("NetworkPolicy", "maskscope-web")["spec"]["egress"]
+    assert [r["ports"][0]["port"] for r in web_egress] == [50051, 5432]
+    assert find("Namespace", "maskscope")["metadata"]["name"] == "maskscope"
