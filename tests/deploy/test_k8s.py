@@ -142,3 +142,17 @@ def test_network_policies_let_only_the_web_pods_reach_the_inference_service():
     web_egress = find("NetworkPolicy", "maskscope-web")["spec"]["egress"]
     assert [r["ports"][0]["port"] for r in web_egress] == [50051, 5432]
     assert find("Namespace", "maskscope")["metadata"]["name"] == "maskscope"
+
+
+@pytest.mark.parametrize("kind, name, folder", [("Deployment", "maskscope-web", "common"),
+                                                ("StatefulSet", "maskscope-postgres", "common"),
+                                                ("Deployment", "maskscope-inference", "gpu"),
+                                                ("Deployment", "maskscope-inference", "cpu")])
+def test_every_pod_meets_the_namespaces_restricted_pod_security(kind, name, folder):
+    assert find("Namespace", "maskscope")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pod = find(kind, name, folder)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    for c in pod["containers"] + pod.get("initContainers", []):
+        security = c["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"], c["name"]
+    assert not any("hostPath" in v for v in pod.get("volumes", []))
