@@ -86,7 +86,6 @@ def _dims(value) -> list[int | str]:
 
 def signature(model) -> Signature:
     """The graph's one float input N x 3 x H x W and one output N x K, or a refusal saying what differs."""
-    import onnx
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     outputs = list(model.graph.output)
@@ -97,10 +96,7 @@ def signature(model) -> Signature:
         raise ImportRefused(f"the model has {len(outputs)} outputs ({', '.join(o.name for o in outputs)}); "
                             "Maskscope reads one, N x K class scores")
     (x,), (y,) = inputs, outputs
-    element = x.type.tensor_type.elem_type
-    if element != onnx.TensorProto.FLOAT:
-        raise ImportRefused(f"the input {x.name!r} is {onnx.TensorProto.DataType.Name(element).lower()}; "
-                            "Maskscope feeds float32 (normalised pixels): export the model in float32")
+    _require_float(x, "input", "Maskscope feeds float32 (normalised pixels): export the model in float32")
     dims = _dims(x)
     if len(dims) != 4:
         raise ImportRefused(f"the input {x.name!r} has rank {len(dims)} ({_shape_text(dims)}); "
@@ -113,10 +109,8 @@ def signature(model) -> Signature:
     if isinstance(height, int) and isinstance(width, int) and height != width:
         raise ImportRefused(f"the input {x.name!r} is {height} x {width} pixels: Maskscope's preprocessing "
                             "makes square crops, so it serves square inputs only")
-    if y.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
-        kind = onnx.TensorProto.DataType.Name(y.type.tensor_type.elem_type).lower()
-        raise ImportRefused(f"the output {y.name!r} is {kind}; Maskscope reads float32 class scores "
-                            "(export the model in float32; the server's --precision fp16 halves it on a GPU)")
+    _require_float(y, "output", "Maskscope reads float32 class scores (export the model in float32; the "
+                   "server's --precision fp16 halves it on a GPU)")
     out = _dims(y)
     if len(out) != 2:
         raise ImportRefused(f"the output {y.name!r} has rank {len(out)} ({_shape_text(out)}); "
@@ -125,6 +119,13 @@ def signature(model) -> Signature:
     classes = out[1] if isinstance(out[1], int) and out[1] > 0 else None
     batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else (dims[0] or "")
     return Signature(x.name, y.name, batch, size, classes)
+
+
+def _require_float(value, side: str, why: str) -> None:
+    import onnx
+    element = value.type.tensor_type.elem_type
+    if element != onnx.TensorProto.FLOAT:
+        raise ImportRefused(f"the {side} {value.name!r} is {onnx.TensorProto.DataType.Name(element).lower()}; {why}")
 
 
 def _shape_text(dims) -> str:

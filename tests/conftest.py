@@ -76,6 +76,15 @@ def imported_model_dir(model_dir, tmp_path_factory) -> Path:
     return imported_models(tmp_path_factory.mktemp("imported") / "models", model_dir / "efficientnet-lite0")
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server (tests/postgres.py) for the study store's tests, one for the session."""
+    from tests.postgres import PostgresServer
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
 class ServerProcess:
     """`python -m inference_service` as a subprocess on a free loopback port."""
 

@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from tests.browser.test_devices import DEVICES, RECORD_MASKS, Fingers, press, stroke, to_page
+from tests.browser.test_devices import DEVICES, RECORD_MASKS, Fingers, press, shot, stroke, to_page
 from tests.conftest import ServerProcess, WebServer
 
 TOKEN = "browser-admin-token"
@@ -55,6 +55,7 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(stack["web"].url + "study/phone-study")
     wait_text(page, "#consent-text", "I agree to take part.")
+    shot(page, "study-1-consent")
     press(page, "[data-action=agree]")
 
     wait_text(page, "#study-progress", "Step 1 of 3")  # before: they think the sky matters
@@ -67,6 +68,7 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     wait_text(page, "#answer", "espresso")
     press(page, "[data-action=show-map]")  # this step shows the model's map
     wait_text(page, "#answer", "Bright: where hiding the photo costs", timeout_ms=60_000)
+    shot(page, "study-2-explore-map")
     paint_rows(page, (90, 150, 210, 270, 330))
     press(page, "[data-action=classify]")
     page.wait_for_function("() => !document.querySelector('#answer').textContent.includes('espresso (9')",
@@ -77,6 +79,7 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     paint_rows(page, (90, 150, 210, 270, 330))
     press(page, "[data-action=next]")
     page.wait_for_selector("#done:not([hidden])", timeout=20_000)
+    shot(page, "study-3-done")
     page.reload()  # a finished participant cannot do it again
     page.wait_for_selector("#done:not([hidden])", timeout=20_000)
     context.close()

@@ -12,14 +12,6 @@ STUDY = {"id": "does-painting-teach", "title": "What does the classifier look at
          "photos": ["coffee"], "steps": [{"kind": "before"}, {"kind": "explore"}, {"kind": "after"}]}
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    from tests.postgres import PostgresServer
-    server = PostgresServer()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
     if request.param == "sqlite":

@@ -19,14 +19,6 @@ STUDY = {"id": "does-painting-teach", "title": "What does the classifier look at
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    from tests.postgres import PostgresServer
-    server = PostgresServer()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def client(request, server, tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").url
