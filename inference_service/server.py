@@ -20,7 +20,7 @@ from inference_service.models import PRECISIONS, ModelRegistry, RuntimeOptions
 from inference_service.security import TokenAuthInterceptor, server_credentials
 from inference_service.servicer import ClassifierServicer
 from maskscope.fills import MAX_IMAGE_PIXELS
-from maskscope.flags import add_flag
+from maskscope.flags import add_flag, env_file
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 
@@ -88,7 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--grace-period-s", type=float, default=10.0,
              help="on SIGTERM, seconds to let in-flight requests finish")
     add_flag(parser, "--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--print-env", action="store_true",
+                        help="print every setting these flags and the environment give, as an env file, and exit "
+                             "(deploy/k8s/base/inference.env, the pods' ConfigMap, is made so: make deploy-config)")
     return parser
+
+
+# Flags that are not settings, and the one that must come from a Secret.
+PRINT_ENV_SKIP = frozenset({"--print-env"})
+PRINT_ENV_SECRET = frozenset({"--auth-token"})
+
+
+def print_env(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> None:
+    flags = " ".join(a for a in argv if a != "--print-env")
+    print(env_file(parser, args, skip=PRINT_ENV_SKIP, secret=PRINT_ENV_SECRET,
+                   header=f"Made by `python -m inference_service --print-env {flags}` (make deploy-config):\n"
+                          "every flag of the inference service as its env twin. Do not edit: change the\n"
+                          "flags in the Makefile's DEPLOY_FLAGS and run make deploy-config."), end="")
 
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
@@ -206,7 +222,10 @@ def describe(args: argparse.Namespace, catalog, processes: str) -> str:
 
 
 def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.print_env:
+        return print_env(parser, args, sys.argv[1:] if argv is None else list(argv))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.workers > 1:
         from inference_service import workers

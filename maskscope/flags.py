@@ -39,3 +39,36 @@ def add_flag(parser: argparse.ArgumentParser, flag: str, *, default, help: str, 
         return parser.add_argument(flag, default=default, help=help_text,
                                    action=argparse.BooleanOptionalAction, **kwargs)
     return parser.add_argument(flag, default=default, type=type, help=help_text, **kwargs)
+
+
+def _env_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def env_file(parser: argparse.ArgumentParser, args: argparse.Namespace, *, header: str,
+             secret: frozenset[str] = frozenset(), skip: frozenset[str] = frozenset()) -> str:
+    """Every flag of `parser` as its env twin set to its value in `args`, after a comment with its
+    help: an env file (a Kubernetes ConfigMap's source) that names every setting there is.
+
+    `secret` flags and flags without a value are written commented out (a Secret or nothing sets
+    them); `skip` flags (modes, not settings) are left out.
+    """
+    lines = [f"# {line}" for line in header.splitlines()]
+    for action in parser._actions:
+        flag = next((s for s in action.option_strings if s.startswith("--") and s != "--help"), None)
+        if flag is None or flag in skip:
+            continue
+        help_text = (action.help or "").split(" [env ")[0]
+        value = getattr(args, action.dest)
+        lines.append(f"# {flag}: {help_text}")
+        if flag in secret:
+            lines.append(f"# {env_name(flag)}: from a Secret, never here")
+        elif value is None:
+            lines.append(f"# {env_name(flag)}=")
+        else:
+            lines.append(f"{env_name(flag)}={_env_value(value)}")
+    return "\n".join(lines) + "\n"

@@ -129,7 +129,7 @@ class WebServer:
         self.process, self.log_path = start_logged(
             "web", ["-m", "web_client", "--host", "127.0.0.1", "--port", "0", "--inference-addr", inference_address,
                     *extra_args], env)
-        self.url = wait_for_log(self.process, self.log_path, r"(http://127\.0\.0\.1:\d+/)")
+        self.url = wait_for_log(self.process, self.log_path, r"web page on (http://127\.0\.0\.1:\d+/)")
 
     def log(self) -> str:
         return self.log_path.read_text()

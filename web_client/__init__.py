@@ -38,7 +38,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     app.config["SAMPLES_DIR"] = Path(app.config["SAMPLES_DIR"])
 
-    inference.init_app(app)
+    # Imported here, not at the top: under gunicorn, prometheus_client must first be imported after
+    # __main__ has set up its multiprocess folder (web_client/metrics.py).
+    from web_client import metrics
+    web_metrics = metrics.init_app(app)
+    inference.init_app(app, observe=web_metrics.observe_call)
     from web_client.views import bp
     app.register_blueprint(bp)
     study.init_app(app)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
+import tempfile
 
 from gunicorn.app.base import BaseApplication
 
@@ -21,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m web_client", description="Maskscope's web page.")
     add_flag(parser, "--host", default="127.0.0.1", help="address to bind; 0.0.0.0 to serve other machines")
     add_flag(parser, "--port", type=int, default=8000, help="HTTP port (0: pick a free one and print it)")
+    add_flag(parser, "--metrics-port", type=int, default=0,
+             help="serve Prometheus metrics over HTTP on this port, at --host, summed over the worker processes "
+                  "(0: no metrics endpoint)")
     add_flag(parser, "--inference-addr", default="127.0.0.1:50051", help="the inference service, host:port")
     add_flag(parser, "--inference-tls-ca-file", default="", help="CA certificate (PEM): reach the service over TLS")
     add_flag(parser, "--inference-tls-server-name", default="", help="name to check the service's certificate against")
@@ -55,14 +61,23 @@ class WebServer(BaseApplication):
                            # worker's own heartbeat (gunicorn's default 30 s).
                            "keepalive": 5, "loglevel": args.log_level.lower(), "accesslog": None,
                            "control_socket_disable": True,  # gunicorn's admin socket: nothing here uses it
-                           "when_ready": self._ready}.items():
+                           "when_ready": self._ready, "child_exit": self._worker_exited}.items():
             self.cfg.set(key, value)
 
     def _ready(self, server) -> None:
         host, port = server.LISTENERS[0].sock.getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
+        if self.args.metrics_port:
+            from web_client import metrics
+            metrics.serve_multiprocess(self.args.host, self.args.metrics_port)
+            print(f"Metrics on http://{host}:{self.args.metrics_port}/metrics", flush=True)
         print(f"Maskscope web page on http://{host}:{port}/ (inference service {self.args.inference_addr}; "
               f"gunicorn, {self.args.processes} x {self.args.threads} threads)", flush=True)
+
+    def _worker_exited(self, server, worker) -> None:
+        if self.args.metrics_port:
+            from web_client import metrics
+            metrics.worker_exited(worker.pid)
 
     def load(self):
         from web_client import create_app
@@ -83,7 +98,15 @@ def main(argv=None) -> None:
     # token is read from MASKSCOPE_ADMIN_TOKEN only: a flag would show it in process listings.)
     from web_client.study.store import engine_for, migrate
     migrate(engine_for(study.database_url(args)))
-    WebServer(args).run()
+    if not args.metrics_port:
+        return WebServer(args).run()
+    # Each worker writes its samples here and the master sums them (web_client/metrics.py). Set
+    # before prometheus_client is first imported, so every worker forked after this writes files.
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="maskscope-web-metrics-")
+    try:
+        WebServer(args).run()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

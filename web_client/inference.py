@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
+from typing import Callable
 
 import grpc
 from flask import Flask, current_app
@@ -38,6 +40,29 @@ def route(channels: int, image_id: str) -> int:
     return int(image_id[:8], 16) % channels
 
 
+class CallTimer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Times every unary and server-streaming call on a channel to its end (an Explain: to its last
+    row) and hands `observe(method, code, seconds)` the figure. ClassifyStream lives as long as a
+    page: its answers are timed one by one instead (web_client/stream.py)."""
+
+    def __init__(self, observe: Callable[[str, str, float], None]):
+        self._observe = observe
+
+    def _timed(self, continuation, details, request):
+        start = time.perf_counter()
+        call = continuation(details, request)  # a finished outcome, or a call still running
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        method = method.rsplit("/", 1)[-1]
+        call.add_done_callback(lambda done: self._observe(method, done.code().name, time.perf_counter() - start))
+        return call
+
+    def intercept_unary_unary(self, continuation, details, request):
+        return self._timed(continuation, details, request)
+
+    def intercept_unary_stream(self, continuation, details, request):
+        return self._timed(continuation, details, request)
+
+
 class Inference:
     """`channels` connections to one inference service address, and stubs.
 
@@ -49,7 +74,7 @@ class Inference:
     """
 
     def __init__(self, address: str, *, tls_ca_file: str = "", tls_server_name: str = "", auth_token: str = "",
-                 channels: int = 8):
+                 channels: int = 8, observe: Callable[[str, str, float], None] | None = None):
         if channels < 1:
             raise ValueError("channels must be at least 1")
         self.address = address
@@ -66,6 +91,8 @@ class Inference:
         ]
         self.channels = [make_channel(address, tls_ca_file=tls_ca_file, tls_server_name=tls_server_name,
                                       options=options) for _ in range(channels)]
+        if observe is not None:
+            self.channels = [grpc.intercept_channel(channel, CallTimer(observe)) for channel in self.channels]
         self.classifiers = [pb_grpc.ClassifierStub(channel) for channel in self.channels]
         self.classifier = self.classifiers[0]  # for calls about no photo (ListModels)
         self.health = health_pb2_grpc.HealthStub(self.channels[0])
@@ -94,12 +121,13 @@ class Inference:
             channel.close()
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, observe: Callable[[str, str, float], None] | None = None) -> None:
+    """`observe(method, code, seconds)`: told how long each call took (the app's metrics)."""
     app.extensions[EXTENSION] = Inference(app.config["INFERENCE_ADDR"],
                                           tls_ca_file=app.config["INFERENCE_TLS_CA_FILE"],
                                           tls_server_name=app.config["INFERENCE_TLS_SERVER_NAME"],
                                           auth_token=app.config["INFERENCE_AUTH_TOKEN"],
-                                          channels=app.config["INFERENCE_CHANNELS"])
+                                          channels=app.config["INFERENCE_CHANNELS"], observe=observe)
 
 
 def get_inference() -> Inference:

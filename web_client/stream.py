@@ -6,6 +6,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from typing import Callable
 
 import grpc
@@ -24,11 +25,16 @@ class StreamBridge:
 
     If the RPC fails (the service went away), the newest request gets an error answer and the next
     request opens a fresh stream, so the page recovers without reloading. `stub_for(request)`: the
-    stub a stream opened for that request goes over (its photo's connection).
+    stub a stream opened for that request goes over (its photo's connection). `observe(method,
+    code, seconds)` is told how long each answer took from its request.
     """
 
-    def __init__(self, stub_for: Callable, send: Callable[[str], None], metadata: tuple = ()):
+    def __init__(self, stub_for: Callable, send: Callable[[str], None], metadata: tuple = (),
+                 observe: Callable[[str, str, float], None] | None = None):
         self._stub_for = stub_for
+        self._observe = observe
+        self._sent_at: dict[int, float] = {}  # sequence -> when it went out, until its answer
+        self._sent_lock = threading.Lock()
         self._metadata = metadata
         self._send_text = send
         self._send_lock = threading.Lock()
@@ -37,6 +43,9 @@ class StreamBridge:
 
     def send(self, request: pb.ClassifyRequest) -> None:
         self._latest_sequence = request.sequence
+        if self._observe is not None:
+            with self._sent_lock:
+                self._sent_at[request.sequence] = time.perf_counter()
         # A local reference: the pump thread may drop a failed stream's outbox at any moment.
         outbox = self._outbox or self._open(request)
         outbox.put(request)
@@ -56,13 +65,26 @@ class StreamBridge:
         threading.Thread(target=self._pump, args=(call, outbox), daemon=True, name="classify-stream").start()
         return outbox
 
+    def _answered(self, sequence: int, code: str) -> None:
+        if self._observe is None:
+            return
+        with self._sent_lock:
+            sent = self._sent_at.pop(sequence, None)
+            # Requests the service passed over for a newer one get no answer of their own.
+            for older in [s for s in self._sent_at if s < sequence]:
+                del self._sent_at[older]
+        if sent is not None:
+            self._observe("ClassifyStream", code, time.perf_counter() - sent)
+
     def _pump(self, call, outbox: queue.Queue) -> None:
         try:
             for response in call:
                 if response.HasField("error"):
                     code = STATUS_BY_NUMBER.get(response.error.code, grpc.StatusCode.UNKNOWN)
+                    self._answered(response.sequence, code.name)
                     self.reply({"sequence": response.sequence, "error": response.error.message, "code": code.name})
                 else:
+                    self._answered(response.sequence, "OK")
                     self.reply(response_json(response))
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.CANCELLED:

@@ -13,6 +13,7 @@ from maskscope.v1 import classifier_pb2 as pb
 from web_client.inference import error_payload, get_inference
 from web_client.messages import (BadRequest, build_explain_request, build_request, decode_base64, explain_json,
                                  model_json, response_json)
+from web_client.metrics import get_metrics
 from web_client.stream import StreamBridge
 
 bp = Blueprint("maskscope", __name__)
@@ -142,8 +143,9 @@ def report():
 @sock.route("/api/stream", bp=bp)
 def stream(ws):
     """Live mode: JSON messages with the fields of /api/classify (image and mask as base64)."""
-    inference = get_inference()
-    bridge = StreamBridge(inference.for_photo, ws.send, metadata=inference.metadata)
+    inference, metrics = get_inference(), get_metrics()
+    bridge = StreamBridge(inference.for_photo, ws.send, metadata=inference.metadata, observe=metrics.observe_call)
+    metrics.websockets_open.inc()
     try:
         while True:
             text = ws.receive()
@@ -157,6 +159,7 @@ def stream(ws):
                 sequence = fields.get("sequence", 0) if isinstance(fields, dict) else 0
                 bridge.reply({"sequence": sequence, "error": str(exc), "code": "INVALID_ARGUMENT"})
     finally:
+        metrics.websockets_open.dec()
         bridge.close()
 
 

@@ -20,8 +20,8 @@ COPY --from=samples /samples /app/web_client/static/samples
 # Study mode's SQLite database when no MASKSCOPE_DATABASE_URL is given (mount a volume at /data).
 RUN mkdir /data && chown 10001 /data
 VOLUME /data
-ENV PYTHONUNBUFFERED=1 MASKSCOPE_HOST=0.0.0.0 MASKSCOPE_PORT=8000 \
+ENV PYTHONUNBUFFERED=1 MASKSCOPE_HOST=0.0.0.0 MASKSCOPE_PORT=8000 MASKSCOPE_METRICS_PORT=9090 \
     MASKSCOPE_INFERENCE_ADDR=dns:///maskscope-inference:50051 MASKSCOPE_DATA_DIR=/data
 USER 10001
-EXPOSE 8000
+EXPOSE 8000 9090
 ENTRYPOINT ["python", "-m", "web_client"]

@@ -112,14 +112,18 @@ def test_web_image_entrypoint_serves(server, tmp_path):
     spec = image_spec(DOCKER / "web.Dockerfile")
     assert spec["entrypoint"] == ["python", "-m", "web_client"], "the README's command"
     python = plain_venv(spec["requirements"]) / "bin" / "python"
+    metrics = free_port()
+    assert spec["env"]["MASKSCOPE_METRICS_PORT"] == "9090"
     process, log = run_entrypoint(python, spec, app_folder(spec, tmp_path), {
-        "MASKSCOPE_HOST": "127.0.0.1", "MASKSCOPE_PORT": "0", "MASKSCOPE_INFERENCE_ADDR": server.address},
-        "image-web")
+        "MASKSCOPE_HOST": "127.0.0.1", "MASKSCOPE_PORT": "0", "MASKSCOPE_METRICS_PORT": str(metrics),
+        "MASKSCOPE_INFERENCE_ADDR": server.address}, "image-web")
     try:
-        url = wait_for_log(process, log, r"(http://127\.0\.0\.1:\d+/)")
+        url = wait_for_log(process, log, r"web page on (http://127\.0\.0\.1:\d+/)")
         page = urllib.request.urlopen(url, timeout=30)
         assert page.status == 200 and b"Maskscope" in page.read()
         health = json.loads(urllib.request.urlopen(url + "api/health", timeout=30).read())
         assert health == {"inference": "SERVING"}
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=30).read()
+        assert b'maskscope_web_requests_total{method="GET",route="/api/health",status="200"} 1.0' in scraped
     finally:
         stop_process(process)

@@ -1,5 +1,10 @@
-"""The Kubernetes manifests: valid against the schemas, and consistent with the real services."""
+"""The Kubernetes deployment, as `kubectl apply -k` would apply each overlay: rendered with
+`kubectl kustomize`, valid against the schemas, and consistent with the real services."""
 
+import functools
+import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -7,76 +12,182 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inference_service.server import build_parser as inference_parser
+from inference_service.server import PRINT_ENV_SECRET, PRINT_ENV_SKIP, build_parser as inference_parser
 from maskscope.flags import env_name
 from web_client.__main__ import build_parser as web_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-MANIFESTS = sorted(K8S.rglob("*.yaml"))
+OVERLAYS = ("gpu", "cpu")
+SCAN_BIN = ROOT / ".venv-scan" / "bin"
 KUBERNETES_VERSION = "1.33.0"
+SELECTOR = {"app.kubernetes.io/name": "maskscope"}
 
 
-def documents(path: Path) -> list[dict]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+def kubectl() -> str:
+    path = SCAN_BIN / "kubectl"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: `make scanners` installs the pinned kubectl (make test does)")
+    return str(path)
 
 
-def find(kind: str, name: str, folder: str = "common") -> dict:
-    for path in sorted((K8S / folder).glob("*.yaml")):
-        for doc in documents(path):
-            if doc["kind"] == kind and doc["metadata"]["name"] == name:
-                return doc
-    raise LookupError(f"no {kind} {name} in {folder}")
+def render(overlay: str, binary: str | None = None) -> str:
+    result = subprocess.run([binary or kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@functools.cache
+def rendered(overlay: str) -> tuple[dict, ...]:
+    return tuple(d for d in yaml.safe_load_all(render(overlay)) if d)
+
+
+def find(kind: str, name: str, overlay: str = "gpu") -> dict:
+    for doc in rendered(overlay):
+        if doc["kind"] == kind and doc["metadata"]["name"] == name:
+            return doc
+    raise LookupError(f"no {kind} {name} in overlays/{overlay}")
+
+
+def inference_config(overlay: str) -> dict:
+    (config,) = [d for d in rendered(overlay) if d["kind"] == "ConfigMap"
+                 and d["metadata"]["name"].startswith("maskscope-inference-")]
+    return config
 
 
 def flag_envs(parser) -> set[str]:
-    return {env_name(s) for a in parser._actions for s in a.option_strings if s.startswith("--") and s != "--help"}
+    """The env twins of a parser's flags (a boolean's `--no-` spelling has none)."""
+    return {env_name(a.option_strings[0]) for a in parser._actions if a.option_strings[0].startswith("--")
+            and a.option_strings[0] != "--help"}
 
 
-def container(deployment: dict) -> dict:
-    (only,) = deployment["spec"]["template"]["spec"]["containers"]
+def container(workload: dict) -> dict:
+    (only,) = workload["spec"]["template"]["spec"]["containers"]
     return only
 
 
-@pytest.mark.parametrize("path", MANIFESTS, ids=[str(p.relative_to(K8S)) for p in MANIFESTS])
-def test_manifest_validates_against_the_kubernetes_schemas(path):
+def pod_labels(kind: str, name: str, overlay: str = "gpu") -> dict:
+    return find(kind, name, overlay)["spec"]["template"]["metadata"]["labels"]
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_renders_and_validates_against_the_kubernetes_schemas(overlay, tmp_path):
+    manifest = tmp_path / f"{overlay}.yaml"
+    manifest.write_text(render(overlay))
     result = subprocess.run([sys.executable, "-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION,
-                             str(path)], capture_output=True, text=True)
+                             str(manifest)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+    kinds = {d["kind"] for d in rendered(overlay)}
+    assert kinds >= {"Namespace", "NetworkPolicy", "ConfigMap", "Deployment", "StatefulSet", "Service", "Ingress",
+                     "HorizontalPodAutoscaler", "PodDisruptionBudget"}
 
 
-@pytest.mark.parametrize("variant", ["gpu", "cpu"])
-def test_inference_deployment(variant):
-    deployment = find("Deployment", "maskscope-inference", variant)
+def test_the_machines_own_kubectl_renders_the_overlays_too():
+    system = shutil.which("kubectl", path=os.environ.get("PATH", "").replace(str(SCAN_BIN), ""))
+    if system is None:
+        pytest.skip("no kubectl on this machine besides the pinned one")
+    version = subprocess.run([system, "version", "--client"], capture_output=True, text=True).stdout
+    if "Kustomize Version: v5" not in version:
+        pytest.skip(f"this machine's kubectl has no kustomize 5 (components need it): {version.strip()}")
+    for overlay in OVERLAYS:
+        assert [d for d in yaml.safe_load_all(render(overlay, system)) if d] == list(rendered(overlay))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_everything_lands_in_the_maskscope_namespace(overlay):
+    for doc in rendered(overlay):
+        if doc["kind"] == "Namespace":
+            assert doc["metadata"]["name"] == "maskscope"
+        else:
+            assert doc["metadata"].get("namespace") == "maskscope", (doc["kind"], doc["metadata"]["name"])
+        assert doc["metadata"]["labels"].items() >= SELECTOR.items(), (doc["kind"], doc["metadata"]["name"])
+
+
+def pinned_images() -> dict[str, dict]:
+    component = yaml.safe_load((K8S / "images" / "kustomization.yaml").read_text())
+    return {image["name"]: image for image in component["images"]}
+
+
+def reference(image: dict) -> str:
+    return image["newName"] + (f"@{image['digest']}" if "digest" in image else f":{image['newTag']}")
+
+
+@pytest.mark.parametrize("overlay, inference_image", [("gpu", "maskscope-inference"),
+                                                      ("cpu", "maskscope-inference-cpu")])
+def test_every_image_comes_from_the_one_images_list(overlay, inference_image):
+    images = pinned_images()
+    used = {}
+    for doc in rendered(overlay):
+        pod = doc.get("spec", {}).get("template", {}).get("spec", {})
+        for c in pod.get("containers", []) + pod.get("initContainers", []):
+            used[doc["metadata"]["name"], c["name"]] = c["image"]
+    assert used[("maskscope-inference", "inference")] == reference(images[inference_image])
+    assert used[("maskscope-web", "web")] == reference(images["maskscope-web"])
+    assert used[("maskscope-postgres", "postgres")] == reference(images["postgres"])
+    assert set(used.values()) <= {reference(i) for i in images.values()}
+
+
+def test_the_inference_config_map_holds_every_flag_and_is_current():
+    """The ConfigMap's source is made by the service's own --print-env from the flags: every flag
+    (but the token, which comes from a Secret) is there, and the file is what the command makes."""
+    source = (K8S / "base" / "inference.env").read_text()
+    command = source.splitlines()[0].split("`")[1]
+    assert command.startswith("python -m inference_service --print-env ")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MASKSCOPE_")}
+    made = subprocess.run([sys.executable, *shlex.split(command)[1:]], capture_output=True, text=True,
+                          env=env, cwd=ROOT, check=True).stdout
+    assert made == source, "deploy/k8s/base/inference.env is stale: run make deploy-config"
+    parser = inference_parser()
+    secret = {env_name(f) for f in PRINT_ENV_SECRET}
+    unset = {env_name(a.option_strings[0]) for a in parser._actions if a.default is None}
+    for overlay in OVERLAYS:
+        data = inference_config(overlay)["data"]
+        assert set(data) == flag_envs(parser) - secret - unset - {env_name(f) for f in PRINT_ENV_SKIP}
+        assert data["MASKSCOPE_HOST"] == "0.0.0.0" and data["MASKSCOPE_METRICS_PORT"] == "9090"
+        (source_ref,) = container(find("Deployment", "maskscope-inference", overlay))["envFrom"]
+        assert source_ref["configMapRef"]["name"] == inference_config(overlay)["metadata"]["name"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_inference_deployment(overlay):
+    deployment = find("Deployment", "maskscope-inference", overlay)
     pod = deployment["spec"]["template"]["spec"]
     main = container(deployment)
-    config = find("ConfigMap", "maskscope-inference")["data"]
+    config = inference_config(overlay)["data"]
     grpc_port = int(config["MASKSCOPE_PORT"])
     ports = {p["name"]: p["containerPort"] for p in main["ports"]}
     assert ports["grpc"] == grpc_port and ports["metrics"] == int(config["MASKSCOPE_METRICS_PORT"])
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert main[probe]["grpc"]["port"] == grpc_port, probe  # the real health service's port
+    env = {e["name"]: e.get("value") for e in main["env"]}
     gpus = main["resources"]["limits"].get("nvidia.com/gpu")
-    assert (gpus == 1) if variant == "gpu" else gpus is None
+    if overlay == "gpu":
+        assert gpus == 1 and env["MASKSCOPE_DEVICE"] == "cuda" and int(env["MASKSCOPE_WORKERS"]) > 1
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+        assert int(main["resources"]["limits"]["cpu"]) >= int(env["MASKSCOPE_WORKERS"]) + 1
+    else:
+        assert gpus is None and env["MASKSCOPE_DEVICE"] == "cpu" and "tolerations" not in pod
     assert main["resources"]["requests"]["cpu"] and main["resources"]["limits"]["memory"]
     security = main["securityContext"]
     assert security["readOnlyRootFilesystem"] and not security["allowPrivilegeEscalation"]
     assert security["capabilities"]["drop"] == ["ALL"] and pod["securityContext"]["runAsNonRoot"]
-    assert main["envFrom"][0]["configMapRef"]["name"] == "maskscope-inference"
     grace = float(config["MASKSCOPE_GRACE_PERIOD_S"])
     assert pod["terminationGracePeriodSeconds"] > grace, "in-flight requests must finish before the kill"
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(ports["metrics"])
 
 
-def test_every_env_name_is_a_real_flag():
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_env_name_is_a_real_flag(overlay):
     inference, web = flag_envs(inference_parser()), flag_envs(web_parser())
-    config = find("ConfigMap", "maskscope-inference")["data"]
-    assert set(config) <= inference, set(config) - inference
-    for variant in ("gpu", "cpu"):
-        names = {e["name"] for e in container(find("Deployment", "maskscope-inference", variant))["env"]}
-        assert names <= inference, names - inference
-    web_names = {e["name"] for e in container(find("Deployment", "maskscope-web"))["env"]}
+    names = {e["name"] for e in container(find("Deployment", "maskscope-inference", overlay))["env"]}
+    assert names <= inference, names - inference
+    web_names = {e["name"] for e in container(find("Deployment", "maskscope-web", overlay))["env"]}
     # Secrets the web app reads from the environment only (a flag would show them in process listings).
     assert web_names - {"MASKSCOPE_SECRET_KEY", "MASKSCOPE_ADMIN_TOKEN"} <= web, web_names - web
 
@@ -92,8 +203,7 @@ def test_inference_service_is_headless_and_the_web_app_dials_it_with_dns():
 
 def test_pdb_hpa_and_ingress_point_at_the_right_things():
     pdb = find("PodDisruptionBudget", "maskscope-inference")
-    labels = find("Deployment", "maskscope-inference", "gpu")["spec"]["template"]["metadata"]["labels"]
-    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert selects(pdb["spec"]["selector"], pod_labels("Deployment", "maskscope-inference"))
     hpa = find("HorizontalPodAutoscaler", "maskscope-inference")
     assert hpa["spec"]["scaleTargetRef"]["name"] == "maskscope-inference"
     ingress = find("Ingress", "maskscope")
@@ -106,53 +216,59 @@ def test_the_web_app_keeps_studies_in_the_postgres_statefulset():
     web = {e["name"]: e for e in container(find("Deployment", "maskscope-web"))["env"]}
     assert web["MASKSCOPE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "maskscope", "key": "database-url"}
     postgres = find("StatefulSet", "maskscope-postgres")
-    pod = postgres["spec"]["template"]["spec"]
-    main = pod["containers"][0]
-    assert main["image"].startswith("postgres:") and postgres["spec"]["volumeClaimTemplates"]
+    main = container(postgres)
+    assert postgres["spec"]["volumeClaimTemplates"]
     assert {m["mountPath"] for m in main["volumeMounts"]} >= {"/var/lib/postgresql/data"}
     service = find("Service", "maskscope-postgres")
-    assert service["spec"]["selector"].items() <= postgres["spec"]["template"]["metadata"]["labels"].items()
+    assert selects({"matchLabels": service["spec"]["selector"]}, pod_labels("StatefulSet", "maskscope-postgres"))
     assert {p["port"] for p in service["spec"]["ports"]} == {5432}
 
 
-def pod_labels(kind: str, name: str, folder: str = "common") -> dict:
-    return find(kind, name, folder)["spec"]["template"]["metadata"]["labels"]
-
-
-def selects(selector: dict, labels: dict) -> bool:
-    return selector.get("matchLabels", {}).items() <= labels.items()
-
-
-def test_network_policies_let_only_the_web_pods_reach_the_inference_service():
-    web, postgres = pod_labels("Deployment", "maskscope-web"), pod_labels("StatefulSet", "maskscope-postgres")
-    inference = pod_labels("Deployment", "maskscope-inference", "gpu")
-    policy = find("NetworkPolicy", "maskscope-inference")
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_let_only_the_web_pods_reach_the_inference_service(overlay):
+    web, postgres = pod_labels("Deployment", "maskscope-web", overlay), pod_labels("StatefulSet", "maskscope-postgres", overlay)
+    inference = pod_labels("Deployment", "maskscope-inference", overlay)
+    policy = find("NetworkPolicy", "maskscope-inference", overlay)
     assert selects(policy["spec"]["podSelector"], inference) and not selects(policy["spec"]["podSelector"], web)
-    grpc_port = {p["name"]: p["targetPort"] for p in find("Service", "maskscope-inference")["spec"]["ports"]}["grpc"]
-    grpc_rules = [r for r in policy["spec"]["ingress"] if any(p["port"] == grpc_port for p in r["ports"])]
-    assert len(grpc_rules) == 1 and grpc_rules[0]["from"] == [
-        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "maskscope", "app.kubernetes.io/component": "web"}}}]
-    assert selects(grpc_rules[0]["from"][0]["podSelector"], web)
-    assert not selects(grpc_rules[0]["from"][0]["podSelector"], postgres)
-    deny = find("NetworkPolicy", "maskscope-default-deny")
+    service_ports = {p["name"]: p["targetPort"] for p in find("Service", "maskscope-inference", overlay)["spec"]["ports"]}
+    grpc_rules = [r for r in policy["spec"]["ingress"] if any(p["port"] == service_ports["grpc"] for p in r["ports"])]
+    assert len(grpc_rules) == 1 and len(grpc_rules[0]["from"]) == 1 and list(grpc_rules[0]["from"][0]) == ["podSelector"]
+    allowed = grpc_rules[0]["from"][0]["podSelector"]
+    assert selects(allowed, web) and not selects(allowed, postgres) and not selects(allowed, inference)
+    deny = find("NetworkPolicy", "maskscope-default-deny", overlay)
     assert deny["spec"]["podSelector"] == {} and set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-    database = find("NetworkPolicy", "maskscope-postgres")
+    database = find("NetworkPolicy", "maskscope-postgres", overlay)
     assert selects(database["spec"]["podSelector"], postgres)
     assert selects(database["spec"]["ingress"][0]["from"][0]["podSelector"], web)
-    web_egress = find("NetworkPolicy", "maskscope-web")["spec"]["egress"]
+    web_egress = find("NetworkPolicy", "maskscope-web", overlay)["spec"]["egress"]
     assert [r["ports"][0]["port"] for r in web_egress] == [50051, 5432]
-    assert find("Namespace", "maskscope")["metadata"]["name"] == "maskscope"
+    for name, labels in (("maskscope-inference", inference), ("maskscope-web", web)):
+        scrape = [r for r in find("NetworkPolicy", name, overlay)["spec"]["ingress"]
+                  if any(p["port"] == "metrics" for p in r["ports"])]
+        assert scrape and scrape[0]["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], name
 
 
-@pytest.mark.parametrize("kind, name, folder", [("Deployment", "maskscope-web", "common"),
-                                                ("StatefulSet", "maskscope-postgres", "common"),
-                                                ("Deployment", "maskscope-inference", "gpu"),
-                                                ("Deployment", "maskscope-inference", "cpu")])
-def test_every_pod_meets_the_namespaces_restricted_pod_security(kind, name, folder):
-    assert find("Namespace", "maskscope")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    pod = find(kind, name, folder)["spec"]["template"]["spec"]
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("kind, name", [("Deployment", "maskscope-web"), ("StatefulSet", "maskscope-postgres"),
+                                        ("Deployment", "maskscope-inference")])
+def test_every_pod_meets_the_namespaces_restricted_pod_security(kind, name, overlay):
+    assert find("Namespace", "maskscope", overlay)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    pod = find(kind, name, overlay)["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] and pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     for c in pod["containers"] + pod.get("initContainers", []):
         security = c["securityContext"]
         assert security["allowPrivilegeEscalation"] is False and security["capabilities"]["drop"] == ["ALL"], c["name"]
     assert not any("hostPath" in v for v in pod.get("volumes", []))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_both_tiers_are_scraped_like_each_other(overlay):
+    for name in ("maskscope-inference", "maskscope-web"):
+        deployment = find("Deployment", name, overlay)
+        ports = {p["name"]: p["containerPort"] for p in container(deployment)["ports"]}
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(ports["metrics"]),
+                               "prometheus.io/path": "/metrics"}, name
+    web = {e["name"]: e.get("value") for e in container(find("Deployment", "maskscope-web", overlay))["env"]}
+    assert web["MASKSCOPE_METRICS_PORT"] == str(ports["metrics"])
