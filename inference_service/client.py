@@ -3,6 +3,7 @@
     python -m inference_service.client IMAGE [--mask PNG] [--model M]       classify (a table)
     python -m inference_service.client explain IMAGE [--class N] [--out MAP.png]   occlusion map
     python -m inference_service.client replay SESSION.json [--model M] [--report R.html]
+    python -m inference_service.client health                                 exit 0 when SERVING
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def _connection_flags(parser: argparse.ArgumentParser) -> None:
     add_flag(parser, "--timeout-s", type=float, default=30.0, help="deadline for each call, in seconds")
     add_flag(parser, "--tls-ca-file", default="", help="CA certificate (PEM): connect with TLS")
     add_flag(parser, "--tls-server-name", default="", help="name to check the server's certificate against")
-    add_flag(parser, "--auth-token", default="", help="the server's shared token, if it requires one")
+    add_flag(parser, "--auth-token", default="", secret=True, help="the server's shared token, if it requires one")
 
 
 def _client_call(args, call):
@@ -172,9 +173,30 @@ def replay_main(argv) -> int:
     return 0
 
 
+def health_main(argv) -> int:
+    """The container images' HEALTHCHECK: 0 when the service's gRPC health check says SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from maskscope.channel import make_channel, token_metadata
+    parser = argparse.ArgumentParser(prog="python -m inference_service.client health",
+                                     description=health_main.__doc__)
+    _connection_flags(parser)
+    args = parser.parse_args(argv)
+    with make_channel(args.addr, tls_ca_file=args.tls_ca_file or None, tls_server_name=args.tls_server_name) as channel:
+        try:
+            status = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=args.timeout_s, metadata=token_metadata(args.auth_token)).status
+        except grpc.RpcError as exc:
+            print(f"error: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            return 1
+    print(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+    return 0 if status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    commands = {"replay": replay_main, "explain": explain_main}
+    commands = {"replay": replay_main, "explain": explain_main, "health": health_main}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     return classify_main(argv)

@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--tls-cert-file", type=Path, default=None,
              help="PEM certificate chain: serve gRPC over TLS (with --tls-key-file)")
     add_flag(parser, "--tls-key-file", type=Path, default=None, help="PEM private key for --tls-cert-file")
-    add_flag(parser, "--auth-token", default="",
+    add_flag(parser, "--auth-token", default="", secret=True,
              help="if set, every call but health checks needs metadata 'authorization: Bearer TOKEN'")
     add_flag(parser, "--metrics-port", type=int, default=0,
              help="serve Prometheus metrics over HTTP on this port, at --host (0: no metrics endpoint)")
@@ -94,14 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Flags that are not settings, and the one that must come from a Secret.
-PRINT_ENV_SKIP = frozenset({"--print-env"})
-PRINT_ENV_SECRET = frozenset({"--auth-token"})
+PRINT_ENV_SKIP = frozenset({"--print-env"})  # not a setting
 
 
 def print_env(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> None:
     flags = " ".join(a for a in argv if a != "--print-env")
-    print(env_file(parser, args, skip=PRINT_ENV_SKIP, secret=PRINT_ENV_SECRET,
+    print(env_file(parser, args, skip=PRINT_ENV_SKIP,
                    header=f"Made by `python -m inference_service --print-env {flags}` (make deploy-config):\n"
                           "every flag of the inference service as its env twin. Do not edit: change the\n"
                           "flags in the Makefile's DEPLOY_FLAGS and run make deploy-config."), end="")

@@ -6,6 +6,7 @@ import argparse
 import os
 
 ENV_PREFIX = "MASKSCOPE_"
+FILE_SUFFIX = "_FILE"
 
 
 def env_name(flag: str) -> str:
@@ -22,23 +23,53 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(f"not a boolean: {text!r}")
 
 
-def add_flag(parser: argparse.ArgumentParser, flag: str, *, default, help: str, type=str, **kwargs):
+def env_secret(name: str) -> str | None:
+    """Env `name`, or the contents of the file that env `name_FILE` names (a Kubernetes Secret
+    mounted as files: the value is then never in the process's environment); None when neither is
+    set. Both at once, or a file that cannot be read, is a ValueError that says which."""
+    path = os.environ.get(name + FILE_SUFFIX)
+    if path is None:
+        return os.environ.get(name)
+    if name in os.environ:
+        raise ValueError(f"{name} and {name}{FILE_SUFFIX} are both set: set one")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"{name}{FILE_SUFFIX}={path!r}: {exc.strerror or exc}") from None
+
+
+def add_flag(parser: argparse.ArgumentParser, flag: str, *, default, help: str, type=str, secret: bool = False,
+             **kwargs):
     """Adds `flag`, whose default comes from its env twin when that is set.
 
-    A boolean flag (`type=bool`) becomes `--flag/--no-flag`.
+    A boolean flag (`type=bool`) becomes `--flag/--no-flag`. A `secret` flag (a token, a URL with a
+    password) may come from a file instead, named by `MASKSCOPE_..._FILE` (env_secret).
     """
     env = env_name(flag)
-    raw = os.environ.get(env)
+    try:
+        raw = env_secret(env) if secret else os.environ.get(env)
+    except ValueError as exc:
+        parser.error(str(exc))
     if raw is not None:
         try:
             default = _parse_bool(raw) if type is bool else type(raw)
         except ValueError as exc:
             parser.error(f"{env}={raw!r}: {exc}")
-    help_text = f"{help} [env {env}; default: {default}]"
+    if secret:
+        help_text = f"{help} [env {env} or {env}{FILE_SUFFIX}; default: {default}]"
+    else:
+        help_text = f"{help} [env {env}; default: {default}]"
     if type is bool:
         return parser.add_argument(flag, default=default, help=help_text,
                                    action=argparse.BooleanOptionalAction, **kwargs)
-    return parser.add_argument(flag, default=default, type=type, help=help_text, **kwargs)
+    action = parser.add_argument(flag, default=default, type=type, help=help_text, **kwargs)
+    action.secret = secret
+    return action
+
+
+def is_secret(action: argparse.Action) -> bool:
+    return getattr(action, "secret", False)
 
 
 def _env_value(value) -> str:
@@ -50,11 +81,11 @@ def _env_value(value) -> str:
 
 
 def env_file(parser: argparse.ArgumentParser, args: argparse.Namespace, *, header: str,
-             secret: frozenset[str] = frozenset(), skip: frozenset[str] = frozenset()) -> str:
+             skip: frozenset[str] = frozenset()) -> str:
     """Every flag of `parser` as its env twin set to its value in `args`, after a comment with its
     help: an env file (a Kubernetes ConfigMap's source) that names every setting there is.
 
-    `secret` flags and flags without a value are written commented out (a Secret or nothing sets
+    Secret flags and flags without a value are written commented out (a Secret or nothing sets
     them); `skip` flags (modes, not settings) are left out.
     """
     lines = [f"# {line}" for line in header.splitlines()]
@@ -65,8 +96,8 @@ def env_file(parser: argparse.ArgumentParser, args: argparse.Namespace, *, heade
         help_text = (action.help or "").split(" [env ")[0]
         value = getattr(args, action.dest)
         lines.append(f"# {flag}: {help_text}")
-        if flag in secret:
-            lines.append(f"# {env_name(flag)}: from a Secret, never here")
+        if is_secret(action):
+            lines.append(f"# {env_name(flag)}{FILE_SUFFIX}: a file of a Secret, never here")
         elif value is None:
             lines.append(f"# {env_name(flag)}=")
         else:

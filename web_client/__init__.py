@@ -7,6 +7,7 @@ from pathlib import Path
 
 from flask import Flask
 
+from maskscope.flags import env_secret
 from web_client import inference, study
 
 # Filled by `python -m web_client.samples` (make samples; the web image's build stage).
@@ -26,13 +27,14 @@ def create_app(test_config: dict | None = None) -> Flask:
         SAMPLES_DIR=Path(os.environ.get("MASKSCOPE_SAMPLES_DIR", SAMPLES_DIR)),
         INFERENCE_TLS_CA_FILE=os.environ.get("MASKSCOPE_INFERENCE_TLS_CA_FILE", ""),
         INFERENCE_TLS_SERVER_NAME=os.environ.get("MASKSCOPE_INFERENCE_TLS_SERVER_NAME", ""),
-        INFERENCE_AUTH_TOKEN=os.environ.get("MASKSCOPE_INFERENCE_AUTH_TOKEN", ""),
+        INFERENCE_AUTH_TOKEN=env_secret("MASKSCOPE_INFERENCE_AUTH_TOKEN") or "",
         INFERENCE_CHANNELS=int(os.environ.get("MASKSCOPE_INFERENCE_CHANNELS", "8")),
-        DATABASE_URL=os.environ.get("MASKSCOPE_DATABASE_URL")
+        DATABASE_URL=env_secret("MASKSCOPE_DATABASE_URL")
         or study.default_database_url(os.environ.get("MASKSCOPE_DATA_DIR", "data")),
-        ADMIN_TOKEN=os.environ.get("MASKSCOPE_ADMIN_TOKEN", ""),
+        ADMIN_TOKEN=env_secret("MASKSCOPE_ADMIN_TOKEN") or "",
         # Sessions are not used yet; the key still comes from the environment, never from the code.
-        SECRET_KEY=os.environ.get("MASKSCOPE_SECRET_KEY") or os.urandom(32),
+        # Secrets may come from files instead (MASKSCOPE_..._FILE: a Kubernetes Secret's volume).
+        SECRET_KEY=env_secret("MASKSCOPE_SECRET_KEY") or os.urandom(32),
     )
     if test_config:
         app.config.update(test_config)

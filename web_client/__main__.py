@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--inference-addr", default="127.0.0.1:50051", help="the inference service, host:port")
     add_flag(parser, "--inference-tls-ca-file", default="", help="CA certificate (PEM): reach the service over TLS")
     add_flag(parser, "--inference-tls-server-name", default="", help="name to check the service's certificate against")
-    add_flag(parser, "--inference-auth-token", default="", help="the inference service's shared token, if any")
+    add_flag(parser, "--inference-auth-token", default="", secret=True, help="the inference service's shared token, if any")
     add_flag(parser, "--inference-channels", type=int, default=8,
              help="connections to the inference service; each photo's calls keep to one, so a service of several "
                   "processes or pods shares the photos out")

@@ -22,6 +22,10 @@ ENV PYTHONUNBUFFERED=1 MASKSCOPE_HOST=0.0.0.0 MASKSCOPE_PORT=50051 MASKSCOPE_MET
     MASKSCOPE_MODEL_DIR=/models
 USER 10001
 EXPOSE 50051 9090
+# For plain Docker and Compose (Kubernetes probes gRPC health itself and ignores this); it calls
+# 127.0.0.1:50051, or MASKSCOPE_ADDR where MASKSCOPE_PORT is changed.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s \
+    CMD ["python", "-m", "inference_service.client", "health", "--timeout-s", "5"]
 ENTRYPOINT ["python", "-m", "inference_service"]
 
 FROM runtime AS with-models

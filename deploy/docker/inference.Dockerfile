@@ -13,7 +13,8 @@ ARG EXPORT="efficientnet-lite0"
 RUN for model in $EXPORT; do python -m inference_service.export "$model" --out /models; done
 
 FROM nvidia/cuda:13.0.0-cudnn-runtime-ubuntu24.04 AS runtime
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv \
+# Ubuntu 24.04's Python 3.12.3, with whichever of its security updates the archive has.
+RUN apt-get update && apt-get install -y --no-install-recommends python3=3.12.3-* python3-venv=3.12.3-* \
     && rm -rf /var/lib/apt/lists/*
 COPY requirements/ /tmp/requirements/
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements/serve.txt
@@ -25,6 +26,10 @@ ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 MASKSCOPE_HOST=0.0.0.0 MASKSCOPE
     MASKSCOPE_METRICS_PORT=9090 MASKSCOPE_MODEL_DIR=/models
 USER 10001
 EXPOSE 50051 9090
+# For plain Docker and Compose (Kubernetes probes gRPC health itself and ignores this); it calls
+# 127.0.0.1:50051, or MASKSCOPE_ADDR where MASKSCOPE_PORT is changed.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=120s \
+    CMD ["python", "-m", "inference_service.client", "health", "--timeout-s", "5"]
 ENTRYPOINT ["python", "-m", "inference_service"]
 
 FROM runtime AS with-models

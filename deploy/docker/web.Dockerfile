@@ -24,4 +24,7 @@ ENV PYTHONUNBUFFERED=1 MASKSCOPE_HOST=0.0.0.0 MASKSCOPE_PORT=8000 MASKSCOPE_METR
     MASKSCOPE_INFERENCE_ADDR=dns:///maskscope-inference:50051 MASKSCOPE_DATA_DIR=/data
 USER 10001
 EXPOSE 8000 9090
+# For plain Docker and Compose (Kubernetes has its own probes and ignores this): the page answers.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/' % os.environ['MASKSCOPE_PORT'], timeout=5)"]
 ENTRYPOINT ["python", "-m", "web_client"]

@@ -44,7 +44,9 @@ def image_spec(dockerfile: Path) -> dict:
     copies = [line.split()[1:3] for line in lines if line.startswith("COPY ") and "--from" not in line
               and not line.split()[1].startswith("requirements")]
     requirements = re.findall(r"requirements/([\w-]+\.txt)", " ".join(l for l in lines if "pip install" in l))
-    return {"env": env, "entrypoint": entrypoint, "copies": copies, "requirements": requirements}
+    (healthcheck,) = [json.loads(line.split(" CMD ", 1)[1]) for line in lines if line.startswith("HEALTHCHECK ")]
+    return {"env": env, "entrypoint": entrypoint, "copies": copies, "requirements": requirements,
+            "healthcheck": healthcheck}
 
 
 def plain_venv(requirements: list[str]) -> Path:
@@ -73,15 +75,27 @@ def app_folder(spec: dict, tmp_path: Path) -> Path:
 
 
 
-def run_entrypoint(python: Path, spec: dict, app: Path, overrides: dict, log_name: str):
+def image_env(spec: dict, overrides: dict) -> dict:
     env = {key: value for key, value in spec["env"].items() if key != "PATH"}
     env.update(overrides)
+    return {"PATH": os.environ["PATH"], "PYTHONUNBUFFERED": "1", **env}
+
+
+def healthcheck(python: Path, spec: dict, app: Path, overrides: dict) -> subprocess.CompletedProcess:
+    """The image's HEALTHCHECK command, as Docker runs it in the container."""
+    command = spec["healthcheck"]
+    assert command[0] == "python"
+    return subprocess.run([str(python), *command[1:]], cwd=app, env=image_env(spec, overrides),
+                          capture_output=True, text=True, timeout=60)
+
+
+def run_entrypoint(python: Path, spec: dict, app: Path, overrides: dict, log_name: str):
+    env = image_env(spec, overrides)
     command = [str(python), *spec["entrypoint"][1:]] if spec["entrypoint"][0] == "python" else spec["entrypoint"]
     log = ARTIFACTS / "logs" / f"{log_name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=app, stdout=out, stderr=subprocess.STDOUT,
-                                   env={"PATH": os.environ["PATH"], "PYTHONUNBUFFERED": "1", **env})
+        process = subprocess.Popen(command, cwd=app, stdout=out, stderr=subprocess.STDOUT, env=env)
     return process, log
 
 
@@ -93,9 +107,10 @@ def test_inference_image_entrypoint_serves(dockerfile, python_from, workers, mod
     # onnxruntime-gpu is 440 MB: the GPU image's requirements are the project's own venv's.
     python = (plain_venv(spec["requirements"]) / "bin" / "python") if python_from == "plain" else Path(sys.executable)
     metrics = free_port()
-    process, log = run_entrypoint(python, spec, app_folder(spec, tmp_path), {
-        "MASKSCOPE_HOST": "127.0.0.1", "MASKSCOPE_PORT": "0", "MASKSCOPE_METRICS_PORT": str(metrics),
-        "MASKSCOPE_MODEL_DIR": str(model_dir), "MASKSCOPE_WORKERS": workers}, f"image-{dockerfile}")
+    app = app_folder(spec, tmp_path)
+    overrides = {"MASKSCOPE_HOST": "127.0.0.1", "MASKSCOPE_PORT": "0", "MASKSCOPE_METRICS_PORT": str(metrics),
+                 "MASKSCOPE_MODEL_DIR": str(model_dir), "MASKSCOPE_WORKERS": workers}
+    process, log = run_entrypoint(python, spec, app, overrides, f"image-{dockerfile}")
     try:
         port = wait_for_log(process, log, r"listening on [^ ]+:(\d+)")
         from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -104,6 +119,11 @@ def test_inference_image_entrypoint_serves(dockerfile, python_from, workers, mod
             status = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30).status
         assert status == health_pb2.HealthCheckResponse.SERVING
         assert b"maskscope_requests" in urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics").read()
+        # Its HEALTHCHECK, pointed at this port (a container keeps the image's 50051).
+        check = healthcheck(python, spec, app, {**overrides, "MASKSCOPE_ADDR": f"127.0.0.1:{port}"})
+        assert check.returncode == 0 and check.stdout.strip() == "SERVING", check.stdout + check.stderr
+        nobody = healthcheck(python, spec, app, {**overrides, "MASKSCOPE_ADDR": f"127.0.0.1:{free_port()}"})
+        assert nobody.returncode == 1 and "UNAVAILABLE" in nobody.stderr
     finally:
         stop_process(process)
 
@@ -114,9 +134,10 @@ def test_web_image_entrypoint_serves(server, tmp_path):
     python = plain_venv(spec["requirements"]) / "bin" / "python"
     metrics = free_port()
     assert spec["env"]["MASKSCOPE_METRICS_PORT"] == "9090"
-    process, log = run_entrypoint(python, spec, app_folder(spec, tmp_path), {
-        "MASKSCOPE_HOST": "127.0.0.1", "MASKSCOPE_PORT": "0", "MASKSCOPE_METRICS_PORT": str(metrics),
-        "MASKSCOPE_INFERENCE_ADDR": server.address}, "image-web")
+    app = app_folder(spec, tmp_path)
+    overrides = {"MASKSCOPE_HOST": "127.0.0.1", "MASKSCOPE_PORT": "0", "MASKSCOPE_METRICS_PORT": str(metrics),
+                 "MASKSCOPE_INFERENCE_ADDR": server.address}
+    process, log = run_entrypoint(python, spec, app, overrides, "image-web")
     try:
         url = wait_for_log(process, log, r"web page on (http://127\.0\.0\.1:\d+/)")
         page = urllib.request.urlopen(url, timeout=30)
@@ -125,5 +146,8 @@ def test_web_image_entrypoint_serves(server, tmp_path):
         assert health == {"inference": "SERVING"}
         scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=30).read()
         assert b'maskscope_web_requests_total{method="GET",route="/api/health",status="200"} 1.0' in scraped
+        port = url.rstrip("/").rsplit(":", 1)[1]
+        assert healthcheck(python, spec, app, {**overrides, "MASKSCOPE_PORT": port}).returncode == 0
+        assert healthcheck(python, spec, app, {**overrides, "MASKSCOPE_PORT": str(free_port())}).returncode != 0
     finally:
         stop_process(process)

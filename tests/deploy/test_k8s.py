@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inference_service.server import PRINT_ENV_SECRET, PRINT_ENV_SKIP, build_parser as inference_parser
-from maskscope.flags import env_name
+from inference_service.server import PRINT_ENV_SKIP, build_parser as inference_parser
+from maskscope.flags import FILE_SUFFIX, env_name, is_secret
 from web_client.__main__ import build_parser as web_parser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,9 +57,11 @@ def inference_config(overlay: str) -> dict:
 
 
 def flag_envs(parser) -> set[str]:
-    """The env twins of a parser's flags (a boolean's `--no-` spelling has none)."""
-    return {env_name(a.option_strings[0]) for a in parser._actions if a.option_strings[0].startswith("--")
-            and a.option_strings[0] != "--help"}
+    """The env twins of a parser's flags (a boolean's `--no-` spelling has none), and a secret
+    flag's file twin."""
+    flags = [a for a in parser._actions if a.option_strings[0].startswith("--") and a.option_strings[0] != "--help"]
+    return ({env_name(a.option_strings[0]) for a in flags}
+            | {env_name(a.option_strings[0]) + FILE_SUFFIX for a in flags if is_secret(a)})
 
 
 def container(workload: dict) -> dict:
@@ -143,11 +145,11 @@ def test_the_inference_config_map_holds_every_flag_and_is_current():
                           env=env, cwd=ROOT, check=True).stdout
     assert made == source, "deploy/k8s/base/inference.env is stale: run make deploy-config"
     parser = inference_parser()
-    secret = {env_name(f) for f in PRINT_ENV_SECRET}
-    unset = {env_name(a.option_strings[0]) for a in parser._actions if a.default is None}
+    settings = {env_name(a.option_strings[0]) for a in parser._actions if a.option_strings[0] not in PRINT_ENV_SKIP
+                and a.option_strings[0] != "-h" and a.default is not None and not is_secret(a)}
     for overlay in OVERLAYS:
         data = inference_config(overlay)["data"]
-        assert set(data) == flag_envs(parser) - secret - unset - {env_name(f) for f in PRINT_ENV_SKIP}
+        assert set(data) == settings and "MASKSCOPE_AUTH_TOKEN" not in data
         assert data["MASKSCOPE_HOST"] == "0.0.0.0" and data["MASKSCOPE_METRICS_PORT"] == "9090"
         (source_ref,) = container(find("Deployment", "maskscope-inference", overlay))["envFrom"]
         assert source_ref["configMapRef"]["name"] == inference_config(overlay)["metadata"]["name"]
@@ -189,7 +191,7 @@ def test_every_env_name_is_a_real_flag(overlay):
     assert names <= inference, names - inference
     web_names = {e["name"] for e in container(find("Deployment", "maskscope-web", overlay))["env"]}
     # Secrets the web app reads from the environment only (a flag would show them in process listings).
-    assert web_names - {"MASKSCOPE_SECRET_KEY", "MASKSCOPE_ADMIN_TOKEN"} <= web, web_names - web
+    assert web_names - {"MASKSCOPE_SECRET_KEY_FILE", "MASKSCOPE_ADMIN_TOKEN_FILE"} <= web, web_names - web
 
 
 def test_inference_service_is_headless_and_the_web_app_dials_it_with_dns():
@@ -212,9 +214,30 @@ def test_pdb_hpa_and_ingress_point_at_the_right_things():
     assert int(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 3600
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_secrets_reach_the_pods_as_files_of_the_one_secret(overlay):
+    """No secret in an environment variable; each *_FILE names a key of the `maskscope` Secret's
+    volume, mounted read-only, readable by the pod's group only."""
+    wanted = {"maskscope-web": {"secret-key", "inference-token", "database-url", "admin-token"},
+              "maskscope-inference": {"inference-token"}, "maskscope-postgres": {"postgres-password"}}
+    for name, keys in wanted.items():
+        workload = find("StatefulSet" if name.endswith("postgres") else "Deployment", name, overlay)
+        pod, main = workload["spec"]["template"]["spec"], container(workload)
+        assert not any("valueFrom" in e for e in main["env"]) and not any("secretRef" in e for e in main.get("envFrom", []))
+        (volume,) = [v for v in pod["volumes"] if "secret" in v]
+        assert volume["secret"]["secretName"] == "maskscope" and volume["secret"]["defaultMode"] == 0o440
+        assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+        files = {i["path"]: i["key"] for i in volume["secret"]["items"]}
+        (mount,) = [m for m in main["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["readOnly"] is True
+        named = {e["value"] for e in main["env"] if e["name"].endswith(FILE_SUFFIX)}
+        assert {f"{mount['mountPath']}/{path}" for path in files} == named, name
+        assert set(files.values()) == keys, name
+
+
 def test_the_web_app_keeps_studies_in_the_postgres_statefulset():
-    web = {e["name"]: e for e in container(find("Deployment", "maskscope-web"))["env"]}
-    assert web["MASKSCOPE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {"name": "maskscope", "key": "database-url"}
+    web = {e["name"]: e["value"] for e in container(find("Deployment", "maskscope-web"))["env"]}
+    assert web["MASKSCOPE_DATABASE_URL_FILE"].endswith("/database-url")
     postgres = find("StatefulSet", "maskscope-postgres")
     main = container(postgres)
     assert postgres["spec"]["volumeClaimTemplates"]

@@ -13,7 +13,7 @@ def default_database_url(data_dir: str) -> str:
 def add_database_flags(parser) -> None:
     from maskscope.flags import add_flag
     add_flag(parser, "--data-dir", default="data", help="where the study database lives (SQLite) unless --database-url")
-    add_flag(parser, "--database-url", default="",
+    add_flag(parser, "--database-url", default="", secret=True,
              help="the study database, a SQLAlchemy URL (postgresql+psycopg://user@host/db); default: SQLite in --data-dir")
 
 
