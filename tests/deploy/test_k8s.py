@@ -32,7 +32,9 @@ def kubectl() -> str:
 
 
 def render(overlay: str, binary: str | None = None) -> str:
-    result = subprocess.run([binary or kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
+    """`overlay`: a name under overlays/, or a folder."""
+    folder = K8S / "overlays" / overlay if "/" not in overlay else Path(overlay)
+    result = subprocess.run([binary or kubectl(), "kustomize", str(folder)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -295,3 +297,27 @@ def test_both_tiers_are_scraped_like_each_other(overlay):
                                "prometheus.io/path": "/metrics"}, name
     web = {e["name"]: e.get("value") for e in container(find("Deployment", "maskscope-web", overlay))["env"]}
     assert web["MASKSCOPE_METRICS_PORT"] == str(ports["metrics"])
+
+
+def matches(expressions: list[dict], labels: dict) -> bool:
+    assert all(e["operator"] == "In" for e in expressions)
+    return all(labels.get(e["key"]) in e["values"] for e in expressions)
+
+
+def test_the_prometheus_operator_component_scrapes_both_tiers(tmp_path):
+    """A site overlay as docs/deploy.md writes it: an overlay, plus the PodMonitor component."""
+    relative = os.path.relpath(K8S, tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources: [{relative}/overlays/gpu]\ncomponents: [{relative}/monitoring]\n")
+    docs = [d for d in yaml.safe_load_all(render(str(tmp_path))) if d]
+    (monitor,) = [d for d in docs if d["kind"] == "PodMonitor"]
+    assert monitor["metadata"]["namespace"] == "maskscope"
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    by_name = {d["metadata"]["name"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
+    for name, scraped in (("maskscope-inference", True), ("maskscope-web", True), ("maskscope-postgres", False)):
+        workload = by_name[name]
+        assert matches(monitor["spec"]["selector"]["matchExpressions"],
+                       workload["spec"]["template"]["metadata"]["labels"]) is scraped, name
+        if scraped:
+            assert endpoint["port"] in {p["name"] for p in container(workload)["ports"]}, name
+    assert [d for d in docs if d["kind"] != "PodMonitor"] == list(rendered("gpu"))
