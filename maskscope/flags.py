@@ -56,8 +56,8 @@ def add_flag(parser: argparse.ArgumentParser, flag: str, *, default, help: str, 
             default = _parse_bool(raw) if type is bool else type(raw)
         except ValueError as exc:
             parser.error(f"{env}={raw!r}: {exc}")
-    if secret:
-        help_text = f"{help} [env {env} or {env}{FILE_SUFFIX}; default: {default}]"
+    if secret:  # never the value itself: --help would print it
+        help_text = f"{help} [env {env} or {env}{FILE_SUFFIX}; {'set' if default else 'not set'}]"
     else:
         help_text = f"{help} [env {env}; default: {default}]"
     if type is bool:

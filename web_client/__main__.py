@@ -16,7 +16,7 @@ import tempfile
 
 from gunicorn.app.base import BaseApplication
 
-from maskscope.flags import add_flag
+from maskscope.flags import add_flag, env_secret
 from web_client import study
 
 
@@ -88,11 +88,20 @@ class WebServer(BaseApplication):
                            "INFERENCE_AUTH_TOKEN": args.inference_auth_token,
                            "INFERENCE_CHANNELS": args.inference_channels,
                            "DATABASE_URL": study.database_url(args), "STUDY_MIGRATE": False,
+                           "ADMIN_TOKEN": args.admin_token, "SECRET_KEY": args.secret_key,
                            "MAX_CONTENT_LENGTH": int(args.max_upload_mb * (1 << 20))})
 
 
 def main(argv=None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Read here, not in each worker: a secret file that is missing stops the server with a message
+    # (the workers would fail to boot one after another). From the environment only, or a file.
+    try:
+        args.admin_token = env_secret("MASKSCOPE_ADMIN_TOKEN") or ""
+        args.secret_key = env_secret("MASKSCOPE_SECRET_KEY") or os.urandom(32)
+    except ValueError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The study database's schema, once, before gunicorn starts its worker processes. (The admin
     # token is read from MASKSCOPE_ADMIN_TOKEN only: a flag would show it in process listings.)

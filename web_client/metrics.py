@@ -18,6 +18,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, mult
 
 EXTENSION = "maskscope_metrics"
 UNMATCHED_ROUTE = "(unmatched)"  # any path that is no route: one label, however many paths are tried
+# gunicorn takes any method name a client makes up: the rest count as one, so no client can add series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "(other)"
 _LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _UPLOAD_BUCKETS_BYTES = tuple(1 << shift for shift in range(10, 26, 2))  # 1 KiB .. 16 MiB, 4x apart
 
@@ -53,7 +56,8 @@ def init_app(app: Flask) -> WebMetrics:
     @app.after_request
     def count(response):
         route = request.url_rule.rule if request.url_rule is not None else UNMATCHED_ROUTE
-        metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else OTHER_METHOD
+        metrics.requests.labels(route, method, str(response.status_code)).inc()
         start = g.pop("metrics_start", None)
         if start is not None:
             metrics.request_seconds.labels(route).observe(time.perf_counter() - start)

@@ -18,6 +18,7 @@ from web_client.messages import response_json
 log = logging.getLogger(__name__)
 
 STATUS_BY_NUMBER = {status.value[0]: status for status in grpc.StatusCode}
+MAX_TIMED = 64  # requests awaiting their answer that are timed, per page
 
 
 class StreamBridge:
@@ -46,6 +47,8 @@ class StreamBridge:
         if self._observe is not None:
             with self._sent_lock:
                 self._sent_at[request.sequence] = time.perf_counter()
+                if len(self._sent_at) > MAX_TIMED:  # a page's sequence numbers that never get answers
+                    del self._sent_at[min(self._sent_at)]
         # A local reference: the pump thread may drop a failed stream's outbox at any moment.
         outbox = self._outbox or self._open(request)
         outbox.put(request)
@@ -65,14 +68,20 @@ class StreamBridge:
         threading.Thread(target=self._pump, args=(call, outbox), daemon=True, name="classify-stream").start()
         return outbox
 
-    def _answered(self, sequence: int, code: str) -> None:
+    def _answered(self, sequence: int | None, code: str) -> None:
+        """Times the answer to `sequence`; None: the stream failed, which answers every request
+        still waiting (counted once, as the newest of them)."""
         if self._observe is None:
             return
         with self._sent_lock:
-            sent = self._sent_at.pop(sequence, None)
-            # Requests the service passed over for a newer one get no answer of their own.
-            for older in [s for s in self._sent_at if s < sequence]:
-                del self._sent_at[older]
+            if sequence is None:
+                sent = self._sent_at[max(self._sent_at)] if self._sent_at else None
+                self._sent_at.clear()
+            else:
+                sent = self._sent_at.pop(sequence, None)
+                # Requests the service passed over for a newer one get no answer of their own.
+                for older in [s for s in self._sent_at if s < sequence]:
+                    del self._sent_at[older]
         if sent is not None:
             self._observe("ClassifyStream", code, time.perf_counter() - sent)
 
@@ -90,6 +99,7 @@ class StreamBridge:
             if exc.code() == grpc.StatusCode.CANCELLED:
                 return
             log.warning("ClassifyStream ended: %s %s", exc.code().name, exc.details())
+            self._answered(None, exc.code().name)
             payload, _ = error_payload(exc)
             if self._outbox is outbox:
                 self._outbox = None  # the next request opens a new stream

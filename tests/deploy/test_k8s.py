@@ -3,6 +3,7 @@
 
 import functools
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -141,7 +142,8 @@ def test_the_inference_config_map_holds_every_flag_and_is_current():
     (but the token, which comes from a Secret) is there, and the file is what the command makes."""
     source = (K8S / "base" / "inference.env").read_text()
     command = source.splitlines()[0].split("`")[1]
-    assert command.startswith("python -m inference_service --print-env ")
+    (flags,) = re.findall(r"^DEPLOY_FLAGS := (.+)$", (ROOT / "Makefile").read_text(), flags=re.M)
+    assert command == f"python -m inference_service --print-env {flags}", "the Makefile's DEPLOY_FLAGS changed: run make deploy-config"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MASKSCOPE_")}
     made = subprocess.run([sys.executable, *shlex.split(command)[1:]], capture_output=True, text=True,
                           env=env, cwd=ROOT, check=True).stdout
@@ -249,29 +251,85 @@ def test_the_web_app_keeps_studies_in_the_postgres_statefulset():
     assert {p["port"] for p in service["spec"]["ports"]} == {5432}
 
 
+EVERYONE = "anyone"  # a rule without `from` (or `to`) lets every peer through
+
+
+def selector_selects(selector: dict, labels: dict) -> bool:
+    assert set(selector) <= {"matchLabels"}, f"a selector this test cannot read: {selector}"
+    return selects(selector, labels)
+
+
+def peers(documents, direction: str, labels: dict, port: int, named_ports: dict[str, int]) -> list:
+    """Every peer that any NetworkPolicy among `documents` (an overlay's name: its) lets reach (`ingress`) or be reached by
+    (`egress`) the pods with `labels`, on `port`: policies add up, so each one that selects the
+    pods counts; a rule without ports allows every port, without peers every peer; named ports
+    are the pods' own. Empty: nothing may (the default-deny policy selects every pod)."""
+    found = []
+    documents = rendered(documents) if isinstance(documents, str) else documents
+    for policy in (d for d in documents if d["kind"] == "NetworkPolicy"):
+        spec = policy["spec"]
+        if direction.capitalize() not in spec.get("policyTypes", ["Ingress"]):
+            continue
+        if not selector_selects(spec["podSelector"], labels):
+            continue
+        for rule in spec.get(direction, []):
+            ports = [named_ports.get(p.get("port"), p.get("port")) for p in rule.get("ports", [{}])]
+            if None in ports or port in ports:
+                found.extend(rule.get("from" if direction == "ingress" else "to") or [EVERYONE])
+    return found
+
+
+def container_ports(kind: str, name: str, overlay: str) -> dict[str, int]:
+    return {p["name"]: p["containerPort"] for p in container(find(kind, name, overlay))["ports"]}
+
+
+WEB_PODS = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "maskscope", "app.kubernetes.io/component": "web"}}}
+PROMETHEUS = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+              "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_network_policies_let_only_the_web_pods_reach_the_inference_service(overlay):
     web, postgres = pod_labels("Deployment", "maskscope-web", overlay), pod_labels("StatefulSet", "maskscope-postgres", overlay)
     inference = pod_labels("Deployment", "maskscope-inference", overlay)
-    policy = find("NetworkPolicy", "maskscope-inference", overlay)
-    assert selects(policy["spec"]["podSelector"], inference) and not selects(policy["spec"]["podSelector"], web)
+    inference_ports = container_ports("Deployment", "maskscope-inference", overlay)
     service_ports = {p["name"]: p["targetPort"] for p in find("Service", "maskscope-inference", overlay)["spec"]["ports"]}
-    grpc_rules = [r for r in policy["spec"]["ingress"] if any(p["port"] == service_ports["grpc"] for p in r["ports"])]
-    assert len(grpc_rules) == 1 and len(grpc_rules[0]["from"]) == 1 and list(grpc_rules[0]["from"][0]) == ["podSelector"]
-    allowed = grpc_rules[0]["from"][0]["podSelector"]
-    assert selects(allowed, web) and not selects(allowed, postgres) and not selects(allowed, inference)
-    deny = find("NetworkPolicy", "maskscope-default-deny", overlay)
-    assert deny["spec"]["podSelector"] == {} and set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
-    database = find("NetworkPolicy", "maskscope-postgres", overlay)
-    assert selects(database["spec"]["podSelector"], postgres)
-    assert selects(database["spec"]["ingress"][0]["from"][0]["podSelector"], web)
-    web_egress = find("NetworkPolicy", "maskscope-web", overlay)["spec"]["egress"]
-    assert [r["ports"][0]["port"] for r in web_egress] == [50051, 5432]
-    for name, labels in (("maskscope-inference", inference), ("maskscope-web", web)):
-        scrape = [r for r in find("NetworkPolicy", name, overlay)["spec"]["ingress"]
-                  if any(p["port"] == "metrics" for p in r["ports"])]
-        assert scrape and scrape[0]["from"] == [
-            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}], name
+    grpc = inference_ports[service_ports["grpc"]]
+    assert peers(overlay, "ingress", inference, grpc, inference_ports) == [WEB_PODS]
+    assert selector_selects(WEB_PODS["podSelector"], web)
+    assert not selector_selects(WEB_PODS["podSelector"], postgres) and not selector_selects(WEB_PODS["podSelector"], inference)
+    assert peers(overlay, "ingress", inference, inference_ports["metrics"], inference_ports) == [PROMETHEUS]
+    assert peers(overlay, "ingress", inference, 8080, inference_ports) == []  # any other port: nobody
+
+    web_ports = container_ports("Deployment", "maskscope-web", overlay)
+    assert peers(overlay, "ingress", web, web_ports["http"], web_ports) == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    assert peers(overlay, "ingress", web, web_ports["metrics"], web_ports) == [PROMETHEUS]
+    postgres_ports = container_ports("StatefulSet", "maskscope-postgres", overlay)
+    assert peers(overlay, "ingress", postgres, 5432, postgres_ports) == [WEB_PODS]
+
+    dns = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}]
+    for labels, ports in ((inference, inference_ports), (web, web_ports), (postgres, postgres_ports)):
+        assert peers(overlay, "egress", labels, 53, ports) == dns  # every pod: DNS, and nothing else there
+        assert peers(overlay, "egress", labels, 443, ports) == []   # no pod reaches out anywhere else
+    assert peers(overlay, "egress", web, 50051, web_ports) == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "maskscope", "app.kubernetes.io/component": "inference"}}}]
+    assert peers(overlay, "egress", inference, 50051, inference_ports) == []
+    assert peers(overlay, "egress", web, 5432, web_ports) == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "maskscope", "app.kubernetes.io/component": "postgres"}}}]
+
+
+def test_the_policy_reader_counts_every_policy_and_portless_rules():
+    """The reader itself, on a policy added beside ours that opens gRPC to everyone by number."""
+    extra = {"kind": "NetworkPolicy", "metadata": {"name": "too-open"}, "spec": {
+        "podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"ports": [{"port": 50051}]}, {"from": [WEB_PODS]}]}}
+    inference = pod_labels("Deployment", "maskscope-inference")
+    named = container_ports("Deployment", "maskscope-inference", "gpu")
+    documents = rendered("gpu") + (extra,)
+    found = peers(documents, "ingress", inference, 50051, named)
+    assert EVERYONE in found and found.count(WEB_PODS) == 2
+    assert peers(documents, "ingress", inference, 9999, named) == [WEB_PODS]  # the portless rule
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -321,3 +379,37 @@ def test_the_prometheus_operator_component_scrapes_both_tiers(tmp_path):
         if scraped:
             assert endpoint["port"] in {p["name"] for p in container(workload)["ports"]}, name
     assert [d for d in docs if d["kind"] != "PodMonitor"] == list(rendered("gpu"))
+
+
+def documented_overlays() -> list[str]:
+    text = (ROOT / "docs" / "deploy.md").read_text()
+    return re.findall(r"```yaml\n(# my-site/kustomization\.yaml\n.*?)```", text, flags=re.S)
+
+
+def render_site(tmp_path: Path, text: str) -> list[dict]:
+    """A site overlay from the guide, its paths pointed at the tree from wherever it is written."""
+    site = tmp_path / "my-site"
+    site.mkdir()
+    (site / "kustomization.yaml").write_text(text.replace("../deploy/", f"{os.path.relpath(ROOT / 'deploy', site)}/"))
+    return [d for d in yaml.safe_load_all(render(str(site))) if d]
+
+
+def test_the_guides_own_overlays_render_and_do_what_it_says(tmp_path):
+    host_and_prometheus, external_database = documented_overlays()
+    (tmp_path / "a").mkdir()
+    docs = render_site(tmp_path / "a", host_and_prometheus)
+    by = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    assert by[("Ingress", "maskscope")]["spec"]["rules"][0]["host"] == "maskscope.my-university.example"
+    assert ("PodMonitor", "maskscope") in by
+    for name in ("maskscope-inference", "maskscope-web"):
+        scrape = by[("NetworkPolicy", name)]["spec"]["ingress"][1]
+        assert scrape["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+        assert scrape["from"][0]["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "observability"}
+
+    (tmp_path / "b").mkdir()
+    docs = render_site(tmp_path / "b", external_database)
+    assert not [d for d in docs if d["metadata"]["name"] == "maskscope-postgres"]
+    web_ports = container_ports("Deployment", "maskscope-web", "gpu")
+    web = pod_labels("Deployment", "maskscope-web")
+    assert peers(docs, "egress", web, 5432, web_ports) == [{"ipBlock": {"cidr": "10.20.0.5/32"}}]
+    assert peers(docs, "egress", web, 50051, web_ports) == peers("gpu", "egress", web, 50051, web_ports)

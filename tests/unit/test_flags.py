@@ -81,3 +81,12 @@ def test_env_file_names_every_flag_and_keeps_secrets_out():
                                  "# --max-delay-ms: delay", "MASKSCOPE_MAX_DELAY_MS=7.5",
                                  "# --cert-file: a certificate", "# MASKSCOPE_CERT_FILE=",
                                  "# --spin: spin", "MASKSCOPE_SPIN=true"]
+
+
+def test_help_never_shows_a_secrets_value(monkeypatch, tmp_path, capsys):
+    (tmp_path / "token").write_text("sekrit")
+    monkeypatch.setenv("MASKSCOPE_AUTH_TOKEN_FILE", str(tmp_path / "token"))
+    with pytest.raises(SystemExit):
+        secret_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert "sekrit" not in out and "MASKSCOPE_AUTH_TOKEN_FILE; set]" in " ".join(out.split())

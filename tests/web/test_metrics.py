@@ -112,3 +112,16 @@ def test_an_app_without_gunicorn_keeps_its_own_counts(app, client, photo_png):
     assert registry.get_sample_value("maskscope_web_inference_seconds_count",
                                      {"method": "ListModels", "code": "OK"}) == 1
     assert registry.get_sample_value("maskscope_web_upload_bytes_count", {"route": "/api/models"}) is None
+
+
+def test_made_up_methods_count_as_one_label(app, client):
+    """gunicorn passes any method a client invents: each would otherwise be a new series."""
+    from web_client.metrics import get_metrics
+    for method in ("FOOA", "FOOB", "ZZZZ"):
+        assert client.open("/api/models", method=method).status_code == 405
+    with app.app_context():
+        registry = get_metrics().registry
+    assert registry.get_sample_value("maskscope_web_requests_total",
+                                     {"route": "(unmatched)", "method": "(other)", "status": "405"}) == 3
+    methods = {s.labels["method"] for m in registry.collect() if m.name == "maskscope_web_requests" for s in m.samples}
+    assert methods == {"(other)"}

@@ -67,3 +67,25 @@ def test_sigterm_lets_a_request_in_progress_finish(server, photo_png):
         assert web.process.wait(30) == 0
     finally:
         web.stop()
+
+
+def test_secrets_come_from_files_and_a_missing_one_stops_the_server_with_its_name(server, tmp_path):
+    """As in Kubernetes: the Secret's files, named by *_FILE twins, and nothing in the environment."""
+    import subprocess
+    import sys
+    (tmp_path / "admin-token").write_text("from-a-file\n")
+    web = WebServer(server.address, env={"MASKSCOPE_ADMIN_TOKEN_FILE": str(tmp_path / "admin-token")})
+    try:
+        def studies(token):
+            request = urllib.request.Request(web.url + "api/admin/studies", headers={"Authorization": f"Bearer {token}"})
+            try:
+                return urllib.request.urlopen(request, timeout=10).status
+            except urllib.error.HTTPError as error:
+                return error.code
+        assert studies("from-a-file") == 200 and studies("guess") == 401
+    finally:
+        web.stop()
+    result = subprocess.run([sys.executable, "-m", "web_client", "--port", "0", "--inference-addr", server.address],
+                            env={"PATH": "/usr/bin:/bin", "MASKSCOPE_ADMIN_TOKEN_FILE": str(tmp_path / "nowhere")},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and f"MASKSCOPE_ADMIN_TOKEN_FILE='{tmp_path / 'nowhere'}'" in result.stderr

@@ -51,3 +51,52 @@ def test_sends_after_a_failed_stream_open_a_new_one_and_every_failure_is_reporte
     bridge.close()
     assert stub.opened >= 2, "a failed stream is replaced by a new one"
     assert replies and all(r["code"] == "UNAVAILABLE" and "not reachable" in r["error"] for r in replies)
+
+
+class EchoStub:
+    """A ClassifyStream that answers only the requests whose sequence is even."""
+
+    def ClassifyStream(self, requests, metadata=()):
+        for request in requests:
+            if request.sequence % 2 == 0:
+                yield pb.ClassifyResponse(sequence=request.sequence)
+
+
+def test_each_answer_is_timed_once_and_a_failed_stream_counts_as_its_code():
+    observed, done = [], threading.Event()
+
+    def observe(method, code, seconds):
+        observed.append((method, code, seconds))
+        if len(observed) == 2:
+            done.set()
+
+    bridge = StreamBridge(lambda request: EchoStub(), lambda text: None, observe=observe)
+    for sequence in (1, 2, 3, 4):
+        bridge.send(pb.ClassifyRequest(image_id="x", sequence=sequence))
+    assert done.wait(5)
+    bridge.close()
+    assert [(m, c) for m, c, _ in observed] == [("ClassifyStream", "OK"), ("ClassifyStream", "OK")]
+    assert all(0 <= s < 5 for _, _, s in observed)
+    assert bridge._sent_at == {}, "the passed-over 1 and 3 are dropped with the answers after them"
+
+    failures = []
+    dead = StreamBridge(lambda request: DeadStub(), lambda text: None, observe=lambda *a: failures.append(a[:2]))
+    dead.send(pb.ClassifyRequest(image_id="x", sequence=1))
+    deadline = time.monotonic() + 5
+    while not failures and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert failures == [("ClassifyStream", "UNAVAILABLE")]
+
+
+def test_a_page_that_never_gets_answers_is_timed_in_bounded_memory():
+    class Silent:
+        def ClassifyStream(self, requests, metadata=()):
+            for _ in requests:
+                pass
+            yield from ()
+
+    bridge = StreamBridge(lambda request: Silent(), lambda text: None, observe=lambda *a: None)
+    for sequence in range(1000, 0, -1):  # newest first: none is ever passed over
+        bridge.send(pb.ClassifyRequest(image_id="x", sequence=sequence))
+    assert len(bridge._sent_at) <= 64
+    bridge.close()
