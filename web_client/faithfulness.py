@@ -39,9 +39,10 @@ def parse_map(data, name: str) -> tuple[np.ndarray, tuple[float, float, float, f
 
 
 def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: dict, class_index: int,
-           steps: int = DEFAULT_STEPS) -> dict:
-    """Each map's deletion curve and its area, plus a random order's over the first map's cells.
-    `classify(request) -> ClassifyResponse`; `base` names the photo, model and fill."""
+           steps: int = DEFAULT_STEPS, baseline: bool = True) -> dict:
+    """Each map's deletion curve and its area, plus (with `baseline`) a random order's over the
+    first map's cells. `classify(request) -> ClassifyResponse`; `base` names the photo, model and
+    fill."""
     if not 1 <= steps <= MAX_STEPS:
         raise FaithfulnessError(f"steps must be between 1 and {MAX_STEPS}; got {steps}")
     if not maps:
@@ -49,7 +50,8 @@ def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: di
     parsed = {name: parse_map(data, name) for name, data in maps.items()}
     first_values, first_crop = next(iter(parsed.values()))
     orders = {name: (deletion_order(values), values.shape, crop) for name, (values, crop) in parsed.items()}
-    orders["random"] = (deletion_order(first_values, seed=RANDOM_SEED), first_values.shape, first_crop)
+    if baseline:
+        orders["random"] = (deletion_order(first_values, seed=RANDOM_SEED), first_values.shape, first_crop)
     out = {}
     for name, (order, shape, crop) in orders.items():
         probabilities = []

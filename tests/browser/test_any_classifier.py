@@ -9,18 +9,14 @@ import pytest
 from maskscope import session as sessions
 from tests.browser.test_page import classify_and_read, paint_cup, pick_coffee, results, screenshot, set_brush
 from tests.classifiers import LABELS
-from tests.conftest import ROOT, ServerProcess, WebServer
+from tests.browser.conftest import serving
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
 def stack(imported_model_dir):
-    from web_client.samples import extract
-    extract()
-    inference = ServerProcess(imported_model_dir)
-    web = WebServer(inference.address)
-    yield {"inference": inference, "web": web}
-    web.stop()
-    inference.stop()
+    with serving(imported_model_dir) as stack:
+        yield stack
 
 
 def choose_model(page, name):

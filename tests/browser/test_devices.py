@@ -14,7 +14,8 @@ from PIL import Image
 from maskscope import session as sessions
 
 from tests.browser.test_page import SCREENSHOTS
-from tests.conftest import ROOT, ServerProcess, WebServer
+from tests.browser.conftest import opened, serving
+from tests.conftest import ROOT
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 TOUCH = {"has_touch": True, "is_mobile": True, "device_scale_factor": 2}
@@ -35,32 +36,23 @@ CUP_POINTS = [(300, 110), (260, 150), (340, 150), (300, 190), (250, 220), (350, 
 
 @pytest.fixture(scope="module")
 def stack(model_dir):
-    from web_client.samples import extract
-    extract()
-    inference = ServerProcess(model_dir)
-    web = WebServer(inference.address)
-    yield {"inference": inference, "web": web}
-    web.stop()
-    inference.stop()
+    with serving(model_dir) as stack:
+        yield stack
 
 
 @pytest.fixture
 def device_page(request, browser, stack):
     """A fresh page on one of DEVICES; fails the test if the page throws."""
+    def prepare(page):
+        page.device = request.param
+        page.fingers = Fingers(page)
+        page.segments = []  # the /api/segments addresses the page asked for
+        page.on("request", lambda r: page.segments.append(r.url) if "/api/segments" in r.url else None)
+
     # bypass_csp: the page's Content-Security-Policy would refuse axe-core's injected script.
-    context = browser.new_context(**DEVICES[request.param], bypass_csp=True)
-    context.add_init_script(RECORD_MASKS)
-    page = context.new_page()
-    page.device = request.param
-    page.fingers = Fingers(page)
-    page.segments = []  # the /api/segments addresses the page asked for
-    page.on("request", lambda r: page.segments.append(r.url) if "/api/segments" in r.url else None)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(stack["web"].url)
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    with opened(browser, stack["web"].url, init_script=RECORD_MASKS, before_goto=prepare,
+                **DEVICES[request.param], bypass_csp=True) as page:
+        yield page
 
 
 def on_device(*names):

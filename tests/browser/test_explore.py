@@ -13,7 +13,8 @@ import pytest
 from maskscope import session as sessions
 from tests.browser.test_page import (classify_and_read, drag, paint_cup, pick_coffee, screenshot, set_brush,
                                      to_screen)
-from tests.conftest import ROOT, ServerProcess, WebServer
+from tests.browser.conftest import serving
+from tests.conftest import ROOT
 
 SECOND_MODEL = "efficientnet-lite0-untrained"
 
@@ -35,13 +36,8 @@ def two_models(model_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def stack(two_models):
-    from web_client.samples import extract
-    extract()
-    inference = ServerProcess(two_models)
-    web = WebServer(inference.address)
-    yield {"inference": inference, "web": web}
-    web.stop()
-    inference.stop()
+    with serving(two_models) as stack:
+        yield stack
 
 
 def canvas_pixel(page, x, y):

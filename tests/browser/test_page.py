@@ -7,7 +7,8 @@ import struct
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ServerProcess, WebServer, free_port
+from tests.browser.conftest import serving
+from tests.conftest import ARTIFACTS, ServerProcess, free_port
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
 COFFEE = (600, 400)
@@ -20,15 +21,10 @@ CUP_ROWS = [((130, y), (460, y)) for y in (70, 140, 210, 280, 330)]
 @pytest.fixture(scope="module")
 def stack(model_dir):
     """Inference on a fixed port (so a test can restart it there) and the web app in front of it."""
-    from web_client.samples import extract
-    extract()  # the gallery's photos (make samples does the same)
     port = free_port()
-    inference = ServerProcess(model_dir, port=port)
-    web = WebServer(inference.address)
-    state = {"inference": inference, "web": web, "port": port}
-    yield state
-    web.stop()
-    state["inference"].stop()
+    with serving(model_dir, port=port) as stack:
+        stack["port"] = port
+        yield stack
 
 
 def screenshot(page, name: str) -> None:

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from tests.browser.test_devices import DEVICES, RECORD_MASKS, Fingers, press, shot, stroke, to_page
-from tests.conftest import ServerProcess, WebServer
+from tests.browser.conftest import opened, serving
 
 TOKEN = "browser-admin-token"
 STUDY = {"id": "phone-study", "title": "What does the classifier look at?", "consent": "I agree to take part.",
@@ -18,14 +18,9 @@ STUDY = {"id": "phone-study", "title": "What does the classifier look at?", "con
 
 @pytest.fixture(scope="module")
 def stack(model_dir, tmp_path_factory):
-    from web_client.samples import extract
-    extract()
-    inference = ServerProcess(model_dir)
     database = tmp_path_factory.mktemp("study") / "study.db"
-    web = WebServer(inference.address, "--database-url", f"sqlite:///{database}", env={"MASKSCOPE_ADMIN_TOKEN": TOKEN})
-    yield {"inference": inference, "web": web}
-    web.stop()
-    inference.stop()
+    with serving(model_dir, "--database-url", f"sqlite:///{database}", env={"MASKSCOPE_ADMIN_TOKEN": TOKEN}) as stack:
+        yield stack
 
 
 def admin(stack, path, body=None):
@@ -47,43 +42,40 @@ def paint_rows(page, rows):
 
 def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     assert admin(stack, "/api/admin/studies", json.dumps(STUDY).encode())["link"] == "/study/phone-study"
-    context = browser.new_context(**DEVICES["phone"])
-    context.add_init_script(RECORD_MASKS)
-    page = context.new_page()
-    page.device, page.fingers = "phone", Fingers(page)
-    errors = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(stack["web"].url + "study/phone-study")
-    wait_text(page, "#consent-text", "I agree to take part.")
-    shot(page, "study-1-consent")
-    press(page, "[data-action=agree]")
 
-    wait_text(page, "#study-progress", "Step 1 of 3")  # before: they think the sky matters
-    page.wait_for_function("() => document.querySelector('#canvas').dataset.place", timeout=20_000)
-    paint_rows(page, (20, 50))
-    press(page, "[data-action=next]")
+    def prepare(page):
+        page.device, page.fingers = "phone", Fingers(page)
 
-    wait_text(page, "#study-progress", "Step 2 of 3")  # explore: hiding the cup changes the answer
-    press(page, "[data-action=classify]")
-    wait_text(page, "#answer", "espresso")
-    press(page, "[data-action=show-map]")  # this step shows the model's map
-    wait_text(page, "#answer", "Bright: where hiding the photo costs", timeout_ms=60_000)
-    shot(page, "study-2-explore-map")
-    paint_rows(page, (90, 150, 210, 270, 330))
-    press(page, "[data-action=classify]")
-    page.wait_for_function("() => !document.querySelector('#answer').textContent.includes('espresso (9')",
-                           timeout=20_000)
-    press(page, "[data-action=next]")
+    with opened(browser, stack["web"].url + "study/phone-study", init_script=RECORD_MASKS, before_goto=prepare,
+                **DEVICES["phone"]) as page:
+        wait_text(page, "#consent-text", "I agree to take part.")
+        shot(page, "study-1-consent")
+        press(page, "[data-action=agree]")
 
-    wait_text(page, "#study-progress", "Step 3 of 3")  # after: now they paint the cup
-    paint_rows(page, (90, 150, 210, 270, 330))
-    press(page, "[data-action=next]")
-    page.wait_for_selector("#done:not([hidden])", timeout=20_000)
-    shot(page, "study-3-done")
-    page.reload()  # a finished participant cannot do it again
-    page.wait_for_selector("#done:not([hidden])", timeout=20_000)
-    context.close()
-    assert not errors, errors
+        wait_text(page, "#study-progress", "Step 1 of 3")  # before: they think the sky matters
+        page.wait_for_function("() => document.querySelector('#canvas').dataset.place", timeout=20_000)
+        paint_rows(page, (20, 50))
+        press(page, "[data-action=next]")
+
+        wait_text(page, "#study-progress", "Step 2 of 3")  # explore: hiding the cup changes the answer
+        press(page, "[data-action=classify]")
+        wait_text(page, "#answer", "espresso")
+        press(page, "[data-action=show-map]")  # this step shows the model's map
+        wait_text(page, "#answer", "Bright: where hiding the photo costs", timeout_ms=60_000)
+        shot(page, "study-2-explore-map")
+        paint_rows(page, (90, 150, 210, 270, 330))
+        press(page, "[data-action=classify]")
+        page.wait_for_function("() => !document.querySelector('#answer').textContent.includes('espresso (9')",
+                               timeout=20_000)
+        press(page, "[data-action=next]")
+
+        wait_text(page, "#study-progress", "Step 3 of 3")  # after: now they paint the cup
+        paint_rows(page, (90, 150, 210, 270, 330))
+        press(page, "[data-action=next]")
+        page.wait_for_selector("#done:not([hidden])", timeout=20_000)
+        shot(page, "study-3-done")
+        page.reload()  # a finished participant cannot do it again
+        page.wait_for_selector("#done:not([hidden])", timeout=20_000)
 
     events = admin(stack, "/api/admin/studies/phone-study/events.json")
     assert len({e["participant_id"] for e in events}) == 1

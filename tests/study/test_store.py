@@ -101,3 +101,45 @@ def test_a_study_with_participants_keeps_its_steps_and_deleting_removes_everythi
         store.participant(p.id, "does-painting-teach")
     with pytest.raises(UnknownStudy):
         store.delete_study("does-painting-teach")
+
+
+def test_two_writes_of_one_participant_take_turns(store, monkeypatch):
+    """The same step ended twice at once (a double tap, two tabs): one is stored, the other is
+    refused as the store's rule says, never a database error or a second step-end."""
+    import threading
+    import time
+
+    import web_client.study.store as module
+    p = store.new_participant("does-painting-teach")
+    store.record(p.id, "does-painting-teach", "consent", 0, {})
+    store.record(p.id, "does-painting-teach", "step-start", 0, {})
+    first_inside = threading.Event()
+    checked = module.checked_payload
+
+    def slow_first(study, kind, payload):  # the first write pauses after its read, in its transaction
+        if not first_inside.is_set():
+            first_inside.set()
+            time.sleep(0.5)
+        return checked(study, kind, payload)
+
+    monkeypatch.setattr(module, "checked_payload", slow_first)
+    outcomes = []
+
+    def end_step():
+        try:
+            outcomes.append(store.record(p.id, "does-painting-teach", "step-end", 0, {}))
+        except Exception as exc:  # noqa: BLE001: what kind of failure is the point
+            outcomes.append(exc)
+
+    first = threading.Thread(target=end_step)
+    first.start()
+    assert first_inside.wait(5)
+    second = threading.Thread(target=end_step)
+    second.start()
+    first.join(10)
+    second.join(10)
+    stored = [o for o in outcomes if isinstance(o, int)]
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(stored) == 1 and len(refused) == 1, outcomes
+    assert type(refused[0]) is StoreError and "on step 1, not 0" in str(refused[0])
+    assert [e["kind"] for e in store.events("does-painting-teach", p.id)].count("step-end") == 1

@@ -149,7 +149,17 @@ def test_the_summary_compares_before_and_after_with_the_model(client, photos):
     assert row["before_agreement"] < 0.1 < 0.3 < row["after_agreement"]
     assert summary["overall"]["moved_toward_the_model"] == 1 and summary["overall"]["participants"] == 1
     assert "before_deletion_area" not in row  # only when asked for: a dozen classifications a map
+    from web_client.faithfulness import DEFAULT_STEPS
+    from web_client.metrics import get_metrics
+    with client.application.app_context():
+        registry = get_metrics().registry
+
+    def classified():
+        return registry.get_sample_value("maskscope_web_inference_seconds_count", {"method": "Classify", "code": "OK"}) or 0
+    calls = classified()
     faithful = client.get(f"/api/admin/studies/{STUDY['id']}/summary.json?faithfulness=1", headers=ADMIN).get_json()
+    # The photo sent once; three maps (before, after, the model's) and one random order, each a curve.
+    assert classified() - calls == 1 + (3 + 1) * (DEFAULT_STEPS + 1)
     (row,) = faithful["participants"]
     # Hiding the cup first loses the espresso sooner than hiding the sky first.
     assert row["after_deletion_area"] < row["before_deletion_area"]

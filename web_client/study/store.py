@@ -118,14 +118,26 @@ def now() -> dt.datetime:
 
 def engine_for(url: str) -> sa.Engine:
     """An engine for `url`; a SQLite file's folder is made, and its foreign keys enforced (SQLite's
-    default is off)."""
+    default is off).
+
+    On SQLite every transaction begins IMMEDIATE: it holds the database's write lock from its
+    first read, as `SELECT ... FOR UPDATE` does a row on PostgreSQL (SQLite ignores that), so two
+    writes of one participant take turns and the second sees the first (a deferred transaction
+    would read, then fail to upgrade its lock: "database is locked"). pysqlite's own
+    transaction handling is turned off for it, as SQLAlchemy's documentation shows.
+    """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
         @sa.event.listens_for(engine, "connect")
-        def _foreign_keys(connection, _record):
+        def _connect(connection, _record):
+            connection.isolation_level = None
             connection.execute("PRAGMA foreign_keys = ON")
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(connection):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
     return engine
 
 
@@ -167,7 +179,8 @@ class Store:
         """Adds a study, or replaces its definition while nobody has taken part (a study that has
         participants keeps the steps they saw: give a changed study a new id)."""
         with self.engine.begin() as db:
-            exists = db.execute(sa.select(studies.c.id).where(studies.c.id == study.id)).first()
+            # Locked, so that no participant joins between the count below and the update.
+            exists = db.execute(sa.select(studies.c.id).where(studies.c.id == study.id).with_for_update()).first()
             if exists is None:
                 db.execute(studies.insert().values(id=study.id, title=study.title, definition=study.to_json(),
                                                    created_at=now()))
@@ -217,9 +230,12 @@ class Store:
     # ---- participants ----
 
     def new_participant(self, study_id: str) -> Participant:
-        self.study(study_id)  # UnknownStudy before anything is written
         participant = Participant(secrets.token_urlsafe(16), study_id, now(), None, 0, None)
         with self.engine.begin() as db:
+            # Shared-locked: a put_study of this study waits for the join, and then counts it.
+            if db.execute(sa.select(studies.c.id).where(studies.c.id == study_id)
+                          .with_for_update(read=True)).first() is None:
+                raise UnknownStudy(f"no study {study_id!r}")
             db.execute(participants.insert().values(id=participant.id, study_id=study_id,
                                                     created_at=participant.created_at, step=0))
         return participant

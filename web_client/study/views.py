@@ -25,6 +25,7 @@ import io
 import json
 from pathlib import Path
 
+import grpc
 import numpy as np
 from PIL import Image
 
@@ -249,22 +250,45 @@ def model_view(study, photo: str) -> ModelView:
     return cache[key]
 
 
-def deletion_area(study, photo: str, values: np.ndarray, crop) -> float:
-    """The deletion area of a map over one of the study's photos (web_client/faithfulness.py)."""
-    from web_client.faithfulness import curves
-    inference = get_inference()
-    # The photo's size and the model's class for it; a fresh upload each time, so an image the
-    # service has since evicted is never asked for by id.
-    first = pb.ClassifyRequest(image=photo_bytes(photo), model=study.model, top_k=1)
-    sized = inference.for_photo(first).Classify(first, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
-    base = pb.ClassifyRequest(image_id=sized.image_id, model=study.model, fill=FILLS[study.fill])
-    stub = inference.for_photo(base)
-    class_index = sized.predictions[0].class_index
-    shape = {"rows": values.shape[0], "cols": values.shape[1], "drop": values.ravel().tolist(),
-             "crop": dict(zip(("left", "top", "right", "bottom"), crop))}
-    result = curves(lambda r: stub.Classify(r, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata), base,
-                    sized.image_width, sized.image_height, {"map": shape}, class_index)
-    return result["map"]["auc"], result["random"]["auc"]
+class DeletionAreas:
+    """The deletion areas of one summary's maps (web_client/faithfulness.py): each photo is sent
+    once and then named by its id (sent again only if the service has since evicted it), and its
+    random baseline is measured once, with its first map."""
+
+    def __init__(self, study):
+        self.study = study
+        self.random: dict[str, float] = {}
+        self._sized: dict[str, pb.ClassifyResponse] = {}
+
+    def _classify(self, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
+        inference = get_inference()
+        return inference.for_photo(request).Classify(request, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
+
+    def _upload(self, photo: str) -> pb.ClassifyResponse:
+        """The photo's id and size, and the model's class for it."""
+        self._sized[photo] = self._classify(pb.ClassifyRequest(image=photo_bytes(photo), model=self.study.model, top_k=1))
+        return self._sized[photo]
+
+    def _by_id(self, photo: str, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
+        try:
+            return self._classify(request)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            self._upload(photo)  # the same bytes: the same id
+            return self._classify(request)
+
+    def __call__(self, photo: str, values: np.ndarray, crop) -> float:
+        from web_client.faithfulness import curves
+        sized = self._sized.get(photo) or self._upload(photo)
+        base = pb.ClassifyRequest(image_id=sized.image_id, model=self.study.model, fill=FILLS[self.study.fill])
+        shape = {"rows": values.shape[0], "cols": values.shape[1], "drop": values.ravel().tolist(),
+                 "crop": dict(zip(("left", "top", "right", "bottom"), crop))}
+        result = curves(lambda r: self._by_id(photo, r), base, sized.image_width, sized.image_height, {"map": shape},
+                        sized.predictions[0].class_index, baseline=photo not in self.random)
+        if "random" in result:
+            self.random[photo] = result["random"]["auc"]
+        return result["map"]["auc"]
 
 
 @bp.get("/api/admin/studies/<study_id>/summary.json")
@@ -278,18 +302,13 @@ def summary(study_id):
     body = {"study": study_id, "overall": overall(rows), "participants": rows,
             "model": {photo: {"label": v.label} for photo, v in views.items()}}
     if request.args.get("faithfulness") in ("1", "true"):
-        random_areas = {}
-
-        def measure(photo, values, crop):
-            area, random_areas[photo] = deletion_area(study, photo, values, crop)
-            return area
-
+        measure = DeletionAreas(study)
         areas = deletion_areas(study, events, views, measure)
         for row in rows:
             row.update(areas["participants"].get(row["participant_id"], {"before_deletion_area": None,
                                                                           "after_deletion_area": None}))
         for photo, area in areas["model"].items():
-            body["model"][photo].update(deletion_area=area, random_deletion_area=random_areas[photo])
+            body["model"][photo].update(deletion_area=area, random_deletion_area=measure.random[photo])
         body["fill"] = study.fill
     return jsonify(body)
 
