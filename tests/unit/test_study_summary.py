@@ -76,3 +76,16 @@ def test_deletion_areas_average_each_phase_and_measure_the_models_map():
     areas = deletion_areas(STUDY, log, {"coffee": VIEW}, measure)
     assert areas["participants"]["p"] == {"before_deletion_area": 1.0, "after_deletion_area": 0.0}
     assert areas["model"]["coffee"] == pytest.approx(1 - 0.7) and seen == ["coffee"] * 3
+
+
+def test_the_paired_means_leave_out_who_did_only_one_half():
+    log = events("learned", "left", "right", "cup", "espresso")
+    halfway = [e for e in events("halfway", "right", "right", "espresso", "espresso") if e["step"] < 3]
+    rows = participant_rows(STUDY, log + halfway, {"coffee": VIEW})
+    summary = overall(rows)
+    learned = next(r for r in rows if r["participant_id"] == "learned")
+    assert summary["paired"] == 1 and summary["participants"] == 2
+    assert summary["paired_means"]["before_agreement"] == learned["before_agreement"]
+    assert summary["paired_means"]["after_agreement"] == learned["after_agreement"]
+    # Everyone's "before" mean takes in the one who stopped halfway, and so it is no baseline.
+    assert summary["before_agreement"] != summary["paired_means"]["before_agreement"]

@@ -65,13 +65,17 @@ def participant_rows(study, events: list[dict], views: dict[str, ModelView]) -> 
 
 
 def overall(rows: list[dict]) -> dict:
-    """The means over participants, and how many moved toward the model (after agreement > before)."""
+    """The means over participants (each over those who have that figure), how many moved toward
+    the model (after agreement > before), and the before/after means over the paired participants
+    alone (who have both): the comparison to report, since a mean over everyone who did only the
+    first half is no "before" of the same people."""
     keys = ("before_agreement", "after_agreement", "before_correct", "after_correct", "seconds")
     paired = [r for r in rows if r["before_agreement"] is not None and r["after_agreement"] is not None]
     return {"participants": len(rows), "finished": sum(r["finished"] for r in rows),
             **{k: _mean(r[k] for r in rows) for k in keys},
             "moved_toward_the_model": sum(r["after_agreement"] > r["before_agreement"] for r in paired),
-            "paired": len(paired)}
+            "paired": len(paired),
+            "paired_means": {k: _mean(r[k] for r in paired) for k in keys[:4]}}
 
 
 def deletion_areas(study, events: list[dict], views: dict[str, ModelView], measure) -> dict:

@@ -51,10 +51,13 @@ async function show(faithfulness = false) {
   try {
     const summary = await (await admin(faithfulness ? "summary.json?faithfulness=1" : "summary.json")).json();
     const o = summary.overall;
-    $("#overall").textContent = `${o.participants} participants (${o.finished} finished). Agreement with the `
-      + `model's map: before ${number(o.before_agreement)}, after ${number(o.after_agreement)}; `
-      + `${o.moved_toward_the_model} of ${o.paired} moved toward the model. Expected class right: before `
-      + `${percent(o.before_correct)}, after ${percent(o.after_correct)}. Time on task: ${o.seconds ?? "–"} s.`;
+    // Before and after over the same people: those who painted both maps (paired).
+    const p = o.paired_means;
+    $("#overall").textContent = `${o.participants} participants (${o.finished} finished). Of the ${o.paired} `
+      + `with both maps, agreement with the model's map: before ${number(p.before_agreement)}, after `
+      + `${number(p.after_agreement)}; ${o.moved_toward_the_model} of ${o.paired} moved toward the model. `
+      + `Expected class right: before ${percent(p.before_correct)}, after ${percent(p.after_correct)}. `
+      + `Time on task: ${o.seconds ?? "–"} s.`;
     drawSlopes($("#slopes"), summary.participants);
     $("#rows").replaceChildren(...summary.participants.map((p) => {
       const row = document.createElement("tr");
