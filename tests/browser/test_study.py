@@ -12,7 +12,7 @@ from tests.browser.conftest import opened, serving
 
 TOKEN = "browser-admin-token"
 STUDY = {"id": "phone-study", "title": "What does the classifier look at?", "consent": "I agree to take part.",
-         "photos": ["coffee"], "steps": [{"kind": "before", "task": "paint"}, {"kind": "explore", "map": True},
+         "photos": ["coffee"], "steps": [{"kind": "before", "task": "paint"}, {"kind": "explore", "map": True, "minutes": 3},
                                          {"kind": "after", "task": "paint"}]}
 
 
@@ -58,6 +58,7 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
         press(page, "[data-action=next]")
 
         wait_text(page, "#study-progress", "Step 2 of 3")  # explore: hiding the cup changes the answer
+        wait_text(page, "#task-help", "Take about 3 minutes.")
         press(page, "[data-action=classify]")
         wait_text(page, "#answer", "espresso")
         press(page, "[data-action=show-map]")  # this step shows the model's map
@@ -81,7 +82,7 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     assert len({e["participant_id"] for e in events}) == 1
     assert [(e["kind"], e["step"]) for e in events] == [
         ("consent", 0), ("step-start", 0), *[("stroke", 0)] * 2, ("map", 0), ("step-end", 0),
-        ("step-start", 1), ("classify", 1), *[("stroke", 1)] * 5, ("classify", 1), ("step-end", 1),
+        ("step-start", 1), ("classify", 1), ("map-view", 1), *[("stroke", 1)] * 5, ("classify", 1), ("step-end", 1),
         ("step-start", 2), *[("stroke", 2)] * 5, ("map", 2), ("step-end", 2), ("finish", 3)]
     classified = [e["payload"] for e in events if e["kind"] == "classify"]
     assert classified[0]["predictions"][0]["label"] == "espresso" and not classified[0]["mask"]
@@ -90,6 +91,10 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     strokes = [e["payload"] for e in events if e["kind"] == "stroke"]
     assert [s["strokes"] for s in strokes] == [1, 2, 1, 2, 3, 4, 5, 1, 2, 3, 4, 5]
     assert strokes[6]["painted"] > strokes[2]["painted"] > 0
+    assert next(e for e in events if e["kind"] == "map-view")["payload"] == {"photo": "coffee", "label": "espresso"}
+    steps = admin(stack, "/api/admin/studies/phone-study/steps.json")
+    explored = next(s for s in steps if s["step"] == 1)
+    assert explored["map_views"] == 1 and 0 < explored["first_map_view_s"] < explored["seconds"]
     summary = admin(stack, "/api/admin/studies/phone-study/summary.json")
     (row,) = summary["participants"]
     assert row["finished"] and row["before_agreement"] < row["after_agreement"], row

@@ -87,7 +87,22 @@ def test_refusals_store_nothing(store):
         store.record(p.id, "does-painting-teach", "hack", 0, {})
     with pytest.raises(StoreError, match="has steps 0 to 2"):
         store.record(p.id, "does-painting-teach", "classify", 7, {})
+    store.record(p.id, "does-painting-teach", "step-start", 0, {})
+    count += 1
+    with pytest.raises(StoreError, match="step 0 does not show the model's map"):  # a before step
+        store.record(p.id, "does-painting-teach", "map-view", 0, {"photo": 0})
     assert len(store.events("does-painting-teach")) == count
+
+
+def test_seeing_the_models_map_is_logged_where_the_step_shows_it(store):
+    store.put_study(parse({**STUDY, "id": "with-map", "steps": [{"kind": "explore", "map": True}]}))
+    p = store.new_participant("with-map")
+    store.record(p.id, "with-map", "consent", 0, {})
+    store.record(p.id, "with-map", "map-view", 0, {"photo": 0, "label": "espresso"})
+    (viewed,) = [e for e in store.events("with-map") if e["kind"] == "map-view"]
+    assert viewed["payload"] == {"photo": "coffee", "label": "espresso"}
+    with pytest.raises(StoreError, match="names its photo by number"):
+        store.record(p.id, "with-map", "map-view", 0, {"photo": 5})
 
 
 def test_a_study_with_participants_keeps_its_steps_and_deleting_removes_everything(store):

@@ -27,7 +27,8 @@ def step_rows(study, events: list[dict]) -> list[dict]:
         row = rows.setdefault((e["participant_id"], e["step"]), {
             "participant_id": e["participant_id"], "step": e["step"], "kind": step.kind,
             "task": step.task or step.scale, "started_at": None, "ended_at": None, "seconds": None,
-            "classifications": 0, "strokes": 0, "prediction": "", "answer": ""})
+            "classifications": 0, "strokes": 0, "map_views": 0, "first_map_view_s": None, "prediction": "",
+            "answer": ""})
         kind, payload = e["kind"], e["payload"]
         if kind == "step-start" and row["started_at"] is None:
             row["started_at"] = e["at"]
@@ -37,6 +38,10 @@ def step_rows(study, events: list[dict]) -> list[dict]:
             row["classifications"] += 1
         elif kind == "stroke":
             row["strokes"] += 1
+        elif kind == "map-view":
+            row["map_views"] += 1
+            if row["first_map_view_s"] is None and row["started_at"] is not None:
+                row["first_map_view_s"] = round((e["at"] - row["started_at"]).total_seconds(), 3)
         elif kind == "prediction":
             row["prediction"] = str(payload.get("label", ""))
         elif kind == "answer":

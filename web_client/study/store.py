@@ -19,7 +19,8 @@ from web_client.study.definition import Study, parse
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MAX_EVENT_BYTES = 256 * 1024  # a mask of a large photo as a 1-bit PNG, with room to spare
-EVENT_KINDS = ("consent", "step-start", "step-end", "classify", "stroke", "prediction", "answer", "map", "finish")
+EVENT_KINDS = ("consent", "step-start", "step-end", "classify", "stroke", "prediction", "answer", "map", "map-view",
+               "finish")
 
 metadata = sa.MetaData()
 studies = sa.Table(
@@ -52,7 +53,7 @@ events = sa.Table(
 
 
 MAX_MASK_PIXELS = 50_000_000  # as the service's own limit on photos
-PHOTO_KINDS = ("map", "prediction", "stroke")
+PHOTO_KINDS = ("map", "map-view", "prediction", "stroke")
 
 
 def checked_payload(study: Study, kind: str, payload: dict) -> dict:
@@ -280,6 +281,8 @@ class Store:
                 changes["finished_at"] = at
             elif step != row.step:  # steps are taken in order: none skipped, none gone back to
                 raise StoreError(f"this participant is on step {row.step}, not {step}")
+            elif kind == "map-view" and not (study.steps[step].kind == "explore" and study.steps[step].map):
+                raise StoreError(f"step {step} does not show the model's map")
             if kind == "step-end":
                 changes["step"] = step + 1
             payload = checked_payload(study, kind, payload)

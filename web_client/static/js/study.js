@@ -107,7 +107,9 @@ async function showTask() {
   const painting = step.kind === "explore" || step.task !== "predict";
   ui.taskTitle.textContent = step.kind === "question" ? "A question" : TITLES[step.kind === "explore" ? "explore"
     : `${step.kind}:${step.task || "paint"}`];
-  ui.taskHelp.textContent = photoTask ? `Photo ${state.photo + 1} of ${state.study.photos}.` : "";
+  const suggested = step.kind === "explore" && step.minutes
+    ? ` Take about ${step.minutes} minute${step.minutes === 1 ? "" : "s"}.` : "";
+  ui.taskHelp.textContent = photoTask ? `Photo ${state.photo + 1} of ${state.study.photos}.${suggested}` : "";
   ui.stage.hidden = !photoTask;
   ui.tools.hidden = !(photoTask && painting);
   ui.classify.hidden = step.kind !== "explore";
@@ -173,6 +175,7 @@ async function showModelMap() {
   painter.setHeatMap(map);
   painter.showHeatMap(true);
   ui.answer.textContent = `Bright: where hiding the photo costs “${map.label}” the most.`;
+  await record("map-view", { photo: state.photo, label: map.label });
 }
 
 // Each finished stroke, as a summary: how many strokes and how much of the photo is painted.
