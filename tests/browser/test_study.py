@@ -116,3 +116,28 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     before, after = (float(researcher.locator("#rows td").nth(i).inner_text()) for i in (7, 8))
     assert after < before, (before, after)  # hiding the cup first loses the espresso sooner than the sky
     researcher.close()
+
+
+def test_a_reload_within_a_step_goes_on_from_the_photo_it_was_on(browser, stack):
+    two = {**STUDY, "id": "two-photos", "photos": ["coffee", "chelsea"], "steps": [{"kind": "before", "task": "paint"}]}
+    admin(stack, "/api/admin/studies", json.dumps(two).encode())
+
+    def prepare(page):
+        page.device, page.fingers = "phone", Fingers(page)
+
+    with opened(browser, stack["web"].url + "study/two-photos", init_script=RECORD_MASKS, before_goto=prepare,
+                **DEVICES["phone"]) as page:
+        press(page, "[data-action=agree]")
+        wait_text(page, "#task-help", "Photo 1 of 2.")
+        page.wait_for_function("() => document.querySelector('#canvas').dataset.place", timeout=20_000)
+        paint_rows(page, (20, 50))
+        press(page, "[data-action=next]")
+        wait_text(page, "#task-help", "Photo 2 of 2.")
+        page.reload()
+        wait_text(page, "#task-help", "Photo 2 of 2.")  # not photo 1 again
+        page.wait_for_function("() => document.querySelector('#canvas').dataset.place", timeout=20_000)
+        paint_rows(page, (90,))
+        press(page, "[data-action=next]")
+        page.wait_for_selector("#done:not([hidden])", timeout=20_000)
+    events = admin(stack, "/api/admin/studies/two-photos/events.json")
+    assert [e["payload"]["photo"] for e in events if e["kind"] == "map"] == ["coffee", "chelsea"]

@@ -158,3 +158,18 @@ def test_two_writes_of_one_participant_take_turns(store, monkeypatch):
     assert len(stored) == 1 and len(refused) == 1, outcomes
     assert type(refused[0]) is StoreError and "on step 1, not 0" in str(refused[0])
     assert [e["kind"] for e in store.events("does-painting-teach", p.id)].count("step-end") == 1
+
+
+def test_each_photo_is_answered_once_a_step_and_a_reload_resumes_at_the_next(store):
+    from web_client.study.store import AlreadyAnswered
+    store.put_study(parse({**STUDY, "id": "two-photos", "photos": ["coffee", "chelsea"]}))
+    p = store.new_participant("two-photos")
+    store.record(p.id, "two-photos", "consent", 0, {})
+    assert store.photos_answered(p.id, "two-photos", 0) == 0
+    store.record(p.id, "two-photos", "map", 0, {"photo": 0, "mask": ""})
+    assert store.photos_answered(p.id, "two-photos", 0) == 1
+    with pytest.raises(AlreadyAnswered, match="map of photo 0 in step 0 is stored already"):
+        store.record(p.id, "two-photos", "map", 0, {"photo": 0, "mask": ""})
+    store.record(p.id, "two-photos", "map", 0, {"photo": 1, "mask": ""})
+    assert store.photos_answered(p.id, "two-photos", 0) == 2
+    assert [e["payload"]["photo"] for e in store.events("two-photos") if e["kind"] == "map"] == ["coffee", "chelsea"]

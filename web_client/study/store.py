@@ -54,6 +54,7 @@ events = sa.Table(
 
 MAX_MASK_PIXELS = 50_000_000  # as the service's own limit on photos
 PHOTO_KINDS = ("map", "map-view", "prediction", "stroke")
+ANSWER_KINDS = ("map", "prediction")  # one per photo and step: what a before or after step asks
 
 
 def checked_payload(study: Study, kind: str, payload: dict) -> dict:
@@ -96,6 +97,10 @@ class UnknownParticipant(StoreError):
 
 
 class Finished(StoreError):
+    status = 409
+
+
+class AlreadyAnswered(StoreError):
     status = 409
 
 
@@ -286,12 +291,27 @@ class Store:
             if kind == "step-end":
                 changes["step"] = step + 1
             payload = checked_payload(study, kind, payload)
+            if kind in ANSWER_KINDS and payload["photo"] in self._answered(db, participant_id, step, kind):
+                raise AlreadyAnswered(f"this participant's {kind} of photo {study.photos.index(payload['photo'])} "
+                                      f"in step {step} is stored already; it cannot be given again")
             text = json.dumps(payload, separators=(",", ":"))
             if changes:
                 db.execute(participants.update().where(participants.c.id == participant_id).values(**changes))
             result = db.execute(events.insert().values(participant_id=participant_id, study_id=study_id, step=step,
                                                        kind=kind, at=at, payload=text))
             return result.inserted_primary_key[0]
+
+    @staticmethod
+    def _answered(db, participant_id: str, step: int, kind: str) -> set[str]:
+        rows = db.execute(sa.select(events.c.payload).where(events.c.participant_id == participant_id,
+                                                            events.c.step == step, events.c.kind == kind))
+        return {json.loads(r.payload).get("photo") for r in rows}
+
+    def photos_answered(self, participant_id: str, study_id: str, step: int) -> int:
+        """How many of the study's photos this participant has answered in `step` (a map or a
+        prediction each, in order): where a reload resumes within the step."""
+        with self.engine.connect() as db:
+            return max(len(self._answered(db, participant_id, step, kind)) for kind in ANSWER_KINDS)
 
     def events(self, study_id: str, participant_id: str | None = None) -> list[dict]:
         """A study's events in the order they happened (one participant's, if given)."""

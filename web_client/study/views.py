@@ -116,7 +116,8 @@ def where(study_id, participant_id):
     # The page names photos by number: the researcher's file paths stay on the server.
     shown = {**json.loads(study.to_json()), "photos": len(study.photos)}
     return jsonify({"participant": p.id, "step": p.step, "consented": p.consented_at is not None,
-                    "finished": p.finished_at is not None, "study": shown})
+                    "finished": p.finished_at is not None, "study": shown,
+                    "photo": store().photos_answered(p.id, study_id, p.step)})
 
 
 @bp.post("/api/study/<study_id>/participants/<participant_id>/events")

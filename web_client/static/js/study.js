@@ -30,7 +30,9 @@ const TITLES = {
 async function call(path, options = {}) {
   const response = await fetch(`/api/study/${encodeURIComponent(studyId)}${path}`, options);
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw Object.assign(new Error(body.error || response.statusText), { status: response.status });
+  if (!response.ok) {
+    throw Object.assign(new Error(body.error || response.statusText), { status: response.status, code: body.code });
+  }
   return body;
 }
 
@@ -66,6 +68,7 @@ async function begin() {
   state.participant = saved;
   state.study = where.study;
   state.step = where.step;
+  state.resumeAt = where.photo || 0;  // a reload within a step goes on from the photo it was on
   ui.title.textContent = state.study.title;
   // Their only name here: with it, a participant who withdraws can have their data deleted.
   for (const id of document.querySelectorAll(".participant-id")) id.textContent = saved;
@@ -94,7 +97,8 @@ async function startStep() {
     ui.progress.textContent = "";
     return;
   }
-  state.photo = 0;
+  state.photo = Math.min(state.resumeAt || 0, state.study.photos - 1);
+  state.resumeAt = 0;
   await record("step-start");
   await showTask();
 }
@@ -220,7 +224,7 @@ async function guarded(action) {
   try {
     await action();
   } catch (error) {
-    showBanner(error.status === 409 ? "You have finished this study already." : error.message);
+    showBanner(error.code === "Finished" ? "You have finished this study already." : error.message);
   } finally {
     state.busy = false;
   }
