@@ -35,10 +35,18 @@ def create_app(test_config: dict | None = None) -> Flask:
         # Sessions are not used yet; the key still comes from the environment, never from the code.
         # Secrets may come from files instead (MASKSCOPE_..._FILE: a Kubernetes Secret's volume).
         SECRET_KEY=env_secret("MASKSCOPE_SECRET_KEY") or os.urandom(32),
+        TRUSTED_PROXIES=int(os.environ.get("MASKSCOPE_TRUSTED_PROXIES", "0")),
     )
     if test_config:
         app.config.update(test_config)
     app.config["SAMPLES_DIR"] = Path(app.config["SAMPLES_DIR"])
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind an Ingress the client's address is the proxy's: take it from X-Forwarded-For as
+        # that many proxies set it (the study's join limit is by address). Never by default: a
+        # client reaching the app directly could then claim any address.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     # Imported here, not at the top: under gunicorn, prometheus_client must first be imported after
     # __main__ has set up its multiprocess folder (web_client/metrics.py).

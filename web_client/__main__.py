@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--inference-channels", type=int, default=8,
              help="connections to the inference service; each photo's calls keep to one, so a service of several "
                   "processes or pods shares the photos out")
+    add_flag(parser, "--trusted-proxies", type=int, default=0,
+             help="proxies in front of the app whose X-Forwarded-For (and -Proto, -Host) to believe: 1 behind "
+                  "an Ingress; 0: the connection's own address (anyone could claim another)")
     add_flag(parser, "--max-upload-mb", type=float, default=16, help="largest upload, in MiB")
     add_flag(parser, "--processes", type=int, default=1, help="gunicorn worker processes")
     add_flag(parser, "--threads", type=int, default=64,
@@ -89,6 +92,7 @@ class WebServer(BaseApplication):
                            "INFERENCE_CHANNELS": args.inference_channels,
                            "DATABASE_URL": study.database_url(args), "STUDY_MIGRATE": False,
                            "ADMIN_TOKEN": args.admin_token, "SECRET_KEY": args.secret_key,
+                           "TRUSTED_PROXIES": args.trusted_proxies,
                            "MAX_CONTENT_LENGTH": int(args.max_upload_mb * (1 << 20))})
 
 

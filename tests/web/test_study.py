@@ -197,6 +197,23 @@ def test_the_pages_and_their_photos(client, tmp_path, photo_png):
 def test_joining_is_rate_limited_by_address(client):
     statuses = [client.post(f"/api/study/{STUDY['id']}/participants").status_code for _ in range(45)]
     assert statuses[:25] == [201] * 25 and 429 in statuses
+    # Without trusted proxies a claimed address changes nothing: the connection's own counts.
+    claimed = client.post(f"/api/study/{STUDY['id']}/participants", headers={"X-Forwarded-For": "198.51.100.7"})
+    assert claimed.status_code == 429
+
+
+def test_behind_an_ingress_each_client_address_has_its_own_join_limit(server, tmp_path):
+    app = create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "ADMIN_TOKEN": TOKEN,
+                      "DATABASE_URL": f"sqlite:///{tmp_path / 'study.db'}", "TRUSTED_PROXIES": 1})
+    client = app.test_client()
+    assert client.post("/api/admin/studies", data=yaml.safe_dump(STUDY), headers=ADMIN).status_code == 201
+
+    def join(address):  # every request arrives from the Ingress controller's one address
+        return client.post(f"/api/study/{STUDY['id']}/participants", headers={"X-Forwarded-For": address},
+                           environ_base={"REMOTE_ADDR": "10.0.0.2"}).status_code
+    first = [join("203.0.113.1") for _ in range(45)]
+    assert 429 in first
+    assert join("203.0.113.2") == 201  # another student in the class
 
 
 def test_exports_are_safe_to_open_in_a_spreadsheet(client):
