@@ -40,13 +40,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     app.config["SAMPLES_DIR"] = Path(app.config["SAMPLES_DIR"])
-    if app.config["TRUSTED_PROXIES"]:
+    hops = app.config["TRUSTED_PROXIES"]
+    if not isinstance(hops, int) or hops < 0:
+        raise ValueError(f"TRUSTED_PROXIES is a count of proxies, 0 or more; got {hops!r}")
+    if hops:
         # Behind an Ingress the client's address is the proxy's: take it from X-Forwarded-For as
         # that many proxies set it (the study's join limit is by address). Never by default: a
         # client reaching the app directly could then claim any address.
         from werkzeug.middleware.proxy_fix import ProxyFix
-        hops = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)
 
     # Imported here, not at the top: under gunicorn, prometheus_client must first be imported after
     # __main__ has set up its multiprocess folder (web_client/metrics.py).

@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
              help="connections to the inference service; each photo's calls keep to one, so a service of several "
                   "processes or pods shares the photos out")
     add_flag(parser, "--trusted-proxies", type=int, default=0,
-             help="proxies in front of the app whose X-Forwarded-For (and -Proto, -Host) to believe: 1 behind "
-                  "an Ingress; 0: the connection's own address (anyone could claim another)")
+             help="proxies in front of the app whose X-Forwarded-For to believe: 1 behind an Ingress; 0: the "
+                  "connection's own address (anyone could claim another)")
     add_flag(parser, "--max-upload-mb", type=float, default=16, help="largest upload, in MiB")
     add_flag(parser, "--processes", type=int, default=1, help="gunicorn worker processes")
     add_flag(parser, "--threads", type=int, default=64,
@@ -106,6 +106,8 @@ def main(argv=None) -> None:
         args.secret_key = env_secret("MASKSCOPE_SECRET_KEY") or os.urandom(32)
     except ValueError as exc:
         parser.error(str(exc))
+    if args.trusted_proxies < 0:
+        parser.error(f"--trusted-proxies is a count of proxies, 0 or more; got {args.trusted_proxies}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The study database's schema, once, before gunicorn starts its worker processes. (The admin
     # token is read from MASKSCOPE_ADMIN_TOKEN only: a flag would show it in process listings.)

@@ -30,12 +30,13 @@ def serving(model_dir: Path, *web_args: str, port: int = 0, env: dict | None = N
     service in the dict, and that one is stopped."""
     from web_client.samples import extract
     extract()  # the gallery's photos (make samples does the same)
-    inference = ServerProcess(model_dir, port=port)
-    stack = {"inference": inference, "web": WebServer(inference.address, *web_args, env=env)}
+    stack = {"inference": ServerProcess(model_dir, port=port)}
     try:
+        stack["web"] = WebServer(stack["inference"].address, *web_args, env=env)
         yield stack
     finally:
-        stack["web"].stop()
+        if "web" in stack:
+            stack["web"].stop()
         stack["inference"].stop()
 
 
@@ -49,10 +50,10 @@ def opened(browser, url: str, *, init_script: str | None = None, before_goto=Non
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    if before_goto:
-        before_goto(page)
-    page.goto(url)
     try:
+        if before_goto:
+            before_goto(page)
+        page.goto(url)
         yield page
     finally:
         context.close()

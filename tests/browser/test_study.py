@@ -1,9 +1,10 @@
 """A participant goes through a three-step study on a phone (touch), against the real servers and
 a real database: what they did is exactly what the export holds, and the summary shows how their
-map moved toward the model's."""
+map moved toward the model's; a reload within a step goes on where it was."""
 
 import json
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 
@@ -40,14 +41,21 @@ def paint_rows(page, rows):
         stroke(page, to_page(page, 130, y), to_page(page, 470, y))
 
 
-def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
-    assert admin(stack, "/api/admin/studies", json.dumps(STUDY).encode())["link"] == "/study/phone-study"
-
+@contextmanager
+def participant_page(browser, stack, study_id: str):
+    """The study's page on a phone with touch, as a participant opens it."""
     def prepare(page):
         page.device, page.fingers = "phone", Fingers(page)
 
-    with opened(browser, stack["web"].url + "study/phone-study", init_script=RECORD_MASKS, before_goto=prepare,
+    with opened(browser, stack["web"].url + f"study/{study_id}", init_script=RECORD_MASKS, before_goto=prepare,
                 **DEVICES["phone"]) as page:
+        yield page
+
+
+def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
+    assert admin(stack, "/api/admin/studies", json.dumps(STUDY).encode())["link"] == "/study/phone-study"
+
+    with participant_page(browser, stack, "phone-study") as page:
         wait_text(page, "#consent-text", "I agree to take part.")
         shot(page, "study-1-consent")
         press(page, "[data-action=agree]")
@@ -122,11 +130,7 @@ def test_a_reload_within_a_step_goes_on_from_the_photo_it_was_on(browser, stack)
     two = {**STUDY, "id": "two-photos", "photos": ["coffee", "chelsea"], "steps": [{"kind": "before", "task": "paint"}]}
     admin(stack, "/api/admin/studies", json.dumps(two).encode())
 
-    def prepare(page):
-        page.device, page.fingers = "phone", Fingers(page)
-
-    with opened(browser, stack["web"].url + "study/two-photos", init_script=RECORD_MASKS, before_goto=prepare,
-                **DEVICES["phone"]) as page:
+    with participant_page(browser, stack, "two-photos") as page:
         press(page, "[data-action=agree]")
         wait_text(page, "#task-help", "Photo 1 of 2.")
         page.wait_for_function("() => document.querySelector('#canvas').dataset.place", timeout=20_000)
@@ -141,3 +145,26 @@ def test_a_reload_within_a_step_goes_on_from_the_photo_it_was_on(browser, stack)
         page.wait_for_selector("#done:not([hidden])", timeout=20_000)
     events = admin(stack, "/api/admin/studies/two-photos/events.json")
     assert [e["payload"]["photo"] for e in events if e["kind"] == "map"] == ["coffee", "chelsea"]
+
+
+def test_a_step_whose_answers_are_in_but_whose_end_was_lost_ends_on_reload(browser, stack):
+    """The page went away between a step's last answer and its end: a reload goes on, not stuck
+    on a photo the store will not take twice."""
+    one = {**STUDY, "id": "lost-end", "steps": [{"kind": "before", "task": "paint"}, {"kind": "after", "task": "paint"}]}
+    admin(stack, "/api/admin/studies", json.dumps(one).encode())
+
+    with participant_page(browser, stack, "lost-end") as page:
+        press(page, "[data-action=agree]")
+        wait_text(page, "#study-progress", "Step 1 of 2")
+        participant = page.evaluate("() => Object.entries(localStorage).find(([k]) => k.includes('lost-end'))[1]")
+        events = f"{stack['web'].url}api/study/lost-end/participants/{participant}/events"
+        answer = json.dumps({"kind": "map", "step": 0, "payload": {"photo": 0, "mask": ""}}).encode()
+        urllib.request.urlopen(urllib.request.Request(events, answer, {"Content-Type": "application/json"}), timeout=30)
+        page.reload()  # the map is in; the step-end never came
+        wait_text(page, "#study-progress", "Step 2 of 2")
+        page.wait_for_function("() => document.querySelector('#canvas').dataset.place", timeout=20_000)
+        paint_rows(page, (90,))
+        press(page, "[data-action=next]")
+        page.wait_for_selector("#done:not([hidden])", timeout=20_000)
+    kinds = [(e["kind"], e["step"]) for e in admin(stack, "/api/admin/studies/lost-end/events.json")]
+    assert kinds.count(("step-end", 0)) == 1 and kinds.count(("map", 0)) == 1 and kinds[-1] == ("finish", 2)

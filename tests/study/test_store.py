@@ -173,3 +173,18 @@ def test_each_photo_is_answered_once_a_step_and_a_reload_resumes_at_the_next(sto
     store.record(p.id, "two-photos", "map", 0, {"photo": 1, "mask": ""})
     assert store.photos_answered(p.id, "two-photos", 0) == 2
     assert [e["payload"]["photo"] for e in store.events("two-photos") if e["kind"] == "map"] == ["coffee", "chelsea"]
+
+
+def test_a_long_read_does_not_hold_up_a_participants_write(store):
+    """An export reading a big study while participants go on: neither waits for the other."""
+    import threading
+    p = store.new_participant("does-painting-teach")
+    store.record(p.id, "does-painting-teach", "consent", 0, {})
+    written = threading.Event()
+    with store.engine.connect() as reader:
+        reader.execute(sa.text("SELECT count(*) FROM events")).scalar()  # a read transaction, open
+        writer = threading.Thread(target=lambda: (store.record(p.id, "does-painting-teach", "step-start", 0, {}),
+                                                  written.set()))
+        writer.start()
+        assert written.wait(2), "the write waited for the read to end"
+    writer.join(5)

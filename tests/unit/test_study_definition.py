@@ -26,6 +26,7 @@ def test_a_good_study_loads_from_yaml_and_json(tmp_path):
 @pytest.mark.parametrize("change, message", [
     ({"id": "Has Spaces"}, "`id` must be lower-case"),
     ({"photos": []}, "`photos` is a non-empty list"),
+    ({"photos": ["coffee", "chelsea", "coffee"]}, "each photo once; listed more than once: coffee"),
     ({"steps": []}, "`steps` is a non-empty list"),
     ({"steps": [{"kind": "dance"}]}, "step 1: kind 'dance'"),
     ({"steps": [{"kind": "before", "task": "sing"}]}, r"step 1 \(before\): task 'sing'"),

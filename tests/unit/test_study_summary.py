@@ -89,3 +89,11 @@ def test_the_paired_means_leave_out_who_did_only_one_half():
     assert summary["paired_means"]["after_agreement"] == learned["after_agreement"]
     # Everyone's "before" mean takes in the one who stopped halfway, and so it is no baseline.
     assert summary["before_agreement"] != summary["paired_means"]["before_agreement"]
+    assert summary["paired_correct"] == 1 and summary["paired_means"]["after_correct"] == 1.0
+
+
+def test_predictions_pair_on_their_own_when_no_maps_were_painted():
+    log = [e for e in events("p", "left", "right", "cup", "espresso") if e["kind"] != "map"]
+    summary = overall(participant_rows(STUDY, log, {"coffee": VIEW}))
+    assert summary["paired"] == 0 and summary["paired_correct"] == 1
+    assert summary["paired_means"]["before_correct"] == 0.0 and summary["paired_means"]["after_correct"] == 1.0

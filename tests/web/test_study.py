@@ -235,3 +235,20 @@ def test_the_admin_token_guards_every_admin_route(client):
         response = getattr(client, method)(f"/api/admin/studies/{STUDY['id']}/{path}".rstrip("/"))
         assert response.status_code == 401, (method, path)
     assert client.get("/api/admin/studies", headers=ADMIN).get_json()[0]["study"] == STUDY["id"]  # nothing deleted
+
+
+def test_a_photo_is_answered_once_and_the_participant_learns_where_to_resume(client):
+    base = participant(client)
+    event(client, base, "consent")
+    assert client.get(base).get_json()["photo"] == 0
+    assert event(client, base, "map", 0, photo=0, mask="").status_code == 201
+    again = event(client, base, "map", 0, photo=0, mask="")
+    assert again.status_code == 409 and again.get_json()["code"] == "AlreadyAnswered"
+    assert client.get(base).get_json()["photo"] == 1  # the study has one photo: the step is all answered
+    assert event(client, base, "step-end", 0).status_code == 201
+
+
+def test_trusted_proxies_is_a_count(server, tmp_path):
+    with pytest.raises(ValueError, match="a count of proxies, 0 or more"):
+        create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "TRUSTED_PROXIES": -1,
+                    "DATABASE_URL": f"sqlite:///{tmp_path / 'study.db'}"})

@@ -123,6 +123,9 @@ def parse(data, where: str = "the study") -> Study:
         raise StudyError(f"{where}: `photos` is a non-empty list of sample names or image paths")
     if len(photos) > MAX_PHOTOS:
         raise StudyError(f"{where}: {len(photos)} photos; at most {MAX_PHOTOS}")
+    twice = sorted({p for p in photos if photos.count(p) > 1})
+    if twice:  # answers are kept per photo: a photo shown twice would have one answer
+        raise StudyError(f"{where}: each photo once; listed more than once: {', '.join(twice)}")
     steps = data.get("steps")
     if not isinstance(steps, list) or not steps:
         raise StudyError(f"{where}: `steps` is a non-empty list")

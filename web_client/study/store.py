@@ -122,15 +122,20 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+WRITE = "maskscope_write"  # an execution option: this transaction writes (engine_for)
+
+
 def engine_for(url: str) -> sa.Engine:
     """An engine for `url`; a SQLite file's folder is made, and its foreign keys enforced (SQLite's
     default is off).
 
-    On SQLite every transaction begins IMMEDIATE: it holds the database's write lock from its
-    first read, as `SELECT ... FOR UPDATE` does a row on PostgreSQL (SQLite ignores that), so two
-    writes of one participant take turns and the second sees the first (a deferred transaction
-    would read, then fail to upgrade its lock: "database is locked"). pysqlite's own
-    transaction handling is turned off for it, as SQLAlchemy's documentation shows.
+    On SQLite a writing transaction (an engine with `WRITE` in its execution options: Store's
+    writes) begins IMMEDIATE: it holds the database's write lock from its first read, as `SELECT
+    ... FOR UPDATE` does a row on PostgreSQL (SQLite ignores that), so two writes of one
+    participant take turns and the second sees the first (two deferred ones both read, then both
+    wrote). Reads begin deferred, and the file is in WAL mode, so that reads (an export of a big
+    study) and a write do not wait on each other. pysqlite's own transaction handling is turned
+    off for this, as SQLAlchemy's documentation shows.
     """
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -140,10 +145,11 @@ def engine_for(url: str) -> sa.Engine:
         def _connect(connection, _record):
             connection.isolation_level = None
             connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA journal_mode = WAL")
 
         @sa.event.listens_for(engine, "begin")
         def _begin(connection):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE) else "BEGIN")
     return engine
 
 
@@ -178,13 +184,14 @@ def downgrade(engine: sa.Engine, revision: str = "base") -> None:
 class Store:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self._writer = engine.execution_options(**{WRITE: True})  # the same pool; writes begin IMMEDIATE
 
     # ---- studies (the researcher's side) ----
 
     def put_study(self, study: Study) -> None:
         """Adds a study, or replaces its definition while nobody has taken part (a study that has
         participants keeps the steps they saw: give a changed study a new id)."""
-        with self.engine.begin() as db:
+        with self._writer.begin() as db:
             # Locked, so that no participant joins between the count below and the update.
             exists = db.execute(sa.select(studies.c.id).where(studies.c.id == study.id).with_for_update()).first()
             if exists is None:
@@ -212,7 +219,7 @@ class Store:
 
     def delete_study(self, study_id: str) -> int:
         """Removes a study with its participants and events; returns how many events went."""
-        with self.engine.begin() as db:
+        with self._writer.begin() as db:
             count = db.execute(sa.select(sa.func.count()).select_from(events)
                                .where(events.c.study_id == study_id)).scalar()
             db.execute(events.delete().where(events.c.study_id == study_id))
@@ -223,7 +230,7 @@ class Store:
 
     def delete_participant(self, participant_id: str, study_id: str) -> int:
         """Removes one participant (who withdraws) with their events; returns how many events went."""
-        with self.engine.begin() as db:
+        with self._writer.begin() as db:
             count = db.execute(sa.select(sa.func.count()).select_from(events)
                                .where(events.c.participant_id == participant_id, events.c.study_id == study_id)).scalar()
             db.execute(events.delete().where(events.c.participant_id == participant_id, events.c.study_id == study_id))
@@ -237,7 +244,7 @@ class Store:
 
     def new_participant(self, study_id: str) -> Participant:
         participant = Participant(secrets.token_urlsafe(16), study_id, now(), None, 0, None)
-        with self.engine.begin() as db:
+        with self._writer.begin() as db:
             # Shared-locked: a put_study of this study waits for the join, and then counts it.
             if db.execute(sa.select(studies.c.id).where(studies.c.id == study_id)
                           .with_for_update(read=True)).first() is None:
@@ -266,7 +273,7 @@ class Store:
         study = self.study(study_id)
         if not 0 <= step < len(study.steps) and kind not in ("consent", "finish"):
             raise StoreError(f"step {step}: study {study_id!r} has steps 0 to {len(study.steps) - 1}")
-        with self.engine.begin() as db:
+        with self._writer.begin() as db:
             row = db.execute(sa.select(participants).where(participants.c.id == participant_id,
                                                            participants.c.study_id == study_id)
                              .with_for_update()).first()
@@ -309,7 +316,8 @@ class Store:
 
     def photos_answered(self, participant_id: str, study_id: str, step: int) -> int:
         """How many of the study's photos this participant has answered in `step` (a map or a
-        prediction each, in order): where a reload resumes within the step."""
+        prediction each; the page answers them in order, so a reload resumes at this number, and
+        at the step's end when it is all of them)."""
         with self.engine.connect() as db:
             return max(len(self._answered(db, participant_id, step, kind)) for kind in ANSWER_KINDS)
 

@@ -67,15 +67,18 @@ def participant_rows(study, events: list[dict], views: dict[str, ModelView]) -> 
 def overall(rows: list[dict]) -> dict:
     """The means over participants (each over those who have that figure), how many moved toward
     the model (after agreement > before), and the before/after means over the paired participants
-    alone (who have both): the comparison to report, since a mean over everyone who did only the
-    first half is no "before" of the same people."""
+    alone (who have both maps; for correctness, both predictions): the comparison to report, since
+    a mean over everyone who did only the first half is no "before" of the same people."""
     keys = ("before_agreement", "after_agreement", "before_correct", "after_correct", "seconds")
     paired = [r for r in rows if r["before_agreement"] is not None and r["after_agreement"] is not None]
+    # Predictions pair on their own: a study may ask for classes, not maps, or the other way.
+    paired_correct = [r for r in rows if r["before_correct"] is not None and r["after_correct"] is not None]
     return {"participants": len(rows), "finished": sum(r["finished"] for r in rows),
             **{k: _mean(r[k] for r in rows) for k in keys},
             "moved_toward_the_model": sum(r["after_agreement"] > r["before_agreement"] for r in paired),
-            "paired": len(paired),
-            "paired_means": {k: _mean(r[k] for r in paired) for k in keys[:4]}}
+            "paired": len(paired), "paired_correct": len(paired_correct),
+            "paired_means": {**{k: _mean(r[k] for r in paired) for k in keys[:2]},
+                             **{k: _mean(r[k] for r in paired_correct) for k in keys[2:4]}}}
 
 
 def deletion_areas(study, events: list[dict], views: dict[str, ModelView], measure) -> dict:

@@ -97,10 +97,33 @@ async function startStep() {
     ui.progress.textContent = "";
     return;
   }
-  state.photo = Math.min(state.resumeAt || 0, state.study.photos - 1);
+  const answered = state.resumeAt || 0;
   state.resumeAt = 0;
   await record("step-start");
+  const step = currentStep();
+  // Every photo answered but the step not ended (the page went away in between): end it now.
+  if (step.kind !== "explore" && step.kind !== "question" && answered >= state.study.photos) {
+    await endStep();
+    return;
+  }
+  state.photo = answered;
   await showTask();
+}
+
+async function endStep() {
+  await record("step-end");
+  state.step += 1;
+  await startStep();
+}
+
+// A photo's answer; one stored already (this request's reply was lost, and it is sent again) is
+// the same answer, not an error.
+async function answer(kind, payload) {
+  try {
+    await record(kind, payload);
+  } catch (error) {
+    if (error.code !== "AlreadyAnswered") throw error;
+  }
 }
 
 async function showTask() {
@@ -179,7 +202,8 @@ async function showModelMap() {
   painter.setHeatMap(map);
   painter.showHeatMap(true);
   ui.answer.textContent = `Bright: where hiding the photo costs “${map.label}” the most.`;
-  await record("map-view", { photo: state.photo, label: map.label });
+  // Logged for the researcher; the map is drawn already, so a failed write is no error to show.
+  await record("map-view", { photo: state.photo, label: map.label }).catch(() => {});
 }
 
 // Each finished stroke, as a summary: how many strokes and how much of the photo is painted.
@@ -203,9 +227,9 @@ async function next() {
   } else if (step.kind !== "explore" && step.task === "predict") {
     const label = ui.predictLabel.value.trim();
     if (!label) { showBanner("Please name the class you expect."); return; }
-    await record("prediction", { photo: state.photo, label });
+    await answer("prediction", { photo: state.photo, label });
   } else if (step.kind !== "explore") {
-    await record("map", { photo: state.photo, mask: await blobToBase64(await painter.maskBlob()) });
+    await answer("map", { photo: state.photo, mask: await blobToBase64(await painter.maskBlob()) });
   }
   ui.banner.hidden = true;
   if (step.kind !== "question" && state.photo + 1 < state.study.photos) {
@@ -213,9 +237,7 @@ async function next() {
     await showTask();
     return;
   }
-  await record("step-end");
-  state.step += 1;
-  await startStep();
+  await endStep();
 }
 
 async function guarded(action) {

@@ -56,8 +56,8 @@ async function show(faithfulness = false) {
     $("#overall").textContent = `${o.participants} participants (${o.finished} finished). Of the ${o.paired} `
       + `with both maps, agreement with the model's map: before ${number(p.before_agreement)}, after `
       + `${number(p.after_agreement)}; ${o.moved_toward_the_model} of ${o.paired} moved toward the model. `
-      + `Expected class right: before ${percent(p.before_correct)}, after ${percent(p.after_correct)}. `
-      + `Time on task: ${o.seconds ?? "–"} s.`;
+      + `Of the ${o.paired_correct} with both predictions, expected class right: before `
+      + `${percent(p.before_correct)}, after ${percent(p.after_correct)}. Time on task: ${o.seconds ?? "–"} s.`;
     drawSlopes($("#slopes"), summary.participants);
     $("#rows").replaceChildren(...summary.participants.map((p) => {
       const row = document.createElement("tr");
