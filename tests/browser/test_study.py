@@ -10,6 +10,7 @@ import pytest
 
 from tests.browser.test_devices import DEVICES, RECORD_MASKS, Fingers, press, shot, stroke, to_page
 from tests.browser.conftest import opened, serving
+from tests.browser.test_page import SCREENSHOTS
 
 TOKEN = "browser-admin-token"
 STUDY = {"id": "phone-study", "title": "What does the classifier look at?", "consent": "I agree to take part.",
@@ -109,7 +110,7 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     assert summary["overall"]["moved_toward_the_model"] == 1
 
     # The researcher's summary page: a wrong token is refused, the right one shows the figures.
-    researcher = browser.new_page()
+    researcher = browser.new_page(viewport={"width": 1280, "height": 800})
     researcher.goto(stack["web"].url + "admin/studies/phone-study")
     researcher.fill("#token", "wrong")
     researcher.click("button[type=submit]")
@@ -122,6 +123,7 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     researcher.click("[data-action=faithfulness]")
     wait_text(researcher, "#faithfulness", "The model's own maps: coffee 0.", timeout_ms=120_000)
     before, after = (float(researcher.locator("#rows td").nth(i).inner_text()) for i in (7, 8))
+    researcher.screenshot(path=str(SCREENSHOTS / "study-admin-laptop.png"), full_page=True)
     assert after < before, (before, after)  # hiding the cup first loses the espresso sooner than the sky
     researcher.close()
 

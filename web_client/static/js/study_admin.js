@@ -53,11 +53,16 @@ async function show(faithfulness = false) {
     const o = summary.overall;
     // Before and after over the same people: those who painted both maps (paired).
     const p = o.paired_means;
-    $("#overall").textContent = `${o.participants} participants (${o.finished} finished). Of the ${o.paired} `
-      + `with both maps, agreement with the model's map: before ${number(p.before_agreement)}, after `
-      + `${number(p.after_agreement)}; ${o.moved_toward_the_model} of ${o.paired} moved toward the model. `
-      + `Of the ${o.paired_correct} with both predictions, expected class right: before `
-      + `${percent(p.before_correct)}, after ${percent(p.after_correct)}. Time on task: ${o.seconds ?? "–"} s.`;
+    // A sentence for what the study asked: maps, predictions (a study may ask for one or both).
+    const people = (n) => `${n} participant${n === 1 ? "" : "s"}`;
+    $("#overall").textContent = [
+      `${people(o.participants)} (${o.finished} finished).`,
+      o.paired ? `Of the ${o.paired} with both maps, agreement with the model's map: before `
+        + `${number(p.before_agreement)}, after ${number(p.after_agreement)}; ${o.moved_toward_the_model} of `
+        + `${o.paired} moved toward the model.` : "",
+      o.paired_correct ? `Of the ${o.paired_correct} with both predictions, expected class right: before `
+        + `${percent(p.before_correct)}, after ${percent(p.after_correct)}.` : "",
+      `Time on task: ${o.seconds ?? "–"} s.`].filter(Boolean).join(" ");
     drawSlopes($("#slopes"), summary.participants);
     $("#rows").replaceChildren(...summary.participants.map((p) => {
       const row = document.createElement("tr");
