@@ -7,10 +7,9 @@ interaction hides everything else; the second also hides the object's most impor
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image
+
+from maskscope.photos import one_bit_png
 
 OBJECT_FRACTION = 0.35   # a cell is part of the object when its drop is at least this share of the largest
 CORE_SHARE = 0.5         # the second interaction hides this share of the object's cells, the most important first
@@ -43,7 +42,7 @@ def core_cells(values: np.ndarray, inside: np.ndarray, share: float = CORE_SHARE
 
 
 def mask_png(painted: np.ndarray) -> bytes:
-    """A mask the service reads: white where painted (hidden), black elsewhere."""
-    out = io.BytesIO()
-    Image.fromarray(painted.astype(np.uint8) * 255).convert("1").save(out, "PNG")
-    return out.getvalue()
+    """A mask the service reads: white where painted (hidden), black elsewhere (a PNG even when
+    nothing is painted, unlike maskscope.photos.mask_png: every step of the protocol sends one)."""
+    painted = np.asarray(painted) != 0
+    return one_bit_png(np.packbits(painted, axis=1), painted.shape[1], painted.shape[0])

@@ -17,11 +17,8 @@ import numpy as np
 from PIL import Image
 
 from inference_service.errors import InvalidArgument
-from maskscope.photos import painted_plane
+from maskscope.photos import ONE_BIT_GREY, PNG_SIGNATURE, one_bit_png, painted_plane
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# IHDR's bit depth, colour type, compression, filter method and interlace for what the page sends.
-_ONE_BIT_GREY = (1, 0, 0, 0, 0)
 
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right and bottom exclusive)
 
@@ -124,7 +121,7 @@ def _unfiltered_one_bit_png(data: bytes, width: int, height: int) -> np.ndarray 
             if kind != b"IHDR" or length != 13:
                 return None
             header = struct.unpack(">IIBBBBB", body)
-            if header[:2] != (width, height) or header[2:] != _ONE_BIT_GREY:
+            if header[:2] != (width, height) or header[2:] != ONE_BIT_GREY:
                 return None
         elif kind == b"IDAT":
             chunks.append(body)
@@ -152,13 +149,5 @@ def encode_png(mask: Mask | np.ndarray) -> bytes:
     """A mask as the page sends it: a 1-bit greyscale PNG, rows unfiltered, white where painted."""
     if not isinstance(mask, Mask):
         mask = Mask.from_array(mask)
-    rows = np.zeros((mask.height, mask.bits.shape[1] + 1), np.uint8)
-    rows[:, 1:] = mask.bits
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    header = struct.pack(">II", mask.width, mask.height) + bytes(_ONE_BIT_GREY)
-    return (PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes()))
-            + chunk(b"IEND", b""))
+    return one_bit_png(mask.bits, mask.width, mask.height)
 

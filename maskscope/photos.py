@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,9 +138,29 @@ def painted_plane(mask: Image.Image) -> Image.Image:
     return plane.point(_PAINTED_LUT)
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# IHDR's bit depth, colour type, compression, filter method and interlace for what the page sends.
+ONE_BIT_GREY = (1, 0, 0, 0, 0)
+
+
+def one_bit_png(bits: np.ndarray, width: int, height: int) -> bytes:
+    """Packed rows (np.packbits along each row) as a 1-bit greyscale PNG with unfiltered rows: what
+    the page sends, and what the service reads with zlib alone (PIL's encoder filters rows)."""
+    rows = np.zeros((height, bits.shape[1] + 1), np.uint8)
+    rows[:, 1:] = bits
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">II", width, height) + bytes(ONE_BIT_GREY)
+    return (PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes()))
+            + chunk(b"IEND", b""))
+
+
 def mask_png(painted: np.ndarray) -> bytes:
     """H x W bool as a 1-bit PNG, white where painted; empty when nothing is (the contract's 'no mask')."""
-    return png(Image.fromarray(np.asarray(painted, bool))) if painted.any() else b""
+    painted = np.asarray(painted) != 0
+    return one_bit_png(np.packbits(painted, axis=1), painted.shape[1], painted.shape[0]) if painted.any() else b""
 
 
 def png(image: Image.Image) -> bytes:
