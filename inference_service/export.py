@@ -257,8 +257,8 @@ def main(argv=None) -> int:
         return 1
     metadata = ModelMetadata.load(folder)
     if args.command == "onnx":
-        batch = {"dynamic": "a dynamic batch axis", "made dynamic": "its fixed batch axis made dynamic",
-                 "fixed at 1": "a batch axis fixed at 1: served one image per run"}[metadata.extra["batch_axis"]]
+        from inference_service.onnx_import import BATCH_AXIS_WORDS
+        batch = BATCH_AXIS_WORDS[metadata.extra["batch_axis"]]
         print(f"imported {metadata.name} to {folder}: {len(metadata.labels)} classes, input {metadata.input_size} px, "
               f"{batch}")
     else:

@@ -22,6 +22,10 @@ RESIZE_OVER_CROP = 256 / 224  # torchvision's usual eval transform: resize to 25
 BATCH = "batch"
 # A batch of two run as one must agree with the two run apart this closely to call the batch axis free.
 BATCH_TOLERANCE = 1e-4
+# What the import found of the batch axis (metadata's batch_axis), as the command line says it.
+BATCH_AXIS_WORDS = {"dynamic": "a dynamic batch axis", "made dynamic": "its fixed batch axis made dynamic",
+                    "fixed at 1": "a batch axis fixed at 1: served one image per run",
+                    "runs one image only": "a batch axis named free that runs one image only: served one image per run"}
 
 
 class ImportRefused(ValueError):

@@ -162,6 +162,14 @@ def test_bad_labels_files(tmp_path):
         read_labels(tmp_path / "latin.txt")
 
 
+@pytest.mark.parametrize("kind, said", [("dynamic", "a dynamic batch axis"), ("fixed", "made dynamic"),
+                                        ("baked", "fixed at 1"), ("dynamic-baked", "named free that runs one image only")])
+def test_the_cli_says_what_it_found_of_each_batch_axis(files, tmp_path, capsys, kind, said):
+    assert export_main(["onnx", str(files[kind]), "--labels", str(files["labels"]), "--name", "m",
+                        "--out", str(tmp_path)]) == 0
+    assert said in capsys.readouterr().out
+
+
 def test_the_cli_imports_and_says_so(files, tmp_path, capsys):
     assert export_main(["onnx", str(files["baked"]), "--labels", str(files["labels"]), "--name", "lesions",
                         "--out", str(tmp_path)]) == 0
