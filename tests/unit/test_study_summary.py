@@ -97,3 +97,17 @@ def test_predictions_pair_on_their_own_when_no_maps_were_painted():
     summary = overall(participant_rows(STUDY, log, {"coffee": VIEW}))
     assert summary["paired"] == 0 and summary["paired_correct"] == 1
     assert summary["paired_means"]["before_correct"] == 0.0 and summary["paired_means"]["after_correct"] == 1.0
+
+
+def test_a_stored_map_is_read_by_the_services_rule_for_painted_pixels():
+    """The page's masks carry alpha: painted where alpha is set, whatever the colour."""
+    from PIL import Image
+
+    from web_client.study.summary import mask_array
+    rgba = np.zeros((4, 6, 4), np.uint8)
+    rgba[:, :, :3] = 255      # white everywhere...
+    rgba[1:3, 2:5, 3] = 255   # ...but painted (opaque) only here
+    buffer = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buffer, "PNG")
+    painted = mask_array(base64.b64encode(buffer.getvalue()).decode())
+    assert painted.sum() == 6 and painted[1:3, 2:5].all()

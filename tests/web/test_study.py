@@ -69,6 +69,7 @@ def test_a_participant_session_is_logged_and_exported(client, photos, photo_png)
     assert [(r["step"], r["classifications"], r["answer"]) for r in steps] == [
         ("0", "1", ""), ("1", "0", ""), ("2", "0", ""), ("3", "0", "4")]
     assert all(float(r["seconds"]) >= 0 for r in steps)
+    assert all(r["map_views"] == "0" and r["first_map_view_s"] == "" for r in steps)  # every column of the rows
 
 
 def test_the_admin_api_needs_its_token(client, server, tmp_path):

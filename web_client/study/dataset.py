@@ -8,8 +8,11 @@ import io
 import json
 
 EVENT_COLUMNS = ("id", "participant_id", "step", "kind", "at", "payload")
-STEP_COLUMNS = ("participant_id", "step", "kind", "task", "started_at", "ended_at", "seconds", "classifications",
-                "strokes", "prediction", "answer")
+# A step's row as it starts; its keys, in this order, are the steps export's columns.
+STEP_ROW = {"participant_id": "", "step": 0, "kind": "", "task": "", "started_at": None, "ended_at": None,
+            "seconds": None, "classifications": 0, "strokes": 0, "map_views": 0, "first_map_view_s": None,
+            "prediction": "", "answer": ""}
+STEP_COLUMNS = tuple(STEP_ROW)
 
 
 def event_rows(events: list[dict]) -> list[dict]:
@@ -25,10 +28,8 @@ def step_rows(study, events: list[dict]) -> list[dict]:
             continue
         step = study.steps[e["step"]]
         row = rows.setdefault((e["participant_id"], e["step"]), {
-            "participant_id": e["participant_id"], "step": e["step"], "kind": step.kind,
-            "task": step.task or step.scale, "started_at": None, "ended_at": None, "seconds": None,
-            "classifications": 0, "strokes": 0, "map_views": 0, "first_map_view_s": None, "prediction": "",
-            "answer": ""})
+            **STEP_ROW, "participant_id": e["participant_id"], "step": e["step"], "kind": step.kind,
+            "task": step.task or step.scale})
         kind, payload = e["kind"], e["payload"]
         if kind == "step-start" and row["started_at"] is None:
             row["started_at"] = e["at"]

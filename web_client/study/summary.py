@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from maskscope.maps import agreement, coverage
+from maskscope.photos import painted_plane
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,9 @@ class ModelView:
 
 
 def mask_array(png_b64: str) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(png_b64))).convert("L")) > 0
+    """A stored map's painted pixels, by the rule the service reads masks by (maskscope.photos)."""
+    with Image.open(io.BytesIO(base64.b64decode(png_b64))) as image:
+        return np.asarray(painted_plane(image)) != 0
 
 
 def _mean(values) -> float | None:
