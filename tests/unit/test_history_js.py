@@ -26,3 +26,11 @@ def test_a_pin_follows_its_label_to_another_model():
       return [m.pinOn(pinned, ["benign", "needs a look", "malignant"]), m.pinOn(pinned, ["tench", "goldfish"]),
               m.pinOn(null, ["a"]), m.pinOn({class_index: 134, label: "crane"}, ["x", "crane", "crane"])];""")
     assert out == [{"class_index": 2, "label": "malignant"}, None, None, {"class_index": 1, "label": "crane"}]
+
+
+def test_a_pin_on_the_second_of_two_same_named_classes_stays_there():
+    """ImageNet has two cranes (134, the bird; 517, the machine): a pin keeps its own."""
+    out = run_js("history.js", """
+      const labels = Array.from({length: 1000}, (_, k) => k === 134 || k === 517 ? "crane" : `c${k}`);
+      return [m.pinOn({class_index: 517, label: "crane"}, labels), m.pinOn({class_index: 134, label: "crane"}, labels)];""")
+    assert out == [{"class_index": 517, "label": "crane"}, {"class_index": 134, "label": "crane"}]

@@ -40,9 +40,12 @@ export class History {
   trace(classIndex) { return this.steps.map((s) => probabilityOf(s.result, classIndex)); }
 }
 
-// A pinned class on another model: the same label there (its first class of that name), or null
-// when that model has no such class. Replay follows a pin the same way (the CLI's tracked_on).
+// A pinned class on another model: the same index where that model gives it the same label
+// (ImageNet's two cranes stay apart), else its first class of that name, or null when it has no
+// such class. Replay follows a pin the same way (the CLI's tracked_on).
 export function pinOn(pinned, labels) {
-  const index = pinned ? labels.indexOf(pinned.label) : -1;
+  if (!pinned) return null;
+  if (labels[pinned.class_index] === pinned.label) return { class_index: pinned.class_index, label: pinned.label };
+  const index = labels.indexOf(pinned.label);
   return index < 0 ? null : { class_index: index, label: pinned.label };
 }
