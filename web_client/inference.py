@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from maskscope.channel import make_channel, token_metadata
+from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 
 EXTENSION = "maskscope_inference"
@@ -132,6 +133,27 @@ def init_app(app: Flask, observe: Callable[[str, str, float], None] | None = Non
 
 def get_inference() -> Inference:
     return current_app.extensions[EXTENSION]
+
+
+# What the app's routes call: over the photo's connection, with the token and a deadline.
+CLASSIFY_TIMEOUT_S = 30
+EXPLAIN_TIMEOUT_S = 300  # an occlusion map: hundreds of occluded copies, bulk behind painters
+
+
+def classify(request: pb.ClassifyRequest) -> pb.ClassifyResponse:
+    inference = get_inference()
+    return inference.for_photo(request).Classify(request, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
+
+
+def explain(request: pb.ExplainRequest):
+    """The Explain stream: progress, then the map."""
+    inference = get_inference()
+    return inference.for_photo(request).Explain(request, timeout=EXPLAIN_TIMEOUT_S, metadata=inference.metadata)
+
+
+def segments(request: pb.SegmentsRequest) -> pb.SegmentsResponse:
+    inference = get_inference()
+    return inference.for_photo(request).Segments(request, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
 
 
 def error_payload(error: grpc.RpcError) -> tuple[dict, int]:

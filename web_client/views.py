@@ -10,6 +10,7 @@ from flask_sock import Sock
 
 from maskscope import session as sessions
 from maskscope.v1 import classifier_pb2 as pb
+from web_client import inference as service
 from web_client.inference import error_payload, get_inference
 from web_client.messages import (BadRequest, build_explain_request, build_request, decode_base64, explain_json,
                                  model_json, response_json)
@@ -18,8 +19,6 @@ from web_client.stream import StreamBridge
 
 bp = Blueprint("maskscope", __name__)
 sock = Sock()
-CLASSIFY_TIMEOUT_S = 30
-EXPLAIN_TIMEOUT_S = 300
 MAX_FAITHFULNESS_MAPS = 4  # each is a dozen classifications: a bound on what one request costs
 
 
@@ -77,11 +76,7 @@ def inference_failed(exc: grpc.RpcError):
 def classify():
     """multipart/form-data: `image` (file) or `image_id`; `mask` (PNG file); model, fill, keep_painted, top_k,
     track (comma-separated class indices), sequence."""
-    inference = get_inference()
-    classify_request = _form_request(build_request)
-    response = inference.for_photo(classify_request).Classify(classify_request, timeout=CLASSIFY_TIMEOUT_S,
-                                             metadata=inference.metadata)
-    return jsonify(response_json(response))
+    return jsonify(response_json(service.classify(_form_request(build_request))))
 
 
 @bp.get("/api/segments")
@@ -91,10 +86,7 @@ def segments():
     image_id = request.args.get("image_id", "")
     if not image_id:
         raise BadRequest("image_id is missing: classify the photo first, then ask for its regions")
-    inference = get_inference()
-    segments_request = pb.SegmentsRequest(image_id=image_id)
-    response = inference.for_photo(segments_request).Segments(segments_request, timeout=CLASSIFY_TIMEOUT_S,
-                                                              metadata=inference.metadata)
+    response = service.segments(pb.SegmentsRequest(image_id=image_id))
     return Response(response.labels, mimetype="image/png", headers={
         "X-Maskscope-Regions": str(response.count), "Cache-Control": "private, max-age=3600"})
 
@@ -103,10 +95,7 @@ def segments():
 def explain():
     """The fields of /api/classify plus class_index, patch_size, stride. Answers newline-delimited JSON:
     progress lines {"done", "total"}, then one with "map" (or, if the service fails midway, "error")."""
-    inference = get_inference()
-    explain_request = _form_request(build_explain_request)
-    responses = inference.for_photo(explain_request).Explain(explain_request, timeout=EXPLAIN_TIMEOUT_S,
-                                             metadata=inference.metadata)
+    responses = service.explain(_form_request(build_explain_request))
     first = next(responses)  # bad requests fail before the first answer: they get an HTTP status
 
     def lines():
@@ -184,15 +173,9 @@ def faithfulness():
     if not isinstance(body.get("steps", 10), int) or isinstance(body.get("steps"), bool):
         raise BadRequest("steps (how many parts each map's cells are hidden in) is a whole number")
     base = build_request({k: body[k] for k in ("image_id", "model", "fill", "keep_painted") if k in body}, None, None)
-    inference = get_inference()
-    stub = inference.for_photo(base)
-
-    def classify(req):
-        return stub.Classify(req, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
-
-    first = classify(pb.ClassifyRequest(image_id=base.image_id, model=base.model, top_k=1))
+    first = service.classify(pb.ClassifyRequest(image_id=base.image_id, model=base.model, top_k=1))
     try:
-        result = curves(classify, base, first.image_width, first.image_height, body["maps"], body["class_index"],
+        result = curves(service.classify, base, first.image_width, first.image_height, body["maps"], body["class_index"],
                         int(body.get("steps") or 10))
     except (FaithfulnessError, ValueError) as exc:
         raise BadRequest(str(exc)) from None

@@ -31,7 +31,7 @@ from PIL import Image
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from web_client.inference import get_inference
+from web_client import inference as service
 from web_client.messages import build_request, response_json
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.v1 import classifier_pb2 as pb
@@ -42,8 +42,6 @@ from web_client.study.limits import WriteLimits
 from web_client.study.store import MAX_EVENT_BYTES, Finished, Store, StoreError, TooLarge, UnknownStudy
 
 bp = Blueprint("study", __name__)
-CLASSIFY_TIMEOUT_S = 30
-EXPLAIN_TIMEOUT_S = 300
 # A mask goes into its event as base64 (4/3 of its size) beside the answer.
 MAX_LOGGED_MASK_BYTES = MAX_EVENT_BYTES * 3 // 4 - 16 * 1024
 
@@ -154,9 +152,7 @@ def classify(study_id, participant_id):
     if len(mask_bytes) > MAX_LOGGED_MASK_BYTES:
         raise TooLarge(f"the mask is {len(mask_bytes)} bytes; a study logs masks of at most {MAX_LOGGED_MASK_BYTES}")
     classify_request = build_request(request.form, image.read() if image else None, mask_bytes or None)
-    inference = get_inference()
-    response = inference.for_photo(classify_request).Classify(classify_request, timeout=CLASSIFY_TIMEOUT_S,
-                                                              metadata=inference.metadata)
+    response = service.classify(classify_request)
     answer = response_json(response)
     store().record(participant_id, study_id, "classify", int(step), {
         "mask": base64.b64encode(mask_bytes).decode(), "image_id": response.image_id, "model": response.model,
@@ -242,9 +238,7 @@ def model_view(study, photo: str) -> ModelView:
     cache = current_app.extensions["maskscope.study"].setdefault("views", {})
     key = (photo, study.model, study.fill)
     if key not in cache:
-        inference = get_inference()
-        explain = pb.ExplainRequest(image=photo_bytes(photo), model=study.model, fill=FILLS[study.fill])
-        *_, last = inference.for_photo(explain).Explain(explain, timeout=EXPLAIN_TIMEOUT_S, metadata=inference.metadata)
+        *_, last = service.explain(pb.ExplainRequest(image=photo_bytes(photo), model=study.model, fill=FILLS[study.fill]))
         m = last.map
         cache[key] = ModelView(m.label, np.asarray(m.drop, np.float32).reshape(m.rows, m.cols),
                                (m.crop_left, m.crop_top, m.crop_right, m.crop_bottom))
@@ -261,23 +255,19 @@ class DeletionAreas:
         self.random: dict[str, float] = {}
         self._sized: dict[str, pb.ClassifyResponse] = {}
 
-    def _classify(self, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
-        inference = get_inference()
-        return inference.for_photo(request).Classify(request, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
-
     def _upload(self, photo: str) -> pb.ClassifyResponse:
         """The photo's id and size, and the model's class for it."""
-        self._sized[photo] = self._classify(pb.ClassifyRequest(image=photo_bytes(photo), model=self.study.model, top_k=1))
+        self._sized[photo] = service.classify(pb.ClassifyRequest(image=photo_bytes(photo), model=self.study.model, top_k=1))
         return self._sized[photo]
 
     def _by_id(self, photo: str, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
         try:
-            return self._classify(request)
+            return service.classify(request)
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise
             self._upload(photo)  # the same bytes: the same id
-            return self._classify(request)
+            return service.classify(request)
 
     def __call__(self, photo: str, values: np.ndarray, crop) -> float:
         from web_client.faithfulness import curves
