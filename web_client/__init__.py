@@ -19,26 +19,32 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' blob: data:; conn
                            "frame-ancestors 'none'; form-action 'self'")
 
 
+# Each setting's default when create_app is not given it (`flask run`, the tests): its env twin.
+_ENVIRONMENT = {
+    "INFERENCE_ADDR": lambda: os.environ.get("MASKSCOPE_INFERENCE_ADDR", "127.0.0.1:50051"),
+    "MAX_CONTENT_LENGTH": lambda: int(float(os.environ.get("MASKSCOPE_MAX_UPLOAD_MB", "16")) * (1 << 20)),
+    "SAMPLES_DIR": lambda: Path(os.environ.get("MASKSCOPE_SAMPLES_DIR", SAMPLES_DIR)),
+    "INFERENCE_TLS_CA_FILE": lambda: os.environ.get("MASKSCOPE_INFERENCE_TLS_CA_FILE", ""),
+    "INFERENCE_TLS_SERVER_NAME": lambda: os.environ.get("MASKSCOPE_INFERENCE_TLS_SERVER_NAME", ""),
+    "INFERENCE_AUTH_TOKEN": lambda: env_secret("MASKSCOPE_INFERENCE_AUTH_TOKEN") or "",
+    "INFERENCE_CHANNELS": lambda: int(os.environ.get("MASKSCOPE_INFERENCE_CHANNELS", "8")),
+    "DATABASE_URL": lambda: env_secret("MASKSCOPE_DATABASE_URL")
+    or study.default_database_url(os.environ.get("MASKSCOPE_DATA_DIR", "data")),
+    "ADMIN_TOKEN": lambda: env_secret("MASKSCOPE_ADMIN_TOKEN") or "",
+    # Sessions are not used yet; the key still comes from the environment, never from the code.
+    # Secrets may come from files instead (MASKSCOPE_..._FILE: a Kubernetes Secret's volume).
+    "SECRET_KEY": lambda: env_secret("MASKSCOPE_SECRET_KEY") or os.urandom(32),
+    "TRUSTED_PROXIES": lambda: int(os.environ.get("MASKSCOPE_TRUSTED_PROXIES", "0")),
+}
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.from_mapping(
-        INFERENCE_ADDR=os.environ.get("MASKSCOPE_INFERENCE_ADDR", "127.0.0.1:50051"),
-        MAX_CONTENT_LENGTH=int(float(os.environ.get("MASKSCOPE_MAX_UPLOAD_MB", "16")) * (1 << 20)),
-        SAMPLES_DIR=Path(os.environ.get("MASKSCOPE_SAMPLES_DIR", SAMPLES_DIR)),
-        INFERENCE_TLS_CA_FILE=os.environ.get("MASKSCOPE_INFERENCE_TLS_CA_FILE", ""),
-        INFERENCE_TLS_SERVER_NAME=os.environ.get("MASKSCOPE_INFERENCE_TLS_SERVER_NAME", ""),
-        INFERENCE_AUTH_TOKEN=env_secret("MASKSCOPE_INFERENCE_AUTH_TOKEN") or "",
-        INFERENCE_CHANNELS=int(os.environ.get("MASKSCOPE_INFERENCE_CHANNELS", "8")),
-        DATABASE_URL=env_secret("MASKSCOPE_DATABASE_URL")
-        or study.default_database_url(os.environ.get("MASKSCOPE_DATA_DIR", "data")),
-        ADMIN_TOKEN=env_secret("MASKSCOPE_ADMIN_TOKEN") or "",
-        # Sessions are not used yet; the key still comes from the environment, never from the code.
-        # Secrets may come from files instead (MASKSCOPE_..._FILE: a Kubernetes Secret's volume).
-        SECRET_KEY=env_secret("MASKSCOPE_SECRET_KEY") or os.urandom(32),
-        TRUSTED_PROXIES=int(os.environ.get("MASKSCOPE_TRUSTED_PROXIES", "0")),
-    )
-    if test_config:
-        app.config.update(test_config)
+    given = test_config or {}
+    # From the environment only what the caller did not give: `python -m web_client` passes its
+    # flags (secret files read once, before gunicorn starts), so a worker reads nothing again.
+    app.config.from_mapping({key: read() for key, read in _ENVIRONMENT.items() if key not in given})
+    app.config.update(given)
     app.config["SAMPLES_DIR"] = Path(app.config["SAMPLES_DIR"])
     hops = app.config["TRUSTED_PROXIES"]
     if not isinstance(hops, int) or hops < 0:
