@@ -61,12 +61,12 @@ def _form_request(build):
     return build(request.form, image.read() if image else None, mask.read() if mask else None)
 
 
-@bp.errorhandler(BadRequest)
+@bp.app_errorhandler(BadRequest)  # app-wide: study mode's routes build the same requests
 def bad_request(exc: BadRequest):
     return jsonify({"error": str(exc), "code": "INVALID_ARGUMENT"}), 400
 
 
-@bp.errorhandler(grpc.RpcError)
+@bp.app_errorhandler(grpc.RpcError)  # app-wide: study mode's routes call the service too
 def inference_failed(exc: grpc.RpcError):
     payload, status = error_payload(exc)
     return jsonify(payload), status

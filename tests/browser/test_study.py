@@ -74,9 +74,19 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
         wait_text(page, "#answer", "Bright: where hiding the photo costs", timeout_ms=60_000)
         shot(page, "study-2-explore-map")
         paint_rows(page, (90, 150, 210, 270, 330))
+        forgotten = []  # the service forgets the photo once (a restart): the page sends it again
+
+        def forget_once(route):
+            if not forgotten and b'name="image_id"' in (route.request.post_data_buffer or b""):
+                forgotten.append(route.request.url)
+                return route.fulfill(status=404, content_type="application/json",
+                                     body=json.dumps({"error": "no image with that id", "code": "NOT_FOUND"}))
+            return route.continue_()
+        page.route("**/classify", forget_once)
         press(page, "[data-action=classify]")
         page.wait_for_function("() => !document.querySelector('#answer').textContent.includes('espresso (9')",
                                timeout=20_000)
+        assert forgotten
         press(page, "[data-action=next]")
 
         wait_text(page, "#study-progress", "Step 3 of 3")  # after: now they paint the cup

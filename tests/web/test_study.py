@@ -253,3 +253,13 @@ def test_trusted_proxies_is_a_count(server, tmp_path):
     with pytest.raises(ValueError, match="a count of proxies, 0 or more"):
         create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "TRUSTED_PROXIES": -1,
                     "DATABASE_URL": f"sqlite:///{tmp_path / 'study.db'}"})
+
+
+def test_a_study_classification_the_service_refuses_is_an_answer_not_a_crash(client):
+    base = participant(client)
+    event(client, base, "consent")
+    event(client, base, "step-start", 0)
+    bad = post(client, path=f"{base}/classify", step=0, image_id="ab" * 32, top_k="many")
+    assert bad.status_code == 400 and bad.get_json()["code"] == "INVALID_ARGUMENT"
+    forgotten = post(client, path=f"{base}/classify", step=0, image_id="ab" * 32)  # an id the service never gave
+    assert forgotten.status_code == 404 and forgotten.get_json()["code"] == "NOT_FOUND"

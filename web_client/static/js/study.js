@@ -178,8 +178,23 @@ function showQuestion(step) {
 }
 
 async function classifyHere() {
-  const form = new FormData();
   const name = state.photo;
+  let answer;
+  try {
+    answer = await classifyOnce(name);
+  } catch (error) {
+    // The service has forgotten the photo (restarted, or evicted it): send the photo itself again.
+    if (error.code !== "NOT_FOUND" || !state.imageIds[name]) throw error;
+    delete state.imageIds[name];
+    answer = await classifyOnce(name);
+  }
+  state.imageIds[name] = answer.image_id;
+  const top = answer.predictions[0];
+  ui.answer.textContent = `The model says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
+}
+
+async function classifyOnce(name) {
+  const form = new FormData();
   if (state.imageIds[name]) form.append("image_id", state.imageIds[name]);
   else form.append("image", await (await fetch(photoUrl())).blob(), "photo");
   const mask = await painter.maskBlob();
@@ -187,10 +202,7 @@ async function classifyHere() {
   form.append("step", String(state.step));
   form.append("fill", state.study.fill);
   if (state.study.model) form.append("model", state.study.model);
-  const answer = await call(`${participantPath()}/classify`, { method: "POST", body: form });
-  state.imageIds[name] = answer.image_id;
-  const top = answer.predictions[0];
-  ui.answer.textContent = `The model says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
+  return call(`${participantPath()}/classify`, { method: "POST", body: form });
 }
 
 // The model's occlusion map over the photo, in an explore step that shows it.
