@@ -23,15 +23,32 @@ def cells_to_pixels(cells: np.ndarray, crop: Crop, width: int, height: int) -> n
     return cells[r[:, None], c[None, :]] & inside_y[:, None] & inside_x[None, :]
 
 
+def _run(cell: np.ndarray, inside: np.ndarray):
+    """Along one axis: the pixels inside the map (one unbroken range, lo to hi), where each cell's
+    run of them starts (relative to lo), and those cells' numbers."""
+    where = np.flatnonzero(inside)
+    if not where.size:
+        return 0, 0, where, where
+    lo, hi = int(where[0]), int(where[-1]) + 1
+    cells = cell[lo:hi]
+    starts = np.flatnonzero(np.r_[True, cells[1:] != cells[:-1]])
+    return lo, hi, starts, cells[starts]
+
+
 def coverage(mask: np.ndarray, crop: Crop, rows: int, cols: int) -> np.ndarray:
-    """rows x cols: the share of each map cell's pixels that `mask` (height x width, True = painted) covers."""
+    """rows x cols: the share of each map cell's pixels that `mask` (height x width, True = painted)
+    covers. Summed over runs of rows and columns, so it needs memory for rows x width numbers, not
+    for one per pixel (a 40-megapixel mask is summed in place)."""
     height, width = mask.shape
     r, c, inside_y, inside_x = _cell_of_pixels(crop, rows, cols, width, height)
-    inside = inside_y[:, None] & inside_x[None, :]
-    cell = (r[:, None] * cols + c[None, :])[inside]
-    painted = np.bincount(cell, weights=mask[inside].astype(float), minlength=rows * cols)
-    total = np.bincount(cell, minlength=rows * cols)
-    return (painted / np.maximum(total, 1)).reshape(rows, cols)
+    y0, y1, y_starts, y_cells = _run(r, inside_y)
+    x0, x1, x_starts, x_cells = _run(c, inside_x)
+    painted, total = np.zeros((rows, cols)), np.zeros((rows, cols))
+    if y_starts.size and x_starts.size:
+        by_rows = np.add.reduceat(mask[y0:y1, x0:x1], y_starts, axis=0, dtype=np.int64)
+        painted[np.ix_(y_cells, x_cells)] = np.add.reduceat(by_rows, x_starts, axis=1)
+        total[np.ix_(y_cells, x_cells)] = np.outer(np.diff(np.r_[y_starts, y1 - y0]), np.diff(np.r_[x_starts, x1 - x0]))
+    return painted / np.maximum(total, 1)
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -55,16 +72,27 @@ def deletion_order(values: np.ndarray, seed: int | None = None) -> np.ndarray:
     return np.lexsort((np.random.default_rng(TIE_SEED).permutation(flat.size), -flat))
 
 
-def deletion_masks(order: np.ndarray, shape: tuple[int, int], crop: Crop, width: int, height: int,
-                   steps: int) -> list[np.ndarray]:
-    """Masks hiding the first 0, 1/steps, ..., all of `order`'s cells: steps + 1 of them."""
+def deletion_cells(order: np.ndarray, shape: tuple[int, int], steps: int):
+    """The cells hidden at each step of a deletion curve: the first 0, 1/steps, ..., all of
+    `order`'s, as rows x cols booleans (steps + 1 of them, made one at a time)."""
     rows, cols = shape
-    masks = []
     for k in range(steps + 1):
         cells = np.zeros(rows * cols, bool)
         cells[order[: round(k * rows * cols / steps)]] = True
-        masks.append(cells_to_pixels(cells.reshape(rows, cols), crop, width, height))
-    return masks
+        yield cells.reshape(rows, cols)
+
+
+def cells_to_png(cells: np.ndarray, crop: Crop, width: int, height: int) -> bytes:
+    """The mask of cells_to_pixels as the 1-bit PNG the service takes (empty: nothing hidden),
+    made from one packed row per row of cells: a 40-megapixel photo's mask costs 5 MB, not 40."""
+    from maskscope.photos import one_bit_png
+    rows, cols = cells.shape
+    r, c, inside_y, inside_x = _cell_of_pixels(crop, rows, cols, width, height)
+    if not cells.any():
+        return b""
+    packed = np.zeros((rows + 1, (width + 7) // 8), np.uint8)  # the last: rows outside the map
+    packed[:rows] = np.packbits(cells[:, c] & inside_x[None, :], axis=1)
+    return one_bit_png(packed[np.where(inside_y, r, rows)], width, height)
 
 
 def deletion_auc(probabilities) -> float:

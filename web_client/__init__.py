@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from maskscope.flags import env_secret
-from web_client import inference, study
+from web_client import inference, limits, origins, study
 
 # Filled by `python -m web_client.samples` (make samples; the web image's build stage).
 SAMPLES_DIR = Path(__file__).resolve().parent / "static" / "samples"
@@ -22,7 +22,8 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' blob: data:; conn
 # Each setting's default when create_app is not given it (`flask run`, the tests): its env twin.
 _ENVIRONMENT = {
     "INFERENCE_ADDR": lambda: os.environ.get("MASKSCOPE_INFERENCE_ADDR", "127.0.0.1:50051"),
-    "MAX_CONTENT_LENGTH": lambda: int(float(os.environ.get("MASKSCOPE_MAX_UPLOAD_MB", "16")) * (1 << 20)),
+    "LIMITS": limits.from_environment,  # web_client/limits.py: every bound, from the flags' env twins
+    "ALLOWED_ORIGINS": lambda: origins.parse_allowed(os.environ.get("MASKSCOPE_ALLOWED_ORIGINS", "")),
     "SAMPLES_DIR": lambda: Path(os.environ.get("MASKSCOPE_SAMPLES_DIR", SAMPLES_DIR)),
     "INFERENCE_TLS_CA_FILE": lambda: os.environ.get("MASKSCOPE_INFERENCE_TLS_CA_FILE", ""),
     "INFERENCE_TLS_SERVER_NAME": lambda: os.environ.get("MASKSCOPE_INFERENCE_TLS_SERVER_NAME", ""),
@@ -60,6 +61,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     # __main__ has set up its multiprocess folder (web_client/metrics.py).
     from web_client import metrics
     web_metrics = metrics.init_app(app)
+    limits.init_app(app, app.config["LIMITS"])
+    origins.init_app(app, app.config["ALLOWED_ORIGINS"])
     inference.init_app(app, observe=web_metrics.observe_call)
     from web_client.views import bp
     app.register_blueprint(bp)

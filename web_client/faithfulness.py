@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from maskscope.maps import deletion_auc, deletion_masks, deletion_order
-from maskscope.photos import mask_png
+from maskscope.maps import cells_to_png, deletion_auc, deletion_cells, deletion_order
 from maskscope.v1 import classifier_pb2 as pb
+from web_client import cpu
 
 DEFAULT_STEPS = 10
 MAX_STEPS = 50
@@ -38,15 +38,25 @@ def parse_map(data, name: str) -> tuple[np.ndarray, tuple[float, float, float, f
     return drop.reshape(rows, cols), crop
 
 
+def classifications(steps: int, maps: int, baseline: bool = True) -> int:
+    """What measuring `maps` maps costs: a classification per point of each curve."""
+    return (steps + 1) * (maps + baseline)
+
+
 def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: dict, class_index: int,
-           steps: int = DEFAULT_STEPS, baseline: bool = True) -> dict:
+           steps: int = DEFAULT_STEPS, baseline: bool = True, max_classifications: int | None = None) -> dict:
     """Each map's deletion curve and its area, plus (with `baseline`) a random order's over the
     first map's cells. `classify(request) -> ClassifyResponse`; `base` names the photo, model and
-    fill."""
+    fill. Each step's mask is made when it is sent, from packed rows (maskscope.maps.cells_to_png),
+    so a call holds one mask of the photo's size at a time, whatever `steps` is."""
     if not 1 <= steps <= MAX_STEPS:
         raise FaithfulnessError(f"steps must be between 1 and {MAX_STEPS}; got {steps}")
     if not maps:
         raise FaithfulnessError("give at least one map")
+    cost = classifications(steps, len(maps), baseline)
+    if max_classifications is not None and cost > max_classifications:
+        raise FaithfulnessError(f"{len(maps)} map(s) at {steps} steps take {cost} classifications; one request may "
+                                f"take at most {max_classifications} (fewer steps or maps)")
     parsed = {name: parse_map(data, name) for name, data in maps.items()}
     first_values, first_crop = next(iter(parsed.values()))
     orders = {name: (deletion_order(values), values.shape, crop) for name, (values, crop) in parsed.items()}
@@ -55,10 +65,11 @@ def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: di
     out = {}
     for name, (order, shape, crop) in orders.items():
         probabilities = []
-        for mask in deletion_masks(order, shape, crop, width, height, steps):
+        for cells in deletion_cells(order, shape, steps):
             request = pb.ClassifyRequest()
             request.CopyFrom(base)
-            request.mask, request.track[:], request.top_k = mask_png(mask), [class_index], 1
+            request.mask = cpu.run(cells_to_png, cells, crop, width, height)
+            request.track[:], request.top_k = [class_index], 1
             request.priority = pb.PRIORITY_BULK  # nobody waits on one of these alone
             probabilities.append(classify(request).tracked[0].probability)
         out[name] = {"probabilities": [round(p, 6) for p in probabilities], "auc": round(deletion_auc(probabilities), 6)}

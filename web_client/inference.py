@@ -112,7 +112,8 @@ class Inference:
 
     def serving(self, timeout_s: float = 1.0) -> bool:
         try:
-            response = self.health.Check(health_pb2.HealthCheckRequest(), timeout=timeout_s, metadata=self.metadata)
+            response = self.health.Check.future(health_pb2.HealthCheckRequest(), timeout=timeout_s,
+                                                metadata=self.metadata).result()
         except grpc.RpcError:
             return False
         return response.status == health_pb2.HealthCheckResponse.SERVING
@@ -135,14 +136,24 @@ def get_inference() -> Inference:
     return current_app.extensions[EXTENSION]
 
 
-# What the app's routes call: over the photo's connection, with the token and a deadline.
+# What the app's routes call: over the photo's connection, with the token and a deadline. Unary
+# calls wait on their future: under gevent that wait is a greenlet's (a blocking call would hold
+# one of gRPC's native polling threads for as long as it takes).
 CLASSIFY_TIMEOUT_S = 30
 EXPLAIN_TIMEOUT_S = 300  # an occlusion map: hundreds of occluded copies, bulk behind painters
+LIST_TIMEOUT_S = 5
 
 
 def classify(request: pb.ClassifyRequest) -> pb.ClassifyResponse:
     inference = get_inference()
-    return inference.for_photo(request).Classify(request, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
+    return inference.for_photo(request).Classify.future(request, timeout=CLASSIFY_TIMEOUT_S,
+                                                        metadata=inference.metadata).result()
+
+
+def list_models() -> pb.ListModelsResponse:
+    inference = get_inference()
+    return inference.classifier.ListModels.future(pb.ListModelsRequest(), timeout=LIST_TIMEOUT_S,
+                                                  metadata=inference.metadata).result()
 
 
 def explain(request: pb.ExplainRequest):
@@ -153,7 +164,8 @@ def explain(request: pb.ExplainRequest):
 
 def segments(request: pb.SegmentsRequest) -> pb.SegmentsResponse:
     inference = get_inference()
-    return inference.for_photo(request).Segments(request, timeout=CLASSIFY_TIMEOUT_S, metadata=inference.metadata)
+    return inference.for_photo(request).Segments.future(request, timeout=CLASSIFY_TIMEOUT_S,
+                                                        metadata=inference.metadata).result()
 
 
 def error_payload(error: grpc.RpcError) -> tuple[dict, int]:

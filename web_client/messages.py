@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.v1 import classifier_pb2 as pb
@@ -25,10 +26,22 @@ def looks_like_image(data: bytes) -> bool:
 INT32 = (-(1 << 31), (1 << 31) - 1)
 
 
+def _str(fields, name: str) -> str:
+    """A text field; a JSON message may hold any type there, and only a string is one."""
+    raw = fields.get(name)
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise BadRequest(f"{name} must be a string, got {type(raw).__name__}")
+    return raw
+
+
 def _int(fields, name: str, default: int, bounds: tuple[int, int] = INT32) -> int:
     raw = fields.get(name)
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return default
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise BadRequest(f"{name} must be an integer, got {type(raw).__name__}")
     try:
         value = int(raw)
     except (TypeError, ValueError):
@@ -53,18 +66,20 @@ def _track(fields) -> list[int]:
     raw = fields.get("track") or []
     if isinstance(raw, str):
         raw = [part for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list) or any(isinstance(i, bool) or not isinstance(i, (int, str)) for i in raw):
+        raise BadRequest(f"track must be a list of class indices, got {type(raw).__name__}")
+    if len(raw) > MAX_TRACKED:
+        raise BadRequest(f"track at most {MAX_TRACKED} classes, got {len(raw)}")
     try:
         track = [int(i) for i in raw]
     except (TypeError, ValueError):
         raise BadRequest(f"track must be class indices, got {raw!r}") from None
-    if len(track) > MAX_TRACKED:
-        raise BadRequest(f"track at most {MAX_TRACKED} classes, got {len(track)}")
     return track
 
 
 def _common(fields, image: bytes | None, mask: bytes | None) -> dict:
     """The fields Classify and Explain share: the image (bytes or id), mask, model, fill, keep_painted."""
-    image_id = (fields.get("image_id") or "").strip()
+    image_id = _str(fields, "image_id").strip()
     if image and image_id:
         raise BadRequest("send either an image or an image_id, not both")
     if not image and not image_id:
@@ -73,12 +88,23 @@ def _common(fields, image: bytes | None, mask: bytes | None) -> dict:
         raise BadRequest("that file is not an image: Maskscope takes PNG, JPEG, WebP, GIF, BMP or TIFF")
     if mask and not mask.startswith(b"\x89PNG\r\n\x1a\n"):
         raise BadRequest("the mask must be a PNG")
-    fill = fields.get("fill") or "gray"
+    fill = _str(fields, "fill") or "gray"
     if fill not in FILLS:
         raise BadRequest(f"unknown fill {fill!r}; use one of {', '.join(FILLS)}")
-    common = {"model": fields.get("model") or "", "mask": mask or b"", "fill": FILLS[fill],
+    common = {"model": _str(fields, "model"), "mask": mask or b"", "fill": FILLS[fill],
               "keep_painted": _bool(fields, "keep_painted")}
     return {**common, "image": image} if image else {**common, "image_id": image_id}
+
+
+def live_fields(text: str | bytes) -> dict:
+    """A live-mode message: a JSON object with the fields of build_request (image and mask as base64)."""
+    try:
+        fields = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"each message must be JSON: {exc}") from None
+    if not isinstance(fields, dict):
+        raise BadRequest("each message must be a JSON object")
+    return fields
 
 
 def build_request(fields, image: bytes | None, mask: bytes | None) -> pb.ClassifyRequest:
@@ -91,7 +117,7 @@ def build_explain_request(fields, image: bytes | None, mask: bytes | None) -> pb
     """As build_request, plus class_index (empty: the top class), patch_size and stride (0: defaults)."""
     request = pb.ExplainRequest(**_common(fields, image, mask), patch_size=_int(fields, "patch_size", 0),
                                 stride=_int(fields, "stride", 0))
-    if fields.get("class_index") not in (None, ""):
+    if fields.get("class_index") is not None and fields.get("class_index") != "":
         request.class_index = _int(fields, "class_index", 0)
     return request
 
@@ -110,7 +136,7 @@ def explain_json(response: pb.ExplainResponse) -> dict:
 
 
 def decode_base64(fields, name: str) -> bytes | None:
-    raw = fields.get(name)
+    raw = _str(fields, name)
     if not raw:
         return None
     if "," in raw[:100] and raw.startswith("data:"):

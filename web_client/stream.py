@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 from typing import Callable
@@ -19,6 +18,40 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_NUMBER = {status.value[0]: status for status in grpc.StatusCode}
 MAX_TIMED = 64  # requests awaiting their answer that are timed, per page
+
+
+class Mailbox:
+    """The requests a ClassifyStream sends, as the iterator gRPC reads them from: only the newest
+    not yet sent is kept (the service answers only the newest anyway), so a page that sends
+    faster than the service answers holds one waiting request, never a queue of them."""
+
+    def __init__(self):
+        self._ready = threading.Condition()
+        self._waiting: pb.ClassifyRequest | None = None
+        self._ended = False
+
+    def put(self, request: pb.ClassifyRequest) -> None:
+        with self._ready:
+            self._waiting = request
+            self._ready.notify()
+
+    def end(self) -> None:
+        """The stream sends nothing more: gRPC's reader stops (a request still waiting is dropped)."""
+        with self._ready:
+            self._ended = True
+            self._ready.notify()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> pb.ClassifyRequest:
+        with self._ready:
+            while self._waiting is None and not self._ended:
+                self._ready.wait()
+            if self._ended:
+                raise StopIteration
+            request, self._waiting = self._waiting, None
+            return request
 
 
 class StreamBridge:
@@ -39,7 +72,7 @@ class StreamBridge:
         self._metadata = metadata
         self._send_text = send
         self._send_lock = threading.Lock()
-        self._outbox: queue.Queue | None = None
+        self._outbox: Mailbox | None = None
         self._latest_sequence = 0
 
     def send(self, request: pb.ClassifyRequest) -> None:
@@ -59,12 +92,12 @@ class StreamBridge:
 
     def close(self) -> None:
         if self._outbox is not None:
-            self._outbox.put(None)
+            self._outbox.end()
             self._outbox = None
 
-    def _open(self, first: pb.ClassifyRequest) -> queue.Queue:
-        outbox = self._outbox = queue.Queue()
-        call = self._stub_for(first).ClassifyStream(iter(outbox.get, None), metadata=self._metadata)
+    def _open(self, first: pb.ClassifyRequest) -> Mailbox:
+        outbox = self._outbox = Mailbox()
+        call = self._stub_for(first).ClassifyStream(outbox, metadata=self._metadata)
         threading.Thread(target=self._pump, args=(call, outbox), daemon=True, name="classify-stream").start()
         return outbox
 
@@ -85,7 +118,7 @@ class StreamBridge:
         if sent is not None:
             self._observe("ClassifyStream", code, time.perf_counter() - sent)
 
-    def _pump(self, call, outbox: queue.Queue) -> None:
+    def _pump(self, call, outbox: Mailbox) -> None:
         try:
             for response in call:
                 if response.HasField("error"):
@@ -103,7 +136,7 @@ class StreamBridge:
             payload, _ = error_payload(exc)
             if self._outbox is outbox:
                 self._outbox = None  # the next request opens a new stream
-            outbox.put(None)
+            outbox.end()
             try:
                 self.reply({"sequence": self._latest_sequence, **payload})
             except Exception:  # the page went away as well

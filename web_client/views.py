@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import grpc
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
-from flask_sock import Sock
 
 from maskscope import session as sessions
 from maskscope.v1 import classifier_pb2 as pb
+from web_client import cpu
 from web_client import inference as service
 from web_client.inference import error_payload, get_inference
+from web_client.limits import get_budget, get_limits, json_request
+from web_client.live_socket import HandshakeError, LiveSocket, TakenOver
 from web_client.messages import (BadRequest, build_explain_request, build_request, decode_base64, explain_json,
-                                 model_json, response_json)
+                                 live_fields, model_json, response_json)
 from web_client.metrics import get_metrics
 from web_client.stream import StreamBridge
 
+log = logging.getLogger(__name__)
 bp = Blueprint("maskscope", __name__)
-sock = Sock()
 MAX_FAITHFULNESS_MAPS = 4  # each is a dozen classifications: a bound on what one request costs
 
 
@@ -47,8 +50,7 @@ def health():
 
 @bp.get("/api/models")
 def models():
-    inference = get_inference()
-    response = inference.classifier.ListModels(pb.ListModelsRequest(), timeout=5, metadata=inference.metadata)
+    response = service.list_models()
     with_labels = request.args.get("labels") in ("1", "true")
     return jsonify({"default_model": response.default_model,
                     "models": [model_json(m, with_labels) for m in response.models]})
@@ -114,48 +116,63 @@ def explain():
 
 @bp.post("/api/report")
 def report():
-    """A session (the page's export, JSON) in, its self-contained HTML report out, as a download."""
-    # The photo (up to the upload limit) travels as base64, with the masks: allow for both.
-    request.max_content_length = 2 * current_app.config["MAX_CONTENT_LENGTH"]
+    """A session (the page's export, JSON) in, its self-contained HTML report out, as a download.
+    Checked whole first (steps, every mask's size against the photo's), then made a step at a
+    time as it is sent: memory for one step's images, whatever the number of steps."""
+    limits = get_limits()
     try:
-        session = sessions.parse(request.get_data())
-        text = sessions.render_html(session)
+        session = sessions.parse(json_request("a session"), max_steps=limits.report_steps,
+                                 max_mask_pixels=limits.report_mask_pixels)
     except sessions.SessionError as exc:
         return jsonify({"error": f"not a session Maskscope can report: {exc}", "code": "INVALID_ARGUMENT"}), 400
     # Header values are Latin-1: keep the file name to ASCII letters, digits, - and _.
     stem = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "-"
                    for c in session.image_name.rsplit(".", 1)[0])[:40]
-    return Response(text, mimetype="text/html", headers={
+    return Response(sessions.html_parts(session, run=cpu.run), mimetype="text/html", headers={
         "Content-Disposition": f'attachment; filename="maskscope-{stem or "session"}.html"'})
 
 
-@sock.route("/api/stream", bp=bp)
-def stream(ws):
-    """Live mode: JSON messages with the fields of /api/classify (image and mask as base64)."""
+@bp.route("/api/stream", websocket=True)  # werkzeug matches upgrades only to such rules
+def stream():
+    """Live mode: a WebSocket of JSON messages with the fields of /api/classify (image and mask as
+    base64), each answered, or passed over for a newer one (web_client/stream.py)."""
+    limits = get_limits()
+    try:
+        ws = LiveSocket.accept(request.environ, max_message_bytes=limits.live_message_bytes,
+                               ping_interval_s=limits.ws_ping_interval_s, idle_timeout_s=limits.ws_idle_timeout_s,
+                               budget=get_budget())
+    except HandshakeError as exc:
+        raise BadRequest(str(exc)) from None
     inference, metrics = get_inference(), get_metrics()
     bridge = StreamBridge(inference.for_photo, ws.send, metadata=inference.metadata, observe=metrics.observe_call)
     metrics.websockets_open.inc()
     try:
-        while True:
-            text = ws.receive()
-            fields = {}
-            try:
-                fields = json.loads(text)
-                if not isinstance(fields, dict):
-                    raise BadRequest("each message must be a JSON object")
-                bridge.send(build_request(fields, decode_base64(fields, "image"), decode_base64(fields, "mask")))
-            except (BadRequest, json.JSONDecodeError) as exc:
-                sequence = fields.get("sequence", 0) if isinstance(fields, dict) else 0
-                bridge.reply({"sequence": sequence, "error": str(exc), "code": "INVALID_ARGUMENT"})
+        while (text := ws.receive()) is not None:
+            _live_message(bridge, text)
     finally:
         metrics.websockets_open.dec()
         bridge.close()
+    return TakenOver()
 
 
-@bp.app_errorhandler(413)
-def too_large(error):
-    limit_mb = current_app.config["MAX_CONTENT_LENGTH"] / (1 << 20)
-    return jsonify({"error": f"that file is too large: the limit is {limit_mb:g} MB", "code": "TOO_LARGE"}), 413
+def _live_message(bridge: StreamBridge, text: str | bytes) -> None:
+    """One message into the page's stream; one that cannot be sent is answered with what was wrong."""
+    fields = {}
+    try:
+        fields = live_fields(text)
+        bridge.send(build_request(fields, decode_base64(fields, "image"), decode_base64(fields, "mask")))
+        return
+    except BadRequest as exc:
+        error = {"error": str(exc), "code": "INVALID_ARGUMENT"}
+    except Exception:  # never the end of the page's socket
+        log.exception("a live message failed")
+        error = {"error": "the web app could not send that message", "code": "INTERNAL"}
+    sequence = fields.get("sequence", 0)
+    try:
+        bridge.reply({"sequence": sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else 0,
+                      **error})
+    except Exception:  # the page went away as well
+        pass
 
 
 @bp.post("/api/faithfulness")
@@ -163,7 +180,7 @@ def faithfulness():
     """JSON: image_id, model, fill, class_index, steps, maps ({name: {rows, cols, drop, crop}}).
     Answers each map's deletion curve and its area, and a random order's (web_client/faithfulness.py)."""
     from web_client.faithfulness import FaithfulnessError, curves
-    body = request.get_json(silent=True)
+    body = json_request("the body")
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: image_id, model, fill, class_index, steps, maps")
     if not isinstance(body.get("class_index"), int) or isinstance(body.get("class_index"), bool):
@@ -176,7 +193,7 @@ def faithfulness():
     first = service.classify(pb.ClassifyRequest(image_id=base.image_id, model=base.model, top_k=1))
     try:
         result = curves(service.classify, base, first.image_width, first.image_height, body["maps"], body["class_index"],
-                        int(body.get("steps") or 10))
+                        int(body.get("steps") or 10), max_classifications=get_limits().faithfulness_classifications)
     except (FaithfulnessError, ValueError) as exc:
         raise BadRequest(str(exc)) from None
     return jsonify({"class_index": body["class_index"], "fill": body.get("fill") or "gray", "curves": result})

@@ -55,10 +55,10 @@ def test_a_participant_goes_through_and_cannot_redo_it(store):
         assert store.participant(p.id, "does-painting-teach").step == step + 1  # a reload resumes here
     store.record(p.id, "does-painting-teach", "finish", 3, {})
     assert store.participant(p.id, "does-painting-teach").finished_at is not None
-    before = len(store.events("does-painting-teach"))
+    before = len(list(store.events("does-painting-teach")))
     with pytest.raises(Finished):
         store.record(p.id, "does-painting-teach", "classify", 2, {})
-    assert len(store.events("does-painting-teach")) == before == 11
+    assert len(list(store.events("does-painting-teach"))) == before == 11
     kinds = [e["kind"] for e in store.events("does-painting-teach", p.id)]
     assert kinds[0] == "consent" and kinds[-1] == "finish"
 
@@ -73,7 +73,7 @@ def test_finishing_early_is_refused(store):
 def test_refusals_store_nothing(store):
     p = store.new_participant("does-painting-teach")
     store.record(p.id, "does-painting-teach", "consent", 0, {})
-    count = len(store.events("does-painting-teach"))
+    count = len(list(store.events("does-painting-teach")))
     with pytest.raises(UnknownStudy):
         store.new_participant("nope")
     with pytest.raises(UnknownParticipant):
@@ -91,7 +91,7 @@ def test_refusals_store_nothing(store):
     count += 1
     with pytest.raises(StoreError, match="step 0 does not show the model's map"):  # a before step
         store.record(p.id, "does-painting-teach", "map-view", 0, {"photo": 0})
-    assert len(store.events("does-painting-teach")) == count
+    assert len(list(store.events("does-painting-teach"))) == count
 
 
 def test_seeing_the_models_map_is_logged_where_the_step_shows_it(store):
@@ -111,7 +111,7 @@ def test_a_study_with_participants_keeps_its_steps_and_deleting_removes_everythi
     with pytest.raises(StoreError, match="already has 1 participant"):
         store.put_study(parse({**STUDY, "steps": [{"kind": "explore"}]}))
     assert store.delete_study("does-painting-teach") == 1
-    assert store.study_ids() == [] and store.events("does-painting-teach") == []
+    assert store.study_ids() == [] and list(store.events("does-painting-teach")) == []
     with pytest.raises(UnknownParticipant):
         store.participant(p.id, "does-painting-teach")
     with pytest.raises(UnknownStudy):
@@ -124,20 +124,19 @@ def test_two_writes_of_one_participant_take_turns(store, monkeypatch):
     import threading
     import time
 
-    import web_client.study.store as module
     p = store.new_participant("does-painting-teach")
     store.record(p.id, "does-painting-teach", "consent", 0, {})
     store.record(p.id, "does-painting-teach", "step-start", 0, {})
     first_inside = threading.Event()
-    checked = module.checked_payload
+    checked = Store._within_quota
 
-    def slow_first(study, kind, payload):  # the first write pauses after its read, in its transaction
+    def slow_first(self, *args):  # the first write pauses after its reads, in its transaction
         if not first_inside.is_set():
             first_inside.set()
             time.sleep(0.5)
-        return checked(study, kind, payload)
+        return checked(self, *args)
 
-    monkeypatch.setattr(module, "checked_payload", slow_first)
+    monkeypatch.setattr(Store, "_within_quota", slow_first)
     outcomes = []
 
     def end_step():

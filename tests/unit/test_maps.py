@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from maskscope.maps import agreement, cells_to_pixels, coverage, deletion_auc, deletion_masks, deletion_order
+from maskscope.maps import (agreement, cells_to_pixels, cells_to_png, coverage, deletion_auc, deletion_cells,
+                            deletion_order)
+from maskscope.photos import mask_png
 
 
 def test_coverage_is_the_painted_share_of_each_cell():
@@ -32,9 +34,36 @@ def test_deletion_hides_the_most_important_cells_first():
     values = np.array([[0.1, 0.9], [0.5, 0.0]])
     assert list(deletion_order(values)) == [1, 2, 0, 3]
     assert sorted(deletion_order(values, seed=1)) == [0, 1, 2, 3]
-    masks = deletion_masks(deletion_order(values), (2, 2), (0, 0, 4, 4), 4, 4, steps=4)
+    masks = [cells_to_pixels(cells, (0, 0, 4, 4), 4, 4)
+             for cells in deletion_cells(deletion_order(values), (2, 2), steps=4)]
     assert [int(m.sum()) for m in masks] == [0, 4, 8, 12, 16]
     assert masks[1][:2, 2:].all() and not masks[1][:2, :2].any()  # cell (0, 1) goes first
+
+
+def _coverage_per_pixel(mask, crop, rows, cols):
+    """coverage as first written: an index per pixel (memory for eight bytes a pixel)."""
+    height, width = mask.shape
+    left, top, right, bottom = crop
+    ys = (np.arange(height) + 0.5 - top) / (bottom - top) * rows
+    xs = (np.arange(width) + 0.5 - left) / (right - left) * cols
+    inside = ((ys >= 0) & (ys < rows))[:, None] & ((xs >= 0) & (xs < cols))[None, :]
+    r, c = np.clip(ys.astype(int), 0, rows - 1), np.clip(xs.astype(int), 0, cols - 1)
+    cell = (r[:, None] * cols + c[None, :])[inside]
+    painted = np.bincount(cell, weights=mask[inside].astype(float), minlength=rows * cols)
+    return (painted / np.maximum(np.bincount(cell, minlength=rows * cols), 1)).reshape(rows, cols)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_coverage_by_runs_equals_coverage_per_pixel_and_the_png_equals_the_pixels(seed):
+    rng = np.random.default_rng(seed)
+    height, width = rng.integers(1, 90, 2)
+    rows, cols = rng.integers(1, 20, 2)  # more cells than pixels too: cells with no pixel count 0
+    left, top = rng.uniform(-20, width / 2), rng.uniform(-20, height / 2)
+    crop = (left, top, left + rng.uniform(1, width + 20), top + rng.uniform(1, height + 20))
+    mask = rng.random((height, width)) < 0.4
+    np.testing.assert_allclose(coverage(mask, crop, rows, cols), _coverage_per_pixel(mask, crop, rows, cols))
+    cells = rng.random((rows, cols)) < 0.5
+    assert cells_to_png(cells, crop, width, height) == mask_png(cells_to_pixels(cells, crop, width, height))
 
 
 def test_the_area_under_a_deletion_curve():

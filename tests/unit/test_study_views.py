@@ -21,6 +21,21 @@ class NotFound(grpc.RpcError):
         return "no image with that id"
 
 
+class Unary:
+    """A stub's method as web_client.inference calls it: .future(request, ...).result()."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def future(self, request, timeout=None, metadata=()):
+        outer = self
+
+        class Done:
+            def result(self):
+                return outer.answer(request)
+        return Done()
+
+
 class Service:
     """Answers every Classify; forgets the photo once, after `forget_after` calls by id."""
 
@@ -29,11 +44,12 @@ class Service:
     def __init__(self, forget_after: int | None = None):
         self.uploads = self.by_id = 0
         self.forget_after = forget_after
+        self.Classify = Unary(self.classify)
 
     def for_photo(self, request):
         return self
 
-    def Classify(self, request, timeout=None, metadata=()):
+    def classify(self, request):
         if request.WhichOneof("source") == "image":
             self.uploads += 1
         else:

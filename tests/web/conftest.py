@@ -3,11 +3,12 @@
 import pytest
 
 from web_client import create_app
+from web_client.limits import Limits
 
 
 @pytest.fixture
 def app(server):
-    return create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "MAX_CONTENT_LENGTH": 2 << 20})
+    return create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "LIMITS": Limits(upload_mb=2)})
 
 
 @pytest.fixture

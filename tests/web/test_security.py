@@ -5,11 +5,12 @@ import io
 import pytest
 
 from web_client import create_app
+from web_client.limits import Limits
 
 
 @pytest.fixture
 def client(server):
-    return create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "MAX_CONTENT_LENGTH": 1 << 20}).test_client()
+    return create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "LIMITS": Limits(upload_mb=1)}).test_client()
 
 
 @pytest.mark.parametrize("method, path", [("get", "/"), ("get", "/api/models"), ("get", "/api/health"),

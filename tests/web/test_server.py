@@ -1,4 +1,4 @@
-"""`python -m web_client` for real: gunicorn's threaded workers, the upload cap, a graceful stop."""
+"""`python -m web_client` for real: gunicorn's gevent workers (and threaded ones), the upload cap, a graceful stop."""
 
 import json
 import signal
@@ -6,6 +6,8 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
+
+import pytest
 
 from tests.conftest import WebServer
 
@@ -23,13 +25,16 @@ def post_multipart(url: str, fields: dict, files: dict, timeout: float = 120):
     return urllib.request.urlopen(request, timeout=timeout)
 
 
-def test_the_page_is_served_by_gunicorns_threaded_workers(server):
-    web = WebServer(server.address, "--threads", "8")
+@pytest.mark.parametrize("flags, worker, described", [
+    ((), "gevent", "1 x gevent, 4096 connections each"),
+    (("--worker-class", "gthread", "--threads", "8"), "gthread", "1 x 8 threads")])
+def test_the_page_is_served_by_gunicorns_workers(server, flags, worker, described):
+    web = WebServer(server.address, *flags)
     try:
         assert urllib.request.urlopen(web.url, timeout=10).status == 200
         health = json.loads(urllib.request.urlopen(web.url + "api/health", timeout=10).read())
         assert health == {"inference": "SERVING"}
-        assert "Using worker: gthread" in web.log() and "1 x 8 threads" in web.log()
+        assert f"Using worker: {worker}" in web.log() and described in web.log()
     finally:
         web.stop()
 
@@ -42,7 +47,7 @@ def test_an_upload_over_the_cap_is_refused_with_413(server):
             raise AssertionError("a 2 MB upload passed a 1 MB cap")
         except urllib.error.HTTPError as error:
             assert error.code == 413
-            assert "the limit is 1 MB" in json.loads(error.read())["error"]
+            assert "the limit here is 1 MB" in json.loads(error.read())["error"]
     finally:
         web.stop()
 

@@ -70,9 +70,13 @@ def test_each_answer_is_timed_once_and_a_failed_stream_counts_as_its_code():
         if len(observed) == 2:
             done.set()
 
-    bridge = StreamBridge(lambda request: EchoStub(), lambda text: None, observe=observe)
-    for sequence in (1, 2, 3, 4):
-        bridge.send(pb.ClassifyRequest(image_id="x", sequence=sequence))
+    answered = threading.Event()
+    bridge = StreamBridge(lambda request: EchoStub(), lambda text: answered.set(), observe=observe)
+    for pair in ((1, 2), (3, 4)):  # the odd one is passed over (or, sent at once, replaced by the even one)
+        answered.clear()
+        for sequence in pair:
+            bridge.send(pb.ClassifyRequest(image_id="x", sequence=sequence))
+        assert answered.wait(5)
     assert done.wait(5)
     bridge.close()
     assert [(m, c) for m, c, _ in observed] == [("ClassifyStream", "OK"), ("ClassifyStream", "OK")]
@@ -100,3 +104,30 @@ def test_a_page_that_never_gets_answers_is_timed_in_bounded_memory():
         bridge.send(pb.ClassifyRequest(image_id="x", sequence=sequence))
     assert len(bridge._sent_at) <= 64
     bridge.close()
+
+
+def test_a_page_that_sends_faster_than_the_service_answers_holds_one_waiting_request():
+    """The service answers only the newest request anyway: the bridge keeps the newest not yet
+    sent, not a queue that a flooding page could grow without end."""
+    release, taken = threading.Event(), []
+
+    class Slow:
+        def ClassifyStream(self, requests, metadata=()):
+            for request in requests:
+                taken.append(request.sequence)
+                release.wait(5)
+                yield pb.ClassifyResponse(sequence=request.sequence)
+
+    bridge = StreamBridge(lambda request: Slow(), lambda text: None)
+    bridge.send(pb.ClassifyRequest(image_id="x", sequence=1))
+    deadline = time.monotonic() + 5
+    while not taken and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for sequence in range(2, 10_002):  # while the first is in the service
+        bridge.send(pb.ClassifyRequest(image_id="x", sequence=sequence))
+    release.set()
+    deadline = time.monotonic() + 5
+    while len(taken) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bridge.close()
+    assert taken == [1, 10_001], "only the newest of the 10,000 waiting was sent"

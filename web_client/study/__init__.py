@@ -24,11 +24,13 @@ def database_url(args) -> str:
 def init_app(app) -> None:
     """The store on app.config's DATABASE_URL (migrated first unless STUDY_MIGRATE is false: the
     server migrates once before its worker processes start), the write limits, the routes."""
+    from web_client.limits import EXTENSION as LIMITS
     from web_client.study.limits import WriteLimits
     from web_client.study.store import Store, engine_for, migrate
-    from web_client.study.views import bp
+    from web_client.study.views import bp, photo_size
     engine = engine_for(app.config["DATABASE_URL"])
     if app.config.get("STUDY_MIGRATE", True):
         migrate(engine)
-    app.extensions["maskscope.study"] = {"store": Store(engine), "limits": WriteLimits()}
+    limits = app.extensions[LIMITS][0]
+    app.extensions["maskscope.study"] = {"store": Store(engine, limits, photo_size), "limits": WriteLimits()}
     app.register_blueprint(bp)

@@ -45,7 +45,9 @@ def run(args, store: Store) -> str:
         return "\n".join(f"{sid}\t{len(store.participants(sid))} participants" for sid in store.study_ids()) \
             or "no studies"
     if args.command == "export":
-        rows, columns = dataset.table(store.study(args.study), store.events(args.study), args.table)
+        rows, columns = dataset.table(store.study(args.study),
+                                      store.events(args.study, by_participant=args.table == "steps"), args.table)
+        rows = list(rows)
         text = json.dumps(rows, indent=1) + "\n" if args.format == "json" else dataset.to_csv(rows, columns)
         if not args.out:
             return text.rstrip("\n")

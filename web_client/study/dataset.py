@@ -1,11 +1,14 @@
 """A study's data as researchers take it away: every event (one row each), and one row per
-participant and step (times, classifications, answers). Pure: rows in, rows out."""
+participant and step (times, classifications, answers). Pure: rows in, rows out, one at a time
+(an export of any size is written as it is read)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+from typing import Iterable, Iterator
 
 EVENT_COLUMNS = ("id", "participant_id", "step", "kind", "at", "payload")
 # A step's row as it starts; its keys, in this order, are the steps export's columns.
@@ -15,13 +18,20 @@ STEP_ROW = {"participant_id": "", "step": 0, "kind": "", "task": "", "started_at
 STEP_COLUMNS = tuple(STEP_ROW)
 
 
-def event_rows(events: list[dict]) -> list[dict]:
-    return [{"id": e["id"], "participant_id": e["participant_id"], "step": e["step"], "kind": e["kind"],
-             "at": e["at"].isoformat(), "payload": e["payload"]} for e in events]
+def event_rows(events: Iterable[dict]) -> Iterator[dict]:
+    for e in events:
+        yield {"id": e["id"], "participant_id": e["participant_id"], "step": e["step"], "kind": e["kind"],
+               "at": e["at"].isoformat(), "payload": e["payload"]}
 
 
-def step_rows(study, events: list[dict]) -> list[dict]:
-    """One row per participant and step they reached, in the order they took part."""
+def step_rows(study, events: Iterable[dict]) -> Iterator[dict]:
+    """One row per participant and step they reached. `events` holds each participant's together
+    (Store.events(by_participant=True)): their rows are made and given out before the next's."""
+    for _, theirs in itertools.groupby(events, key=lambda e: e["participant_id"]):
+        yield from _participant_steps(study, theirs)
+
+
+def _participant_steps(study, events: Iterable[dict]) -> list[dict]:
     rows: dict[tuple[str, int], dict] = {}
     for e in events:
         if not 0 <= e["step"] < len(study.steps) or e["kind"] in ("consent", "finish"):
@@ -67,17 +77,34 @@ def cell(value):
     return value
 
 
-def to_csv(rows: list[dict], columns: tuple[str, ...]) -> str:
+def csv_lines(rows: Iterable[dict], columns: tuple[str, ...]) -> Iterator[str]:
+    """The header, then a line per row, each written as it is wanted."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: cell(v) for k, v in row.items()})
-    return out.getvalue()
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+    yield out.getvalue()
 
 
-def table(study, events: list[dict], name: str) -> tuple[list[dict], tuple[str, ...]]:
-    """The rows and columns of one of the exports: "events" or "steps"."""
+def to_csv(rows: Iterable[dict], columns: tuple[str, ...]) -> str:
+    return "".join(csv_lines(rows, columns))
+
+
+def json_lines(rows: Iterable[dict]) -> Iterator[str]:
+    """The rows as one JSON array, a row at a time."""
+    yield "["
+    for i, row in enumerate(rows):
+        yield ("," if i else "") + json.dumps(row, separators=(",", ":"))
+    yield "]\n"
+
+
+def table(study, events: Iterable[dict], name: str) -> tuple[Iterator[dict], tuple[str, ...]]:
+    """The rows and columns of one of the exports: "events" or "steps" (for steps, `events` holds
+    each participant's together: Store.events(by_participant=True))."""
     if name == "events":
         return event_rows(events), EVENT_COLUMNS
     return step_rows(study, events), STEP_COLUMNS

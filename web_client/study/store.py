@@ -2,7 +2,8 @@
 
 The tables below are the schema as the code uses it; the migrations in migrations/versions are
 how a database gets there (a test holds the two equal). Every write is bounded and belongs to one
-participant; a finished participant's session takes no more writes.
+participant; a finished participant's session takes no more writes; what a participant and a
+study may store in all is a quota (web_client.limits), kept as counts beside them.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Callable, Iterator
+
 import sqlalchemy as sa
 
+from web_client.limits import Limits
 from web_client.study.definition import Study, parse
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -29,6 +33,8 @@ studies = sa.Table(
     sa.Column("title", sa.String(200), nullable=False),
     sa.Column("definition", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("events", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("event_bytes", sa.BigInteger, nullable=False, server_default="0"),
 )
 participants = sa.Table(
     "participants", metadata,
@@ -38,6 +44,8 @@ participants = sa.Table(
     sa.Column("consented_at", sa.DateTime(timezone=True)),
     sa.Column("step", sa.Integer, nullable=False, server_default="0"),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("events", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("event_bytes", sa.BigInteger, nullable=False, server_default="0"),
 )
 events = sa.Table(
     "events", metadata,
@@ -52,14 +60,14 @@ events = sa.Table(
 )
 
 
-MAX_MASK_PIXELS = 50_000_000  # as the service's own limit on photos
 PHOTO_KINDS = ("map", "map-view", "prediction", "stroke")
 ANSWER_KINDS = ("map", "prediction")  # one per photo and step: what a before or after step asks
 
 
-def checked_payload(study: Study, kind: str, payload: dict) -> dict:
+def checked_payload(study: Study, kind: str, payload: dict, photo_size: Callable[[str], tuple[int, int]] | None) -> dict:
     """An event's payload as stored: a photo named by its number in the study becomes its name,
-    and a painted map's mask must be a PNG of sensible size (the summary decodes every one)."""
+    and a painted map's mask must be a PNG of the photo's size (`photo_size(name)`) that decodes
+    whole: the summary reads every one."""
     if kind not in PHOTO_KINDS:
         return payload
     number = payload.get("photo")
@@ -67,19 +75,39 @@ def checked_payload(study: Study, kind: str, payload: dict) -> dict:
         raise StoreError(f"a {kind} event names its photo by number: 0 to {len(study.photos) - 1}")
     payload = {**payload, "photo": study.photos[number]}
     if kind == "map" and payload.get("mask"):
-        import base64
-        import binascii
-        import io
-
-        from PIL import Image
-        try:
-            data = base64.b64decode(payload["mask"], validate=True)
-            with Image.open(io.BytesIO(data)) as image:
-                if image.format != "PNG" or image.width * image.height > MAX_MASK_PIXELS:
-                    raise ValueError
-        except (binascii.Error, ValueError, OSError, Image.DecompressionBombError):
-            raise StoreError("a map's mask is a base64 PNG of the photo's size") from None
+        expected = photo_size(payload["photo"]) if photo_size else None
+        from web_client import cpu
+        size = cpu.run(_decoded_size, payload["mask"], expected)
+        if size is None:
+            raise StoreError("a map's mask is a base64 PNG that decodes whole" + (
+                f", the photo's size ({expected[0]}x{expected[1]})" if expected else ""))
+        if expected and size != expected:
+            raise StoreError(f"this map's mask is {size[0]}x{size[1]}; a map is the photo's size, "
+                             f"{expected[0]}x{expected[1]}")
     return payload
+
+
+def _decoded_size(mask_b64, expected: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The mask's size once all of it has decoded (None: it does not); one of another size than
+    `expected` is not decoded at all."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image
+
+    from maskscope.fills import MAX_IMAGE_PIXELS
+    if not isinstance(mask_b64, str):
+        return None
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(mask_b64, validate=True))) as image:
+            if image.format != "PNG" or image.width * image.height > MAX_IMAGE_PIXELS:
+                return None
+            if expected is None or image.size == expected:
+                image.load()
+            return image.size
+    except (binascii.Error, ValueError, OSError, Image.DecompressionBombError):
+        return None
 
 
 class StoreError(ValueError):
@@ -108,6 +136,10 @@ class TooLarge(StoreError):
     status = 413
 
 
+class TooMany(StoreError):
+    status = 429
+
+
 @dataclass(frozen=True)
 class Participant:
     id: str
@@ -116,12 +148,15 @@ class Participant:
     consented_at: dt.datetime | None
     step: int
     finished_at: dt.datetime | None
+    events: int = 0       # what they have stored: counted against their quota
+    event_bytes: int = 0
 
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+EVENTS_PER_READ = 500
 WRITE = "maskscope_write"  # an execution option: this transaction writes (engine_for)
 
 
@@ -182,8 +217,14 @@ def downgrade(engine: sa.Engine, revision: str = "base") -> None:
 
 
 class Store:
-    def __init__(self, engine: sa.Engine):
+    """`limits`: the quotas of what a participant and a study may store; `photo_size(name)`: a
+    study photo's width and height, which its maps must have (None: not checked)."""
+
+    def __init__(self, engine: sa.Engine, limits: Limits = Limits(),
+                 photo_size: Callable[[str], tuple[int, int]] | None = None):
         self.engine = engine
+        self.limits = limits
+        self.photo_size = photo_size
         self._writer = engine.execution_options(**{WRITE: True})  # the same pool; writes begin IMMEDIATE
 
     # ---- studies (the researcher's side) ----
@@ -235,9 +276,12 @@ class Store:
                                .where(events.c.participant_id == participant_id, events.c.study_id == study_id)).scalar()
             db.execute(events.delete().where(events.c.participant_id == participant_id, events.c.study_id == study_id))
             gone = db.execute(participants.delete().where(participants.c.id == participant_id,
-                                                          participants.c.study_id == study_id)).rowcount
-            if not gone:
+                                                          participants.c.study_id == study_id)
+                              .returning(participants.c.events, participants.c.event_bytes)).first()
+            if gone is None:
                 raise UnknownParticipant(f"no participant {participant_id!r} in study {study_id!r}")
+            db.execute(studies.update().where(studies.c.id == study_id).values(
+                events=studies.c.events - gone.events, event_bytes=studies.c.event_bytes - gone.event_bytes))
         return count
 
     # ---- participants ----
@@ -273,6 +317,8 @@ class Store:
         study = self.study(study_id)
         if not 0 <= step < len(study.steps) and kind not in ("consent", "finish"):
             raise StoreError(f"step {step}: study {study_id!r} has steps 0 to {len(study.steps) - 1}")
+        payload = checked_payload(study, kind, payload, self.photo_size)  # decoded outside the transaction
+        text = json.dumps(payload, separators=(",", ":"))
         with self._writer.begin() as db:
             row = db.execute(sa.select(participants).where(participants.c.id == participant_id,
                                                            participants.c.study_id == study_id)
@@ -297,16 +343,34 @@ class Store:
                 raise StoreError(f"step {step} does not show the model's map")
             if kind == "step-end":
                 changes["step"] = step + 1
-            payload = checked_payload(study, kind, payload)
             if kind in ANSWER_KINDS and payload["photo"] in self._answered(db, participant_id, step, kind):
                 raise AlreadyAnswered(f"this participant's {kind} of photo {study.photos.index(payload['photo'])} "
                                       f"in step {step} is stored already; it cannot be given again")
-            text = json.dumps(payload, separators=(",", ":"))
-            if changes:
-                db.execute(participants.update().where(participants.c.id == participant_id).values(**changes))
+            self._within_quota(db, row, study_id, len(text))
+            counted = {"events": participants.c.events + 1, "event_bytes": participants.c.event_bytes + len(text)}
+            db.execute(participants.update().where(participants.c.id == participant_id).values(**changes, **counted))
+            db.execute(studies.update().where(studies.c.id == study_id).values(
+                events=studies.c.events + 1, event_bytes=studies.c.event_bytes + len(text)))
             result = db.execute(events.insert().values(participant_id=participant_id, study_id=study_id, step=step,
                                                        kind=kind, at=at, payload=text))
             return result.inserted_primary_key[0]
+
+    def _within_quota(self, db, participant, study_id: str, size: int) -> None:
+        """Refuses an event that would take the participant or the study past its quota (the
+        study's row is locked until the transaction ends, so its counts add up)."""
+        limits, mb = self.limits, 1 << 20
+        if participant.events + 1 > limits.study_participant_events:
+            raise TooMany(f"this participant has stored {participant.events:,} events, the most a participant may")
+        if participant.event_bytes + size > limits.study_participant_mb * mb:
+            raise TooLarge(f"this participant has stored {participant.event_bytes / mb:.1f} MB; a participant may "
+                           f"store at most {limits.study_participant_mb:g} MB")
+        study = db.execute(sa.select(studies.c.events, studies.c.event_bytes).where(studies.c.id == study_id)
+                           .with_for_update()).one()
+        if study.events + 1 > limits.study_events:
+            raise TooMany(f"study {study_id!r} has stored {study.events:,} events, the most a study may")
+        if study.event_bytes + size > limits.study_mb * mb:
+            raise TooLarge(f"study {study_id!r} has stored {study.event_bytes / mb:.1f} MB; a study may store at "
+                           f"most {limits.study_mb:g} MB")
 
     @staticmethod
     def _answered(db, participant_id: str, step: int, kind: str) -> set[str]:
@@ -321,13 +385,23 @@ class Store:
         with self.engine.connect() as db:
             return max(len(self._answered(db, participant_id, step, kind)) for kind in ANSWER_KINDS)
 
-    def events(self, study_id: str, participant_id: str | None = None) -> list[dict]:
-        """A study's events in the order they happened (one participant's, if given)."""
-        query = sa.select(events).where(events.c.study_id == study_id).order_by(events.c.id)
+    def events(self, study_id: str, participant_id: str | None = None, *, by_participant: bool = False
+               ) -> Iterator[dict]:
+        """A study's events in the order they happened (one participant's, if given), read from the
+        database a few hundred at a time as they are wanted: an export or a summary of a study of
+        any size holds one batch. `by_participant`: each participant's together, in the order they
+        joined."""
+        query = sa.select(events).where(events.c.study_id == study_id)
         if participant_id:
             query = query.where(events.c.participant_id == participant_id)
+        if by_participant:
+            query = (query.join(participants, participants.c.id == events.c.participant_id)
+                     .order_by(participants.c.created_at, participants.c.id, events.c.id))
+        else:
+            query = query.order_by(events.c.id)
         with self.engine.connect() as db:
-            return [{**row._mapping, "payload": json.loads(row.payload)} for row in db.execute(query)]
+            for row in db.execution_options(yield_per=EVENTS_PER_READ).execute(query):
+                yield {**row._mapping, "payload": json.loads(row.payload)}
 
     def participants(self, study_id: str) -> list[Participant]:
         with self.engine.connect() as db:

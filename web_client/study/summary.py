@@ -35,13 +35,28 @@ def mask_array(png_b64: str) -> np.ndarray:
         return np.asarray(painted_plane(image)) != 0
 
 
+def map_coverage(png_b64: str, view: ModelView) -> np.ndarray | None:
+    """A stored map as coverage of the model's map's cells; None for a mask that cannot be read
+    (maps are checked as they are stored: an older database may still hold one)."""
+    try:
+        return coverage(mask_array(png_b64), view.crop, *view.drop.shape)
+    except (OSError, ValueError):
+        return None
+
+
+def _in_place(fn, *args):
+    return fn(*args)
+
+
 def _mean(values) -> float | None:
     values = [v for v in values if v is not None]
     return round(float(np.mean(values)), 4) if values else None
 
 
-def participant_rows(study, events: list[dict], views: dict[str, ModelView]) -> list[dict]:
-    """One row per participant: before/after agreement and correctness (means over photos), seconds."""
+def participant_rows(study, events, views: dict[str, ModelView], run=_in_place) -> list[dict]:
+    """One row per participant: before/after agreement and correctness (means over photos), seconds.
+    `events` is read once, in order; `run(fn, *args)` runs each map's pixel work (the web app: off
+    its event loop)."""
     phases = {i: step.kind for i, step in enumerate(study.steps)}
     people: dict[str, dict] = {}
     for e in events:
@@ -57,8 +72,9 @@ def participant_rows(study, events: list[dict], views: dict[str, ModelView]) -> 
         if view is None:
             continue
         if e["kind"] == "map" and e["payload"].get("mask"):
-            painted = mask_array(e["payload"]["mask"])
-            row["agreement"][phase].append(agreement(coverage(painted, view.crop, *view.drop.shape), view.drop))
+            covered = run(map_coverage, e["payload"]["mask"], view)
+            if covered is not None:
+                row["agreement"][phase].append(agreement(covered, view.drop))
         elif e["kind"] == "prediction":
             row["correct"][phase].append(float(e["payload"].get("label") == view.label))
     return [{"participant_id": pid, "finished": r["finished"],
@@ -84,7 +100,7 @@ def overall(rows: list[dict]) -> dict:
                              **{k: _mean(r[k] for r in paired_correct) for k in keys[2:4]}}}
 
 
-def deletion_areas(study, events: list[dict], views: dict[str, ModelView], measure) -> dict:
+def deletion_areas(study, events, views: dict[str, ModelView], measure, run=_in_place) -> dict:
     """Faithfulness of the participants' maps as RISE measures it: `measure(photo, values, crop)` is
     the deletion area of a map (lower: it found what the model needs sooner). Per participant the
     mean over their before and after maps, and the model's own map of each photo to compare."""
@@ -94,7 +110,9 @@ def deletion_areas(study, events: list[dict], views: dict[str, ModelView], measu
         phase, view = phases.get(e["step"]), views.get(e["payload"].get("photo", ""))
         if e["kind"] != "map" or phase not in ("before", "after") or view is None or not e["payload"].get("mask"):
             continue
-        values = coverage(mask_array(e["payload"]["mask"]), view.crop, *view.drop.shape)
+        values = run(map_coverage, e["payload"]["mask"], view)
+        if values is None:
+            continue
         areas.setdefault(e["participant_id"], {"before": [], "after": []})[phase].append(
             measure(e["payload"]["photo"], values, view.crop))
     return {"model": {photo: measure(photo, view.drop, view.crop) for photo, view in views.items()},

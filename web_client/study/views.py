@@ -20,6 +20,7 @@ random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
 from __future__ import annotations
 
 import base64
+import functools
 import hmac
 import io
 import json
@@ -31,9 +32,12 @@ from PIL import Image
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
+from web_client import cpu
 from web_client import inference as service
+from web_client.limits import client_network, json_request
 from web_client.messages import build_request, response_json
 from maskscope.fills import BY_NAME as FILLS
+from maskscope.photos import photo_from_file
 from maskscope.v1 import classifier_pb2 as pb
 from web_client.study import dataset
 from web_client.study.summary import ModelView, deletion_areas, overall, participant_rows
@@ -65,7 +69,7 @@ def bad_study(exc: StudyError):
 
 
 def _json_body() -> dict:
-    data = request.get_json(silent=True)
+    data = json_request("an event")
     if not isinstance(data, dict):
         raise StoreError("the body must be a JSON object")
     return data
@@ -98,9 +102,9 @@ def photo(study_id, number):
 
 @bp.post("/api/study/<study_id>/participants")
 def join(study_id):
-    # Each id gets its own write limit, so joining itself is limited by address: new ids are not
-    # a way around the limit.
-    limited = _limited(f"join:{request.remote_addr}")
+    # Each id gets its own write limit, so joining itself is limited by address (an IPv6 /64 as
+    # one): new ids are not a way around the limit.
+    limited = _limited(f"join:{client_network(request.remote_addr)}")
     if limited:
         return limited
     participant = store().new_participant(study_id)
@@ -193,12 +197,8 @@ def add_study():
     text = request.get_data(as_text=True)
     try:
         data = json.loads(text)
-    except ValueError:
-        import yaml
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise StudyError(f"the body is neither JSON nor YAML: {exc}") from None
+    except (ValueError, RecursionError):
+        data = _yaml(text)
     study = parse(data, "the study")
     for photo in study.photos:  # a missing photo is found now, not by a participant midway
         photo_bytes(photo)
@@ -213,14 +213,33 @@ def list_studies():
 
 @bp.get("/api/admin/studies/<study_id>/<table>.<fmt>")
 def export(study_id, table, fmt):
+    """Streamed as it is read from the database: a study of any size is exported in bounded memory."""
     if table not in ("events", "steps") or fmt not in ("json", "csv"):
         return jsonify({"error": "exports are events.json, events.csv, steps.json and steps.csv",
                         "code": "NotFound"}), 404
-    rows, columns = dataset.table(store().study(study_id), store().events(study_id), table)
+    study = store().study(study_id)
+    rows, columns = dataset.table(study, store().events(study_id, by_participant=table == "steps"), table)
     if fmt == "json":
-        return jsonify(rows)
-    return Response(dataset.to_csv(rows, columns), mimetype="text/csv",
+        return Response(dataset.json_lines(rows), mimetype="application/json")
+    return Response(dataset.csv_lines(rows, columns), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{study_id}-{table}.csv"'})
+
+
+def _yaml(text: str):
+    """A study file in YAML; anchors and aliases are refused (a few lines of them can stand for
+    millions of nodes)."""
+    import yaml
+
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError("aliases (*name) are not taken in a study file")
+            return super().compose_node(parent, index)
+
+    try:
+        return yaml.load(text, Loader=NoAliases)  # noqa: S506 (a SafeLoader)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise StudyError(f"the body is neither JSON nor YAML: {exc}") from None
 
 
 def photo_bytes(photo: str) -> bytes:
@@ -229,6 +248,20 @@ def photo_bytes(photo: str) -> bytes:
     path = sample if sample.exists() else Path(photo)
     try:
         return path.read_bytes()
+    except OSError as exc:
+        raise StoreError(f"photo {photo!r}: neither a sample nor a readable file ({exc.strerror})") from None
+
+
+@functools.lru_cache(maxsize=256)
+def _photo_size(samples_dir: Path, photo: str) -> tuple[int, int]:
+    sample = samples_dir / f"{photo}.jpg"
+    return photo_from_file((sample if sample.exists() else Path(photo)).read_bytes()).size
+
+
+def photo_size(photo: str) -> tuple[int, int]:
+    """A study photo's width and height as the service sees it (upright): its maps' size."""
+    try:
+        return _photo_size(current_app.config["SAMPLES_DIR"], photo)
     except OSError as exc:
         raise StoreError(f"photo {photo!r}: neither a sample nor a readable file ({exc.strerror})") from None
 
@@ -288,13 +321,12 @@ def summary(study_id):
     (a dozen classifications a map: asked for, not computed on every view)."""
     study = store().study(study_id)
     views = {photo: model_view(study, photo) for photo in study.photos}
-    events = store().events(study_id)
-    rows = participant_rows(study, events, views)
+    rows = participant_rows(study, store().events(study_id), views, run=cpu.run)
     body = {"study": study_id, "overall": overall(rows), "participants": rows,
             "model": {photo: {"label": v.label} for photo, v in views.items()}}
     if request.args.get("faithfulness") in ("1", "true"):
         measure = DeletionAreas(study)
-        areas = deletion_areas(study, events, views, measure)
+        areas = deletion_areas(study, store().events(study_id), views, measure, run=cpu.run)
         for row in rows:
             row.update(areas["participants"].get(row["participant_id"], {"before_deletion_area": None,
                                                                           "after_deletion_area": None}))
