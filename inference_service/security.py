@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from pathlib import Path
 
 import grpc
@@ -10,6 +11,27 @@ import grpc
 # Probes (Kubernetes' native gRPC probes cannot send a token) and only they go without one.
 OPEN_METHODS = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
 UNAUTHENTICATED_MESSAGE = "missing or wrong token: send metadata 'authorization: Bearer <token>'"
+
+
+EXPOSED_WITHOUT_TOKEN = ("--host {host} serves other machines, and with no --auth-token anyone who reaches the "
+                         "port can use the service: set --auth-token (or MASKSCOPE_AUTH_TOKEN_FILE), or say "
+                         "--allow-unauthenticated to serve it open on a network you trust")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` serves this machine alone (0.0.0.0 and :: are every interface; a
+    name might resolve anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def open_to_others(host: str, auth_token: str) -> bool:
+    """A server that would take calls from other machines with no token: refused unless asked for."""
+    return not auth_token and not is_loopback(host)
 
 
 async def _deny(request, context):

@@ -17,7 +17,7 @@ from inference_service.classification import ClassificationService, Limits
 from inference_service.drain import CallCounter, accept_backlog
 from inference_service.model_queues import BatchLimits, ModelQueues
 from inference_service.models import PRECISIONS, ModelRegistry, RuntimeOptions
-from inference_service.security import TokenAuthInterceptor, server_credentials
+from inference_service.security import EXPOSED_WITHOUT_TOKEN, TokenAuthInterceptor, open_to_others, server_credentials
 from inference_service.servicer import ClassifierServicer
 from maskscope.fills import MAX_IMAGE_PIXELS
 from maskscope.flags import add_flag, env_file
@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--tls-key-file", type=Path, default=None, help="PEM private key for --tls-cert-file")
     add_flag(parser, "--auth-token", default="", secret=True,
              help="if set, every call but health checks needs metadata 'authorization: Bearer TOKEN'")
+    add_flag(parser, "--allow-unauthenticated", type=bool, default=False,
+             help="serve a --host other than loopback with no --auth-token (anyone who reaches the port can use "
+                  "the service; a warning is logged): without it such a server refuses to start")
     add_flag(parser, "--metrics-port", type=int, default=0,
              help="serve Prometheus metrics over HTTP on this port, at --host (0: no metrics endpoint)")
     add_flag(parser, "--precision", default="fp32", choices=PRECISIONS,
@@ -224,7 +227,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.print_env:
         return print_env(parser, args, sys.argv[1:] if argv is None else list(argv))
+    if open_to_others(args.host, args.auth_token) and not args.allow_unauthenticated:
+        parser.error(EXPOSED_WITHOUT_TOKEN.format(host=args.host))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if open_to_others(args.host, args.auth_token):
+        log.warning("serving %s with no token (--allow-unauthenticated): anyone who reaches the port can use "
+                    "the service", args.host)
     if args.workers > 1:
         from inference_service import workers
         raise SystemExit(workers.run(args, sys.argv[1:] if argv is None else list(argv)))

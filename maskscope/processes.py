@@ -73,3 +73,54 @@ def start_inference(model_dir: Path, log_path: Path, *args: str) -> tuple[subpro
         stop_process(process)
         raise
     return process, address
+
+
+def start_web(inference_address: str, log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """`python -m web_client` on a free loopback port, once it serves: (process, its URL)."""
+    process = start_logged(["-m", "web_client", "--host", "127.0.0.1", "--port", "0",
+                            "--inference-addr", inference_address, *args], log_path)
+    try:
+        url = wait_for_log(process, log_path, r"web page on (http://127\.0\.0\.1:\d+/)")
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, url
+
+
+# What a server process costs, from /proc (Linux): its worker processes, their memory and CPU.
+
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (gunicorn's master: its workers)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory now."""
+    return _status_kb(pid, "VmRSS") * 1024
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """Resident memory at its highest since the process started, or since reset_peak_rss."""
+    return _status_kb(pid, "VmHWM") * 1024
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Starts the peak (VmHWM) again from the memory in use now (needs the right to write the
+    process's clear_refs: its owner's or root's)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise KeyError(key)

@@ -89,10 +89,10 @@ class ServerProcess:
     """`python -m inference_service` as a subprocess on a free loopback port."""
 
     def __init__(self, model_dir: Path, *extra_args: str, env: dict | None = None, port: int = 0,
-                 tls_ca: Path | None = None):
+                 tls_ca: Path | None = None, host: str = "127.0.0.1"):
         self.tls_ca = tls_ca
         self.process, self.log_path = start_logged(
-            "inference", ["-m", "inference_service", "--host", "127.0.0.1", "--port", str(port),
+            "inference", ["-m", "inference_service", "--host", host, "--port", str(port),
                           "--model-dir", str(model_dir), *extra_args], env)
         self.port = int(wait_for_log(self.process, self.log_path, r"listening on [^ ]+:(\d+)"))
         self.address = f"127.0.0.1:{self.port}"

@@ -44,7 +44,8 @@ def classifications(steps: int, maps: int, baseline: bool = True) -> int:
 
 
 def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: dict, class_index: int,
-           steps: int = DEFAULT_STEPS, baseline: bool = True, max_classifications: int | None = None) -> dict:
+           steps: int = DEFAULT_STEPS, baseline: bool = True, max_classifications: int | None = None,
+           max_mask_pixels: int | None = None) -> dict:
     """Each map's deletion curve and its area, plus (with `baseline`) a random order's over the
     first map's cells. `classify(request) -> ClassifyResponse`; `base` names the photo, model and
     fill. Each step's mask is made when it is sent, from packed rows (maskscope.maps.cells_to_png),
@@ -57,6 +58,10 @@ def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: di
     if max_classifications is not None and cost > max_classifications:
         raise FaithfulnessError(f"{len(maps)} map(s) at {steps} steps take {cost} classifications; one request may "
                                 f"take at most {max_classifications} (fewer steps or maps)")
+    if max_mask_pixels is not None and cost * width * height > max_mask_pixels:
+        raise FaithfulnessError(f"{cost} masks of this {width}x{height} photo are {cost * width * height / 1e6:,.0f} "
+                                f"megapixels; one request may send at most {max_mask_pixels / 1e6:,.0f} (fewer steps "
+                                "or maps)")
     parsed = {name: parse_map(data, name) for name, data in maps.items()}
     first_values, first_crop = next(iter(parsed.values()))
     orders = {name: (deletion_order(values), values.shape, crop) for name, (values, crop) in parsed.items()}

@@ -17,10 +17,16 @@ from maskscope.flags import add_flag
 
 MiB = 1 << 20
 SMALL_BODY_BYTES = 64 * 1024  # bodies up to this size are never counted against the in-flight budget
+# A body refused for its length is read and dropped up to this much before the answer, so that the
+# client, still sending, hears why (closing on unread data resets the connection, answer and all).
+REFUSED_BODY_DRAIN_BYTES = 8 * MiB
 BUSY_MESSAGE = "the server is busy receiving other uploads: try again in a moment"
 # What base64 makes of n bytes, and a live message's other fields (mask, model, fill, track...).
 LIVE_MESSAGE_SLACK_BYTES = 64 * 1024
-# A study event's payload (web_client/study/store.py: MAX_EVENT_BYTES) may arrive escaped or indented.
+# A study event as stored: one that may carry a mask (a map, a logged classification) and any other
+# (an answer's text, a stroke's count); its body may arrive escaped or indented, twice as long.
+MAX_EVENT_BYTES = 256 * 1024  # a mask of a large photo as a 1-bit PNG, with room to spare
+MAX_SMALL_EVENT_BYTES = 64 * 1024
 STUDY_EVENT_BODY_FACTOR = 2
 
 
@@ -36,6 +42,7 @@ class Limits:
     report_steps: int = 300                  # steps of one session report
     report_mask_megapixels: float = 1000.0   # all a report's masks together
     faithfulness_classifications: int = 128  # one /api/faithfulness call: (steps + 1) x (maps + random)
+    faithfulness_mask_megapixels: float = 1000.0  # ... and its masks' pixels, all of them together
     study_participant_events: int = 5000
     study_participant_mb: float = 32.0
     study_events: int = 2_000_000
@@ -58,9 +65,12 @@ class Limits:
     def report_mask_pixels(self) -> int:
         return int(self.report_mask_megapixels * 1_000_000)
 
+    @property
+    def faithfulness_mask_pixels(self) -> int:
+        return int(self.faithfulness_mask_megapixels * 1_000_000)
+
     def body_bytes(self, endpoint: str | None) -> int:
         """The largest request body `endpoint` takes: JSON routes far less than an upload."""
-        from web_client.study.store import MAX_EVENT_BYTES
         small = {"maskscope.faithfulness": 1 * MiB,
                  "study.record": STUDY_EVENT_BODY_FACTOR * MAX_EVENT_BYTES,
                  "study.join": 4 * 1024,
@@ -93,6 +103,9 @@ _FLAGS = {  # field: (flag, type, help)
     "faithfulness_classifications": ("--max-faithfulness-classifications", int,
                                      "most classifications one /api/faithfulness call may ask for: "
                                      "(steps + 1) x (maps + the random order)"),
+    "faithfulness_mask_megapixels": ("--max-faithfulness-mask-megapixels", float,
+                                     "most mask pixels (millions) one /api/faithfulness call may send to the service: "
+                                     "its classifications times the photo's pixels"),
     "study_participant_events": ("--study-max-participant-events", int, "most events stored per participant"),
     "study_participant_mb": ("--study-max-participant-mb", float, "most event data stored per participant, in MiB"),
     "study_events": ("--study-max-events", int, "most events stored per study"),
@@ -216,6 +229,7 @@ def init_app(app, limits: Limits) -> None:
         request.max_content_length = limit = limits.body_bytes(request.endpoint)
         length = request.content_length
         if length is not None and length > limit:
+            _drain(request.environ["wsgi.input"], min(length, REFUSED_BODY_DRAIN_BYTES))
             raise LimitExceeded(too_large(limit, length))
         chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
         reserve = length if length is not None else (limit if chunked else 0)
@@ -238,6 +252,11 @@ def init_app(app, limits: Limits) -> None:
     def body_too_large(_error):  # werkzeug's, for a body that turned out longer than it said
         limit = request.max_content_length or limits.upload_bytes
         return jsonify({"error": too_large(limit), "code": "TOO_LARGE"}), 413
+
+
+def _drain(stream, nbytes: int) -> None:
+    while nbytes > 0 and (chunk := stream.read(min(nbytes, SMALL_BODY_BYTES))):
+        nbytes -= len(chunk)
 
 
 def get_limits() -> Limits:

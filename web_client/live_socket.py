@@ -33,6 +33,7 @@ TRY_AGAIN_LATER = 1013
 RECEIVE_BYTES = 64 * 1024
 SEND_TIMEOUT_S = 30.0   # a page that reads nothing for this long while answers wait is closed
 CLOSE_WAIT_S = 1.0      # after our Close, how long the page has to answer it before the socket goes
+CLOSE_DRAIN_BYTES = 1 << 20  # ... and how much of what it was still sending is read meanwhile
 
 
 class HandshakeError(ValueError):
@@ -142,11 +143,13 @@ class LiveSocket:
                 self.sock.sendall(self._connection.send(CloseConnection(code=code, reason=reason[:120])))
             except (OSError, ProtocolError):
                 return
-        deadline = self.clock() + CLOSE_WAIT_S
-        try:  # the page's Close (or whatever it was still sending) is read and dropped, not parsed
-            while (left := deadline - self.clock()) > 0 and select.select([self.sock], [], [], left)[0]:
-                if not self.sock.recv(RECEIVE_BYTES):
+        deadline, budget = self.clock() + CLOSE_WAIT_S, CLOSE_DRAIN_BYTES
+        try:  # the page's Close (or a little of what it was still sending) is read and dropped, not parsed
+            while budget > 0 and (left := deadline - self.clock()) > 0 and select.select([self.sock], [], [], left)[0]:
+                data = self.sock.recv(RECEIVE_BYTES)
+                if not data:
                     break
+                budget -= len(data)
         except OSError:
             pass
 

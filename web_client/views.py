@@ -192,8 +192,10 @@ def faithfulness():
     base = build_request({k: body[k] for k in ("image_id", "model", "fill", "keep_painted") if k in body}, None, None)
     first = service.classify(pb.ClassifyRequest(image_id=base.image_id, model=base.model, top_k=1))
     try:
+        limits = get_limits()
         result = curves(service.classify, base, first.image_width, first.image_height, body["maps"], body["class_index"],
-                        int(body.get("steps") or 10), max_classifications=get_limits().faithfulness_classifications)
+                        int(body.get("steps") or 10), max_classifications=limits.faithfulness_classifications,
+                        max_mask_pixels=limits.faithfulness_mask_pixels)
     except (FaithfulnessError, ValueError) as exc:
         raise BadRequest(str(exc)) from None
     return jsonify({"class_index": body["class_index"], "fill": body.get("fill") or "gray", "curves": result})

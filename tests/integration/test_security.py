@@ -121,3 +121,26 @@ def test_servers_bind_to_loopback_unless_told_otherwise():
     from web_client.__main__ import build_parser as web_parser
     assert build_parser().parse_args([]).host == "127.0.0.1"
     assert web_parser().parse_args([]).host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("host, token, open_", [("127.0.0.1", "", False), ("::1", "", False), ("[::1]", "", False),
+                                                ("localhost", "", False), ("0.0.0.0", "", True), ("::", "", True),
+                                                ("10.1.2.3", "", True), ("maskscope.internal", "", True),
+                                                ("0.0.0.0", TOKEN, False)])
+def test_which_binds_are_open_to_other_machines_with_no_token(host, token, open_):
+    from inference_service.security import open_to_others
+    assert open_to_others(host, token) is open_
+
+
+def test_a_server_for_other_machines_needs_a_token_or_says_so_explicitly(model_dir):
+    """As the container images start it (--host 0.0.0.0): with no token it refuses to start and
+    says how; --allow-unauthenticated starts it, with a warning in its log."""
+    refused = subprocess.run([sys.executable, "-m", "inference_service", "--host", "0.0.0.0", "--port", "0",
+                              "--model-dir", str(model_dir)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                             env={"PATH": "/usr/bin:/bin"})
+    assert refused.returncode == 2 and "--auth-token" in refused.stderr and "--allow-unauthenticated" in refused.stderr
+    server = ServerProcess(model_dir, "--allow-unauthenticated", host="0.0.0.0")
+    try:
+        assert "with no token (--allow-unauthenticated)" in server.log()
+    finally:
+        server.stop()

@@ -18,11 +18,11 @@ from typing import Callable, Iterator
 
 import sqlalchemy as sa
 
-from web_client.limits import Limits
+from web_client.limits import MAX_EVENT_BYTES, MAX_SMALL_EVENT_BYTES, Limits
 from web_client.study.definition import Study, parse
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-MAX_EVENT_BYTES = 256 * 1024  # a mask of a large photo as a 1-bit PNG, with room to spare
+MASK_KINDS = ("map", "classify")  # may carry a mask: MAX_EVENT_BYTES; the rest MAX_SMALL_EVENT_BYTES
 EVENT_KINDS = ("consent", "step-start", "step-end", "classify", "stroke", "prediction", "answer", "map", "map-view",
                "finish")
 
@@ -91,7 +91,6 @@ def _decoded_size(mask_b64, expected: tuple[int, int] | None) -> tuple[int, int]
     """The mask's size once all of it has decoded (None: it does not); one of another size than
     `expected` is not decoded at all."""
     import base64
-    import binascii
     import io
 
     from PIL import Image
@@ -101,12 +100,15 @@ def _decoded_size(mask_b64, expected: tuple[int, int] | None) -> tuple[int, int]
         return None
     try:
         with Image.open(io.BytesIO(base64.b64decode(mask_b64, validate=True))) as image:
-            if image.format != "PNG" or image.width * image.height > MAX_IMAGE_PIXELS:
+            if image.format != "PNG":
                 return None
-            if expected is None or image.size == expected:
-                image.load()
+            if expected is not None and image.size != expected:
+                return image.size  # refused for its size, never decoded
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                return None
+            image.load()
             return image.size
-    except (binascii.Error, ValueError, OSError, Image.DecompressionBombError):
+    except Exception:  # noqa: BLE001: whatever PIL makes of a damaged file (OSError, SyntaxError...)
         return None
 
 
@@ -312,8 +314,9 @@ class Store:
         if kind not in EVENT_KINDS:
             raise StoreError(f"event kind {kind!r}; use one of {', '.join(EVENT_KINDS)}")
         text = json.dumps(payload, separators=(",", ":"))
-        if len(text) > MAX_EVENT_BYTES:
-            raise TooLarge(f"the event is {len(text)} bytes; at most {MAX_EVENT_BYTES}")
+        largest = MAX_EVENT_BYTES if kind in MASK_KINDS else MAX_SMALL_EVENT_BYTES
+        if len(text) > largest:
+            raise TooLarge(f"the event is {len(text):,} bytes; a {kind} event is at most {largest:,}")
         study = self.study(study_id)
         if not 0 <= step < len(study.steps) and kind not in ("consent", "finish"):
             raise StoreError(f"step {step}: study {study_id!r} has steps 0 to {len(study.steps) - 1}")

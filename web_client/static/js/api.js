@@ -117,8 +117,13 @@ export async function blobToBase64(blob) {
   return btoa(binary);
 }
 
+// The close code the web app sends a live page that has sent nothing for its idle time
+// (--ws-idle-timeout-s): nothing to do until the user paints again, when send() reconnects.
+export const IDLE_CLOSE = 4000;
+
 // Live mode: one WebSocket per page, bridged by the web app to one ClassifyStream RPC.
-// Reconnects by itself; `onMessage` gets every answer (or error) as parsed JSON.
+// Reconnects on the next send; `onMessage` gets every answer (or error) as parsed JSON,
+// `onClosed(idle)` hears of a socket that closed (idle: closed for being idle, not lost).
 export class LiveStream {
   constructor(onMessage, onClosed) {
     this.onMessage = onMessage;
@@ -147,8 +152,8 @@ export class LiveStream {
       for (const text of this.queue.splice(0)) socket.send(text);
     });
     socket.addEventListener("message", (event) => this.onMessage(JSON.parse(event.data)));
-    socket.addEventListener("close", () => {
-      if (this.socket === socket) { this.socket = null; this.onClosed?.(); }
+    socket.addEventListener("close", (event) => {
+      if (this.socket === socket) { this.socket = null; this.onClosed?.(event.code === IDLE_CLOSE); }
     });
   }
 }

@@ -48,9 +48,12 @@ const state = {
 const history = new History();
 const seq = new Sequencer(); // requests' numbers, the stale-answer rule, live requests awaiting answers
 const compareSeq = new Sequencer(); // the second model's requests
-// When the socket drops (the web app restarted), live mode reconnects after a pause.
-const stream = new LiveStream(onStreamMessage, () => {
-  if (ui.live.checked) setTimeout(() => { if (ui.live.checked) sendLive(true); }, 1000);
+// When the socket drops (the web app restarted), live mode reconnects after a pause; one closed
+// for being idle stays closed until the next stroke sends (and so reconnects), unless a request
+// was still waiting for its answer as it closed.
+const stream = new LiveStream(onStreamMessage, (idle) => {
+  if (!ui.live.checked || (idle && !seq.pending.size)) return;
+  setTimeout(() => { if (ui.live.checked) sendLive(true); }, idle ? 0 : 1000);
 });
 
 // ---- messages to the user ----
