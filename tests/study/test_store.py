@@ -187,3 +187,38 @@ def test_a_long_read_does_not_hold_up_a_participants_write(store):
         writer.start()
         assert written.wait(2), "the write waited for the read to end"
     writer.join(5)
+
+
+def test_what_a_participant_and_a_study_store_is_counted_and_bounded(engine):
+    from web_client.limits import Limits
+    from web_client.study.store import TooMany
+    store = Store(engine, Limits(study_participant_events=4, study_events=6, study_participant_mb=0.01))
+    store.put_study(parse(STUDY))
+    first, second = (store.new_participant("does-painting-teach") for _ in range(2))
+    for _ in range(4):
+        store.record(first.id, "does-painting-teach", "consent", 0, {})
+    with pytest.raises(TooMany, match="stored 4 events, the most a participant may"):
+        store.record(first.id, "does-painting-teach", "step-start", 0, {})
+    store.record(second.id, "does-painting-teach", "consent", 0, {})
+    with pytest.raises(TooLarge, match="may store at most 0.01 MB"):  # 10,485 bytes each
+        store.record(second.id, "does-painting-teach", "stroke", 0, {"photo": 0, "note": "n" * 11_000})
+    store.record(second.id, "does-painting-teach", "step-start", 0, {})
+    with pytest.raises(TooMany, match="has stored 6 events, the most a study may"):
+        store.record(second.id, "does-painting-teach", "step-end", 0, {})
+    assert store.participant(second.id, "does-painting-teach").events == 2  # refusals count nothing
+    store.delete_participant(first.id, "does-painting-teach")  # who withdraws gives the study room back
+    store.record(second.id, "does-painting-teach", "step-end", 0, {})
+
+
+def test_the_counts_migration_counts_what_was_stored_before_it(engine):
+    store = Store(engine)
+    store.put_study(parse(STUDY))
+    p = store.new_participant("does-painting-teach")
+    for kind in ("consent", "step-start"):
+        store.record(p.id, "does-painting-teach", kind, 0, {"k": kind})
+    downgrade(engine, "0001")  # the counts go; the events stay
+    migrate(engine)
+    counted = store.participant(p.id, "does-painting-teach")
+    assert counted.events == 2 and counted.event_bytes == len('{"k":"consent"}') + len('{"k":"step-start"}')
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT events FROM studies")).scalar() == 2

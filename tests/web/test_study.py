@@ -215,6 +215,10 @@ def test_behind_an_ingress_each_client_address_has_its_own_join_limit(server, tm
     first = [join("203.0.113.1") for _ in range(45)]
     assert 429 in first
     assert join("203.0.113.2") == 201  # another student in the class
+    # An IPv6 home or host has a whole /64: its addresses share one limit, another /64 has its own.
+    same_64 = [join(f"2001:db8:1:2::{k:x}") for k in range(1, 46)]
+    assert 429 in same_64 and same_64.index(429) <= 31
+    assert join("2001:db8:1:3::1") == 201
 
 
 def test_exports_are_safe_to_open_in_a_spreadsheet(client):
