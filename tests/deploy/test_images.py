@@ -128,6 +128,26 @@ def test_inference_image_entrypoint_serves(dockerfile, python_from, workers, mod
         stop_process(process)
 
 
+def test_the_inference_image_serves_other_machines_only_with_a_token_or_when_told_to(model_dir, tmp_path):
+    """`docker run -p 50051:50051` with nothing else: the image binds every interface, so it
+    refuses to start with no token and says how; MASKSCOPE_ALLOW_UNAUTHENTICATED starts it."""
+    spec = image_spec(DOCKER / "inference-cpu.Dockerfile")
+    assert spec["env"]["MASKSCOPE_HOST"] == "0.0.0.0"
+    python = plain_venv(spec["requirements"]) / "bin" / "python"
+    app = app_folder(spec, tmp_path)
+    as_shipped = {"MASKSCOPE_PORT": "0", "MASKSCOPE_METRICS_PORT": "0", "MASKSCOPE_MODEL_DIR": str(model_dir)}
+    process, log = run_entrypoint(python, spec, app, as_shipped, "image-inference-no-token")
+    assert process.wait(60) == 2
+    assert "--auth-token" in log.read_text() and "--allow-unauthenticated" in log.read_text()
+    process, log = run_entrypoint(python, spec, app, {**as_shipped, "MASKSCOPE_ALLOW_UNAUTHENTICATED": "true"},
+                                  "image-inference-open")
+    try:
+        wait_for_log(process, log, r"listening on [^ ]+:(\d+)")
+        assert "with no token (--allow-unauthenticated)" in log.read_text()
+    finally:
+        stop_process(process)
+
+
 def test_web_image_entrypoint_serves(server, tmp_path):
     spec = image_spec(DOCKER / "web.Dockerfile")
     assert spec["entrypoint"] == ["python", "-m", "web_client"], "the README's command"
