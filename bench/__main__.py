@@ -5,7 +5,10 @@ batch-1 latency in process; the service under 1, 4, 16 and 64 closed-loop client
 then image_id + mask); the naive per-request PyTorch server under the same load; bytes per
 interaction. uncached: every request a new photo, the service against a plain per-request
 onnxruntime server. overhead: a near-free model under 64 painters, for each --workers count, with
-the server's CPU cores. fairness: one painter beside six clients asking for occlusion maps.
+the server's CPU cores. fairness: one painter beside six clients asking for occlusion maps. web:
+the web tier in front of the near-free model: 2,000 open live pages on one gevent worker (health
+checks and new painters meanwhile, memory per page), then 100 live painters at 5 masks a second
+against the gevent and the threaded server (answers, latency, CPU per message).
 Prints a table of ratios against the bars and writes JSON.
 """
 
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import raw, scale
+from bench import raw, scale, web_tier
 from bench.load import OneClient
 from bench.workload import full_request, load_workload, mask_request
 from maskscope.processes import ROOT, start_inference, start_logged, stop_process, wait_for_log
@@ -40,6 +43,13 @@ OVERHEAD_SPEEDUP_BAR = 1.4   # tiny model, 64 clients: the best --workers over o
 OVERHEAD_CORES_BAR = 0.9     # ... using at least this share of the machine's cores (1.8 of 2)
 FAIRNESS_BAR = 2.5           # one painter's p50 beside six explainers / alone
 LATENCY_BAR_MS = 5.0
+# The web tier (issue 25): with --web-pages live pages open on one gevent worker, /api/health's
+# p99 and a new painter's first answer (the slowest); --web-painters live painters' messages
+# served (answered, or passed over for a newer one of the same page) and their answers' p90.
+WEB_HEALTH_P99_BAR_MS = 100.0
+WEB_FIRST_ANSWER_BAR_S = 1.0
+WEB_SERVED_BAR = 0.95
+WEB_PAINTER_P90_BAR_MS = 100.0
 # On a GPU (issue 16): served / raw best batch at 64 clients, one client within 3 ms of raw batch 1.
 GPU_THROUGHPUT_BAR, GPU_CLIENTS, GPU_LATENCY_BAR_MS = 0.8, 64, 3.0
 CPU_CLIENTS = 16
@@ -304,7 +314,7 @@ def report(results: dict) -> tuple[str, bool]:
         lines.append(f"bytes per interaction: full image {b['full_image_bytes']:.0f}, image_id + mask "
                      f"{b['image_id_and_mask_bytes']:.0f}")
         check("image_id + mask bytes / full-image bytes", b["ratio"], BYTES_BAR, higher_is_better=False)
-    for name, figures in scale_figures(results).items():
+    for name, figures in {**scale_figures(results), **web_figures(results)}.items():
         lines.append(figures["text"])
         for label, value, bar, higher, unit in figures["checks"]:
             check(label, value, bar, higher, unit)
@@ -356,6 +366,61 @@ def scale_figures(results: dict) -> dict:
     return out
 
 
+def web_figures(results: dict) -> dict:
+    """The web section: open pages, and live painters on each server: lines of figures and checks."""
+    w = results.get("web")
+    if not w:
+        return {}
+    out, pages = {}, w["pages"]
+    health, painters, uploads = pages["health"], pages["painters"], pages["uploads"]
+    n, mib = pages["pages"], 1 << 20
+    # Every new painter and upload must be answered within the bar: one that failed never was.
+    painted = [painters, uploads]
+    slowest = (float("inf") if any(p["failures"] or p["max_ms"] is None for p in painted)
+               else max(p["max_ms"] for p in painted) / 1e3)
+    out["web pages"] = {"text": (
+        f"web tier, tiny model, {n} live pages on one gevent worker ({w['cores']} cores shared with the load "
+        f"generator and the service): {pages['opened']} opened in {pages['open_s']:.1f} s, {pages['still_open']} "
+        f"still open at the end; worker RSS {pages['worker_rss_before_bytes'] / mib:.0f} MiB before, "
+        f"{pages['worker_rss_open_bytes'] / mib:.0f} MiB with them open "
+        f"({pages['worker_bytes_per_page'] / 1024:.0f} KiB a page); /api/health {health['count']} answered, "
+        f"{health['failures']} failed: p50 {_figures([health['p50_ms']])} p99 {_figures([health['p99_ms']])} ms; "
+        f"new painters {painters['count']} answered, {painters['failures']} failed: p50 "
+        f"{_figures([painters['p50_ms']])} max {_figures([painters['max_ms']])} ms; photo uploads {uploads['count']} "
+        f"answered, {uploads['failures']} failed: p50 {_figures([uploads['p50_ms']])} max "
+        f"{_figures([uploads['max_ms']])} ms"),
+        "checks": [
+            (f"web, {n} open pages: pages not opened or not open at the end", n - pages["still_open"], 0, False, ""),
+            (f"web, {n} open pages: failed /api/health checks", health["failures"], 0, False, ""),
+            (f"web, {n} open pages: /api/health p99",
+             float("inf") if health["p99_ms"] is None else health["p99_ms"], WEB_HEALTH_P99_BAR_MS, False, " ms"),
+            (f"web, {n} open pages: a new painter's first answer, slowest", slowest, WEB_FIRST_ANSWER_BAR_S, False,
+             " s")]}
+    runs = w["painters"]
+    for kind, r in runs.items():
+        latency, cpu_ms = r["latency"], r["worker_cpu_ms_per_message"]
+        worker = f"{kind} worker" + (f" ({r['threads']} threads)" if r.get("threads") else "")
+        text = (f"web tier, {r['pages']} live painters x {r['rate_hz']:g} masks/s on one {worker}: "
+                f"sent {r['sent']}, served {r['served']} ({r['answered']} answered, {r['superseded']} superseded, "
+                f"{r['errors']} errors), answers p50 {_figures([latency['p50_ms']])} p90 {_figures([latency['p90_ms']])} "
+                f"p99 {_figures([latency['p99_ms']])} ms; worker {_figures([r['worker_cores']])} cores, "
+                f"{'-' if cpu_ms is None else f'{cpu_ms:.2f}'} ms CPU a message; service {r['inference_cores']:.2f} cores, "
+                f"load generator {r['load_cores']:.2f}")
+        checks = []
+        if kind == "gevent":  # the server the bars are for; the threaded one is measured beside it
+            checks = [(f"web, {r['pages']} live painters (gevent): served / sent", r["served_fraction"],
+                       WEB_SERVED_BAR, True, ""),
+                      (f"web, {r['pages']} live painters (gevent): answers' p90",
+                       float("inf") if latency["p90_ms"] is None else latency["p90_ms"], WEB_PAINTER_P90_BAR_MS,
+                       False, " ms")]
+        out[f"web painters {kind}"] = {"text": text, "checks": checks}
+    if {"gevent", "gthread"} <= runs.keys() and runs["gthread"]["worker_cpu_ms_per_message"]:
+        ratio = runs["gevent"]["worker_cpu_ms_per_message"] / runs["gthread"]["worker_cpu_ms_per_message"]
+        out["web cpu"] = {"text": f"  {'web: CPU a message, gevent / gthread':<58} {ratio:8.3f}   (not a bar)",
+                          "checks": []}
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -384,11 +449,21 @@ def main(argv=None) -> int:
     parser.add_argument("--protocol", default="grpc", choices=("grpc", "grpc-stream"),
                         help="grpc: a Classify call per mask (the page's default); grpc-stream: the masks on one "
                              "ClassifyStream per client (the page's live mode)")
-    parser.add_argument("--sections", default="painting,uncached,overhead,fairness",
-                        help="which parts to run: painting, uncached, overhead, fairness")
+    parser.add_argument("--sections", default="painting,uncached,overhead,fairness,web",
+                        help="which parts to run: painting, uncached, overhead, fairness, web")
     parser.add_argument("--scale-model", default="efficientnet-lite0", help="the model of the uncached and fairness runs")
     parser.add_argument("--workers", default="1,2,3", help="the --workers counts of the overhead run")
     parser.add_argument("--explainers", type=int, default=6, help="clients asking for maps in the fairness run")
+    parser.add_argument("--web-pages", type=int, default=2000,
+                        help="web: live pages (WebSockets) held open on one gevent worker")
+    parser.add_argument("--web-pages-s", type=float, default=10.0,
+                        help="web: seconds of health checks and new painters while those pages are open")
+    parser.add_argument("--web-painters", type=int, default=100,
+                        help="web: live pages each sending --web-rate-hz masks a second")
+    parser.add_argument("--web-painters-s", type=float, default=20.0, help="web: measured seconds of those painters")
+    parser.add_argument("--web-rate-hz", type=float, default=5.0, help="web: masks each live painter sends a second")
+    parser.add_argument("--web-threads", type=int, default=128,
+                        help="web: threads of the threaded (gthread) server the painters are also run against")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
     args = parser.parse_args(argv)
     sections = set(args.sections.split(","))
@@ -443,6 +518,14 @@ def main(argv=None) -> int:
         results["fairness"] = {"model": args.scale_model, **scale.fairness(
             model_dir_for(args.scale_model, args.model_dir), SAMPLES, load, args.explainers, server_args=extra,
             build=BUILD)}
+
+    if "web" in sections:
+        print(f"[bench] web tier: {args.web_pages} open pages, then {args.web_painters} live painters "
+              f"(gevent, gthread)", flush=True)
+        results["web"] = {"model": "tiny", **web_tier.web_tier(
+            model_dir_for("tiny", args.model_dir), BUILD, SAMPLES, pages=args.web_pages, pages_s=args.web_pages_s,
+            painters_count=args.web_painters, painters_s=args.web_painters_s, rate_hz=args.web_rate_hz,
+            threads=args.web_threads, server_args=extra)}
 
     text, ok = report(results)
     results["all_bars_met"] = ok

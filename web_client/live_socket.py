@@ -29,11 +29,16 @@ IDLE_CLOSE = 4000       # private-use code: idle, so the page does not reconnect
 MESSAGE_TOO_BIG = 1009
 GOING_AWAY = 1001
 PROTOCOL_ERROR = 1002
+INTERNAL_ERROR = 1011
 TRY_AGAIN_LATER = 1013
 RECEIVE_BYTES = 64 * 1024
 SEND_TIMEOUT_S = 30.0   # a page that reads nothing for this long while answers wait is closed
 CLOSE_WAIT_S = 1.0      # after our Close, how long the page has to answer it before the socket goes
 CLOSE_DRAIN_BYTES = 1 << 20  # ... and how much of what it was still sending is read meanwhile
+BUDGET_STEP_BYTES = 1 << 20  # a large message takes the in-flight budget a MiB at a time
+
+
+QUIET = object()  # receive()'s answer when the page has said nothing for a while
 
 
 class HandshakeError(ValueError):
@@ -66,7 +71,7 @@ class LiveSocket:
                  idle_timeout_s: float, budget: BodyBudget | None = None, clock=time.monotonic):
         self.sock = sock
         self.max_message_bytes = max_message_bytes
-        self.budget = budget  # a large message holds max_message_bytes of it until the next receive()
+        self.budget = budget  # a large message holds its size of it (in MiB) until the next receive()
         self._reserved = 0
         self.ping_interval_s = ping_interval_s
         self.idle_timeout_s = idle_timeout_s
@@ -82,6 +87,10 @@ class LiveSocket:
         self._idle_deadline = now + idle_timeout_s
         self._next_ping = now + ping_interval_s
         self._ping_unanswered = False
+        # poll, not select: select takes no file descriptor past 1,023, and a worker holding
+        # thousands of pages has many (gevent's poll waits as a greenlet, as its select does).
+        self._readable = select.poll()
+        self._readable.register(sock, select.POLLIN)
         sock.settimeout(SEND_TIMEOUT_S)
 
     @classmethod
@@ -99,16 +108,18 @@ class LiveSocket:
         sock.sendall(connection.send(AcceptConnection()))
         return cls(sock, connection, **options)
 
-    def receive(self) -> str | bytes | None:
-        """The next message; None once the socket is closed: by the page, or here (idle, no
-        answer to a ping, a message past its limit, a broken frame, the upload budget spent)."""
+    def receive(self, quiet_s: float = float("inf")) -> str | bytes | object | None:
+        """The next message; QUIET when none came for `quiet_s` (the socket stays open); None once
+        the socket is closed: by the page, or here (idle, no answer to a ping, a message past its
+        limit, a broken frame, the upload budget spent)."""
         self._give_back()  # the handler is done with the previous message
         try:
-            return self._next_message()
+            return self._next_message(quiet_s)
         except Closed:
             return None
 
-    def _next_message(self) -> str | bytes | None:
+    def _next_message(self, quiet_s: float) -> str | bytes | object | None:
+        quiet_at = self.clock() + quiet_s
         while not self._messages:
             if self.closed:
                 return None
@@ -124,9 +135,10 @@ class LiveSocket:
                 self._next_ping = now + self.ping_interval_s
                 self._write(Ping())
                 continue
-            ready, _, _ = select.select([self.sock], [], [], min(self._idle_deadline, self._next_ping) - now)
-            if ready:
+            if self._wait_readable(min(self._idle_deadline, self._next_ping, quiet_at) - now):
                 self._read()
+            elif self.clock() >= quiet_at:
+                return QUIET
         return self._messages.popleft()
 
     def send(self, text: str) -> None:
@@ -145,7 +157,7 @@ class LiveSocket:
                 return
         deadline, budget = self.clock() + CLOSE_WAIT_S, CLOSE_DRAIN_BYTES
         try:  # the page's Close (or a little of what it was still sending) is read and dropped, not parsed
-            while budget > 0 and (left := deadline - self.clock()) > 0 and select.select([self.sock], [], [], left)[0]:
+            while budget > 0 and (left := deadline - self.clock()) > 0 and self._wait_readable(left):
                 data = self.sock.recv(RECEIVE_BYTES)
                 if not data:
                     break
@@ -154,6 +166,9 @@ class LiveSocket:
             pass
 
     # ---- inside ----
+
+    def _wait_readable(self, seconds: float) -> bool:
+        return bool(self._readable.poll(max(0, round(seconds * 1000))))
 
     def _write(self, event) -> None:
         with self._lock:
@@ -217,10 +232,10 @@ class LiveSocket:
         if self._part_bytes > self.max_message_bytes:
             limit = f"a live message is at most {self.max_message_bytes:,} bytes"
             return self._refuse("TOO_LARGE", f"{limit}; this one is larger", MESSAGE_TOO_BIG, limit)
-        if self.budget is not None and not self._reserved and self._part_bytes > SMALL_BODY_BYTES:
-            if not self.budget.take(self.max_message_bytes):
+        while self.budget is not None and self._part_bytes > SMALL_BODY_BYTES and self._reserved < self._part_bytes:
+            if not self.budget.take(BUDGET_STEP_BYTES):  # taken as the message grows, not its limit at once
                 return self._refuse("BUSY", BUSY_MESSAGE, TRY_AGAIN_LATER, "busy receiving other uploads")
-            self._reserved = self.max_message_bytes
+            self._reserved += BUDGET_STEP_BYTES
         self._parts.append(event.data)
         if event.message_finished:
             parts, self._parts, self._part_bytes = self._parts, [], 0

@@ -14,7 +14,7 @@ from web_client import cpu
 from web_client import inference as service
 from web_client.inference import error_payload, get_inference
 from web_client.limits import get_budget, get_limits, json_request
-from web_client.live_socket import HandshakeError, LiveSocket, TakenOver
+from web_client.live_socket import INTERNAL_ERROR, QUIET, HandshakeError, LiveSocket, TakenOver
 from web_client.messages import (BadRequest, build_explain_request, build_request, decode_base64, explain_json,
                                  live_fields, model_json, response_json)
 from web_client.metrics import get_metrics
@@ -23,6 +23,9 @@ from web_client.stream import StreamBridge
 log = logging.getLogger(__name__)
 bp = Blueprint("maskscope", __name__)
 MAX_FAITHFULNESS_MAPS = 4  # each is a dozen classifications: a bound on what one request costs
+# A live page quiet this long gives its ClassifyStream back: an open stream's reader wakes ten
+# times a second inside gRPC (docs/benchmarks.md), a cost an idle page need not keep paying.
+STREAM_REST_S = 20.0
 
 
 @bp.get("/")
@@ -147,8 +150,14 @@ def stream():
     bridge = StreamBridge(inference.for_photo, ws.send, metadata=inference.metadata, observe=metrics.observe_call)
     metrics.websockets_open.inc()
     try:
-        while (text := ws.receive()) is not None:
-            _live_message(bridge, text)
+        while (text := ws.receive(quiet_s=STREAM_REST_S)) is not None:
+            if text is QUIET:
+                bridge.close()  # the next message opens a new stream
+            else:
+                _live_message(bridge, text)
+    except Exception:  # the connection is a WebSocket now: no HTTP error can go out on it
+        log.exception("live mode failed")
+        ws.close(INTERNAL_ERROR, "the web app failed: reconnect to go on")
     finally:
         metrics.websockets_open.dec()
         bridge.close()

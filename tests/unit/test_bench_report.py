@@ -205,3 +205,54 @@ def test_an_overhead_section_that_could_not_run_fails_the_run_and_says_why():
     run["overhead"] = {"not_measured": "no libgrpc++ here"}
     text, ok = report(run)
     assert not ok and "NOT MEASURED (no libgrpc++ here)" in text
+
+
+def web_results(opened=2000, still_open=2000, health_p99=12.0, health_failures=0, painter_max=40.0,
+                upload_max=60.0, painter_failures=0, served_fraction=0.99, p90=30.0, gevent_cpu_ms=0.5) -> dict:
+    def firsts(max_ms, failures):
+        return {"count": 10, "p50_ms": 8.0, "p90_ms": max_ms, "p99_ms": max_ms, "max_ms": max_ms,
+                "handshake_max_ms": 3.0, "failures": failures, "errors": []}
+
+    def painting(kind, cpu_ms, served=0.99, p90_ms=30.0):
+        sent = 10000
+        return {"pages": 100, "rate_hz": 5.0, "sent": sent, "served": round(sent * served),
+                "answered": round(sent * served) - 100, "superseded": 100, "errors": 0, "served_fraction": served,
+                "latency": {"count": 9800, "p50_ms": 10.0, "p90_ms": p90_ms, "p99_ms": 80.0, "max_ms": 200.0},
+                "threads": 128 if kind == "gthread" else None, "worker_cores": 0.4,
+                "worker_cpu_ms_per_message": cpu_ms, "inference_cores": 0.9, "load_cores": 0.3}
+    return {"models": {}, "web": {
+        "model": "tiny", "cores": 2,
+        "pages": {"pages": 2000, "opened": opened, "open_s": 9.0, "still_open": still_open,
+                  "worker_rss_before_bytes": 100 << 20, "worker_rss_open_bytes": 200 << 20,
+                  "worker_bytes_per_page": (100 << 20) / 2000,
+                  "health": {"count": 200, "p50_ms": 3.0, "p90_ms": 6.0, "p99_ms": health_p99, "max_ms": 20.0,
+                             "failures": health_failures, "errors": []},
+                  "painters": firsts(painter_max, painter_failures), "uploads": firsts(upload_max, 0)},
+        "painters": {"gevent": painting("gevent", gevent_cpu_ms, served_fraction, p90),
+                     "gthread": painting("gthread", 1.0)}}}
+
+
+def test_the_web_bars_are_met_and_each_can_fail_on_its_own():
+    text, ok = report(web_results())
+    assert ok and not failures(text), text
+    assert "2000 opened in 9.0 s, 2000 still open at the end" in text and "(51 KiB a page)" in text
+    assert "/api/health p99" in text and "12.000 ms  (bar <= 100.0 ms)  PASS" in text
+    assert "a new painter's first answer, slowest" in text and "0.060 s  (bar <= 1.0 s)  PASS" in text
+    assert "100 live painters x 5 masks/s on one gthread worker (128 threads)" in text
+    assert "0.50 ms CPU a message" in text and "1.00 ms CPU a message" in text
+    assert "web: CPU a message, gevent / gthread" in text and "0.500   (not a bar)" in text
+    for bad, name in [(dict(still_open=1990), "not open at the end"), (dict(health_failures=1), "failed /api/health"),
+                      (dict(health_p99=101.0), "/api/health p99"), (dict(painter_max=1001.0), "first answer"),
+                      (dict(upload_max=1200.0), "first answer"), (dict(painter_failures=1), "first answer"),
+                      (dict(served_fraction=0.94), "served / sent"), (dict(p90=101.0), "answers' p90")]:
+        text, ok = report(web_results(**bad))
+        assert not ok and len(failures(text)) == 1 and name in failures(text)[0], (name, text)
+
+
+def test_only_the_gevent_server_is_held_to_the_web_bars():
+    run = web_results()
+    run["web"]["painters"]["gthread"].update(served_fraction=0.5, latency={
+        "count": 10, "p50_ms": 500.0, "p90_ms": 900.0, "p99_ms": 990.0, "max_ms": 1000.0})
+    text, ok = report(run)
+    assert ok, text
+    assert "p90 900.0" in text

@@ -11,7 +11,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import (AcceptConnection, CloseConnection, Message, Ping, Request, TextMessage)
 
 from web_client.limits import BodyBudget
-from web_client.live_socket import IDLE_CLOSE, HandshakeError, LiveSocket
+from web_client.live_socket import IDLE_CLOSE, QUIET, HandshakeError, LiveSocket
 
 
 class Page:
@@ -68,19 +68,28 @@ def test_a_message_past_its_limit_is_refused_with_1009_as_it_arrives():
     assert isinstance(close, CloseConnection) and close.code == 1009
 
 
-def test_a_large_message_needs_room_in_the_in_flight_budget():
-    budget = BodyBudget(200_000)
+def test_a_large_message_takes_the_in_flight_budget_as_it_grows():
+    MiB = 1 << 20
+    budget = BodyBudget(3 * MiB)
     page = Page()
-    ws = page.open(max_message_bytes=150_000, budget=budget)
-    page.send("y" * 100_000)
-    assert ws.receive() == "y" * 100_000 and budget.taken == 150_000  # held while the handler works on it
+    ws = page.open(max_message_bytes=4 * MiB, budget=budget)
+    threading.Thread(target=page.send, args=("y" * (3 * MiB // 2),)).start()  # more than the pair's buffers
+    assert ws.receive() == "y" * (3 * MiB // 2) and budget.taken == 2 * MiB  # held while the handler works on it
     other = Page()
-    crowded = other.open(max_message_bytes=150_000, budget=budget)
-    other.send("z" * 100_000)
+    crowded = other.open(max_message_bytes=4 * MiB, budget=budget)
+    threading.Thread(target=other.send, args=("z" * (3 * MiB // 2),), daemon=True).start()  # its second MiB: no room
     assert crowded.receive() is None and crowded.close_code == 1013
     assert json.loads(other.next_event().data)["code"] == "BUSY"
     page.send("small")
     assert ws.receive() == "small" and budget.taken == 0  # given back by the next receive
+
+
+def test_a_quiet_page_is_reported_and_stays_open():
+    page = Page()
+    ws = page.open()
+    assert ws.receive(quiet_s=0.2) is QUIET and not ws.closed
+    page.send("later")
+    assert ws.receive(quiet_s=5) == "later"
 
 
 def test_an_idle_page_is_closed_with_the_idle_code_and_a_silent_one_for_not_answering_pings():
