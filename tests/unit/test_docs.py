@@ -30,3 +30,19 @@ def test_the_layout_names_every_module_and_only_modules_that_exist():
     modules |= {p.name for p in (root / "web_client/static/js").glob("*.js")}
     assert modules - named == set(), "modules the README's Layout does not name"
     assert named - modules == set(), "names of modules that do not exist"
+
+
+def test_every_web_limit_is_in_the_reliability_table_with_its_default():
+    from dataclasses import fields
+
+    from web_client.limits import _FLAGS, Limits
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "reliability.md").read_text()
+    table = doc[doc.index("## The web tier's limits"):]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    for field in fields(Limits):
+        flag = _FLAGS[field.name][0]
+        row = next((r for r in rows if f"`{flag}`" in r.split("|")[3]), None)
+        assert row is not None, f"{flag} is missing from docs/reliability.md's table of limits"
+        default = getattr(Limits(), field.name)
+        if flag != "--max-upload-mb" or "an upload" in row:  # the upload's other rows are derived from it
+            assert f"`{default:.10g}`" in row.split("|")[2], (flag, default, row)
