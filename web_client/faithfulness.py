@@ -11,9 +11,9 @@ import numpy as np
 from maskscope.maps import cells_to_png, deletion_auc, deletion_cells, deletion_order
 from maskscope.v1 import classifier_pb2 as pb
 from web_client import cpu
+from web_client.limits import MAX_FAITHFULNESS_STEPS
 
 DEFAULT_STEPS = 10
-MAX_STEPS = 50
 RANDOM_SEED = 0  # the same random order every time: the baseline is reproducible
 
 
@@ -50,8 +50,8 @@ def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: di
     first map's cells. `classify(request) -> ClassifyResponse`; `base` names the photo, model and
     fill. Each step's mask is made when it is sent, from packed rows (maskscope.maps.cells_to_png),
     so a call holds one mask of the photo's size at a time, whatever `steps` is."""
-    if not 1 <= steps <= MAX_STEPS:
-        raise FaithfulnessError(f"steps must be between 1 and {MAX_STEPS}; got {steps}")
+    if not 1 <= steps <= MAX_FAITHFULNESS_STEPS:
+        raise FaithfulnessError(f"steps must be between 1 and {MAX_FAITHFULNESS_STEPS}; got {steps}")
     if not maps:
         raise FaithfulnessError("give at least one map")
     cost = classifications(steps, len(maps), baseline)

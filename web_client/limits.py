@@ -28,6 +28,13 @@ LIVE_MESSAGE_SLACK_BYTES = 64 * 1024
 MAX_EVENT_BYTES = 256 * 1024  # a mask of a large photo as a 1-bit PNG, with room to spare
 MAX_SMALL_EVENT_BYTES = 64 * 1024
 STUDY_EVENT_BODY_FACTOR = 2
+# A study's classification is logged with its mask, as base64 (4/3 of its size) beside the answer.
+MAX_LOGGED_MASK_BYTES = MAX_EVENT_BYTES * 3 // 4 - 16 * 1024
+# How often a participant may write (and an address join): a live painter classifies a few times
+# a second, a script far more; participants remembered at once, the oldest forgotten first.
+STUDY_WRITES_PER_S, STUDY_WRITE_BURST, STUDY_WRITERS_REMEMBERED = 10.0, 30, 100_000
+MAX_TRACKED = 32  # classes one classification follows whatever their rank
+MAX_FAITHFULNESS_MAPS, MAX_FAITHFULNESS_STEPS = 4, 50  # within the classification budget below
 
 
 @dataclass(frozen=True)

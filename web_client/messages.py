@@ -7,9 +7,9 @@ import binascii
 import json
 
 from maskscope.fills import BY_NAME as FILLS
+from web_client.limits import MAX_TRACKED
 from maskscope.v1 import classifier_pb2 as pb
 
-MAX_TRACKED = 32
 
 # The first bytes of the image formats a browser uploads; anything else is refused before gRPC.
 IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*")

@@ -13,7 +13,7 @@ from maskscope.v1 import classifier_pb2 as pb
 from web_client import cpu
 from web_client import inference as service
 from web_client.inference import error_payload, get_inference
-from web_client.limits import get_budget, get_limits, json_request
+from web_client.limits import MAX_FAITHFULNESS_MAPS, get_budget, get_limits, json_request
 from web_client.live_socket import INTERNAL_ERROR, QUIET, HandshakeError, LiveSocket, TakenOver
 from web_client.messages import (BadRequest, build_explain_request, build_request, decode_base64, explain_json,
                                  live_fields, model_json, response_json)
@@ -22,7 +22,6 @@ from web_client.stream import StreamBridge
 
 log = logging.getLogger(__name__)
 bp = Blueprint("maskscope", __name__)
-MAX_FAITHFULNESS_MAPS = 4  # each is a dozen classifications: a bound on what one request costs
 # A live page quiet this long gives its ClassifyStream back: an open stream's reader wakes ten
 # times a second inside gRPC (docs/benchmarks.md), a cost an idle page need not keep paying.
 STREAM_REST_S = 20.0

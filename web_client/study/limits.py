@@ -7,9 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-WRITES_PER_S = 10.0  # a live painter classifies a few times a second; a script far more
-BURST = 30
-MAX_BUCKETS = 100_000  # participants remembered at once; the oldest are forgotten first
+from web_client.limits import STUDY_WRITE_BURST, STUDY_WRITERS_REMEMBERED, STUDY_WRITES_PER_S
 
 
 @dataclass(frozen=True)
@@ -18,7 +16,8 @@ class Bucket:
     at: float
 
 
-def take(bucket: Bucket | None, now: float, rate: float = WRITES_PER_S, burst: float = BURST) -> tuple[bool, Bucket]:
+def take(bucket: Bucket | None, now: float, rate: float = STUDY_WRITES_PER_S,
+         burst: float = STUDY_WRITE_BURST) -> tuple[bool, Bucket]:
     """Whether one more write is allowed at `now`, and the bucket after it."""
     if bucket is None:
         bucket = Bucket(burst, now)
@@ -31,7 +30,7 @@ def take(bucket: Bucket | None, now: float, rate: float = WRITES_PER_S, burst: f
 class WriteLimits:
     """One bucket per participant, for one web process."""
 
-    def __init__(self, rate: float = WRITES_PER_S, burst: float = BURST, clock=time.monotonic):
+    def __init__(self, rate: float = STUDY_WRITES_PER_S, burst: float = STUDY_WRITE_BURST, clock=time.monotonic):
         self.rate, self.burst, self.clock = rate, burst, clock
         self._buckets: dict[str, Bucket] = {}
         self._lock = threading.Lock()
@@ -40,6 +39,6 @@ class WriteLimits:
         with self._lock:
             allowed, self._buckets[participant_id] = take(self._buckets.pop(participant_id, None), self.clock(),
                                                           self.rate, self.burst)
-            while len(self._buckets) > MAX_BUCKETS:  # dicts keep insertion order: the first is the oldest
+            while len(self._buckets) > STUDY_WRITERS_REMEMBERED:  # dicts keep insertion order: the first is the oldest
                 del self._buckets[next(iter(self._buckets))]
             return allowed

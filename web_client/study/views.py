@@ -34,7 +34,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from web_client import cpu
 from web_client import inference as service
-from web_client.limits import client_network, json_request
+from web_client.limits import MAX_LOGGED_MASK_BYTES, client_network, json_request
 from web_client.messages import build_request, response_json
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.photos import photo_from_file
@@ -43,11 +43,9 @@ from web_client.study import dataset
 from web_client.study.summary import ModelView, deletion_areas, overall, participant_rows
 from web_client.study.definition import StudyError, parse
 from web_client.study.limits import WriteLimits
-from web_client.study.store import MAX_EVENT_BYTES, Finished, Store, StoreError, TooLarge, UnknownStudy
+from web_client.study.store import Finished, Store, StoreError, TooLarge, UnknownStudy
 
 bp = Blueprint("study", __name__)
-# A mask goes into its event as base64 (4/3 of its size) beside the answer.
-MAX_LOGGED_MASK_BYTES = MAX_EVENT_BYTES * 3 // 4 - 16 * 1024
 
 
 def store() -> Store:
