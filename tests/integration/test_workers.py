@@ -119,9 +119,11 @@ def test_sigterm_lets_every_front_end_finish_its_in_flight_requests(model_dir, p
     channels = [own_connection(server.address) for _ in range(4)]
     try:
         in_flight = []
-        for k, channel in enumerate(channels):
-            stub = pb_grpc.ClassifierStub(channel)
-            image_id = stub.Classify(pb.ClassifyRequest(image=photo_png["rocket"]), timeout=30).image_id
+        stubs = [pb_grpc.ClassifierStub(channel) for channel in channels]
+        # Every photo first, then every request at once: sent while uploads still came in, the
+        # first channels' requests were often all answered before the stop.
+        ids = [stub.Classify(pb.ClassifyRequest(image=photo_png["rocket"]), timeout=30).image_id for stub in stubs]
+        for k, (stub, image_id) in enumerate(zip(stubs, ids)):
             in_flight += [(stub.Classify.future(pb.ClassifyRequest(image_id=image_id, sequence=i), timeout=60), i)
                           for i in range(k * 1000, k * 1000 + 150)]
         time.sleep(0.3)
