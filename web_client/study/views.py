@@ -34,7 +34,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from web_client import cpu
 from web_client import inference as service
-from web_client.limits import MAX_LOGGED_MASK_BYTES, client_network, json_request
+from web_client.limits import DEFAULT_JSON_VALUES, MAX_LOGGED_MASK_BYTES, client_network, json_request, parse_json
 from web_client.messages import build_request, response_json
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.photos import photo_from_file
@@ -192,11 +192,11 @@ def admin_only():
 
 @bp.post("/api/admin/studies")
 def add_study():
-    text = request.get_data(as_text=True)
+    body = request.get_data()
     try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        data = _yaml(text)
+        data = parse_json(body, DEFAULT_JSON_VALUES)
+    except ValueError:
+        data = cpu.run(_yaml, body.decode("utf-8", "replace"))  # PyYAML is pure Python: seconds for a large file
     study = parse(data, "the study")
     for photo in study.photos:  # a missing photo is found now, not by a participant midway
         photo_bytes(photo)
