@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from pathlib import Path
 
 import grpc
+
+from maskscope.flags import is_loopback
 
 # Probes (Kubernetes' native gRPC probes cannot send a token) and only they go without one.
 OPEN_METHODS = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
@@ -16,17 +17,6 @@ UNAUTHENTICATED_MESSAGE = "missing or wrong token: send metadata 'authorization:
 EXPOSED_WITHOUT_TOKEN = ("--host {host} serves other machines, and with no --auth-token anyone who reaches the "
                          "port can use the service: set --auth-token (or MASKSCOPE_AUTH_TOKEN_FILE), or say "
                          "--allow-unauthenticated to serve it open on a network you trust")
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding `host` serves this machine alone (0.0.0.0 and :: are every interface; a
-    name might resolve anywhere)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def open_to_others(host: str, auth_token: str) -> bool:

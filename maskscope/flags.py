@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 
 ENV_PREFIX = "MASKSCOPE_"
 FILE_SUFFIX = "_FILE"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` (a --host flag) serves this machine alone (0.0.0.0 and :: are every
+    interface; a name might resolve anywhere)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def env_name(flag: str) -> str:

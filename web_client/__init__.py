@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from maskscope.flags import env_secret
-from web_client import inference, limits, origins, study
+from web_client import bodies, inference, limits, origins, study
 
 # Filled by `python -m web_client.samples` (make samples; the web image's build stage).
 SAMPLES_DIR = Path(__file__).resolve().parent / "static" / "samples"
@@ -24,6 +24,7 @@ _ENVIRONMENT = {
     "INFERENCE_ADDR": lambda: os.environ.get("MASKSCOPE_INFERENCE_ADDR", "127.0.0.1:50051"),
     "LIMITS": limits.from_environment,  # web_client/limits.py: every bound, from the flags' env twins
     "ALLOWED_ORIGINS": lambda: origins.parse_allowed(os.environ.get("MASKSCOPE_ALLOWED_ORIGINS", "")),
+    "ALLOWED_HOSTS": lambda: origins.parse_hosts(os.environ.get("MASKSCOPE_ALLOWED_HOSTS", "")) or None,
     "SAMPLES_DIR": lambda: Path(os.environ.get("MASKSCOPE_SAMPLES_DIR", SAMPLES_DIR)),
     "INFERENCE_TLS_CA_FILE": lambda: os.environ.get("MASKSCOPE_INFERENCE_TLS_CA_FILE", ""),
     "INFERENCE_TLS_SERVER_NAME": lambda: os.environ.get("MASKSCOPE_INFERENCE_TLS_SERVER_NAME", ""),
@@ -61,8 +62,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     # __main__ has set up its multiprocess folder (web_client/metrics.py).
     from web_client import metrics
     web_metrics = metrics.init_app(app)
+    origins.init_app(app, app.config["ALLOWED_ORIGINS"], app.config["ALLOWED_HOSTS"])  # first: it costs least
     limits.init_app(app, app.config["LIMITS"])
-    origins.init_app(app, app.config["ALLOWED_ORIGINS"])
+    bodies.init_app(app)
     inference.init_app(app, observe=web_metrics.observe_call)
     from web_client.views import bp
     app.register_blueprint(bp)

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_flag(parser, "--allowed-origins", default="",
              help="other sites' origins (https://host[:port], comma-separated) whose pages may use this server from "
                   "a visitor's browser; its own pages always may")
+    add_flag(parser, "--allowed-hosts", default="",
+             help="names and addresses this server answers to, comma-separated (a request's Host); default: on "
+                  "loopback, loopback's names (against DNS rebinding), elsewhere any")
     add_flag(parser, "--processes", type=int, default=1, help="gunicorn worker processes")
     add_flag(parser, "--worker-class", default="gevent", choices=WORKER_CLASSES,
              help="gevent: a greenlet per connection (an open page costs memory, not a thread); gthread: a thread "
@@ -138,7 +141,7 @@ class WebServer(BaseApplication):
                            "DATABASE_URL": study.database_url(args), "STUDY_MIGRATE": False,
                            "ADMIN_TOKEN": args.admin_token, "SECRET_KEY": args.secret_key,
                            "TRUSTED_PROXIES": args.trusted_proxies, "LIMITS": args.limits,
-                           "ALLOWED_ORIGINS": args.allowed_origins})
+                           "ALLOWED_ORIGINS": args.allowed_origins, "ALLOWED_HOSTS": args.allowed_hosts})
         # What is loaded now lives as long as the worker: out of the collector's sight, so that a
         # full collection while a class connects walks the pages' objects, not every module's.
         gc.freeze()
@@ -160,6 +163,7 @@ def main(argv=None) -> None:
     try:
         args.limits = limits.from_args(args)
         args.allowed_origins = origins.parse_allowed(args.allowed_origins)
+        args.allowed_hosts = origins.parse_hosts(args.allowed_hosts) or origins.default_hosts(args.host)
     except ValueError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -43,6 +43,19 @@ def classifications(steps: int, maps: int, baseline: bool = True) -> int:
     return (steps + 1) * (maps + baseline)
 
 
+def check_cost(steps: int, maps: int, baseline: bool = True, max_classifications: int | None = None) -> int:
+    """The classifications a measurement takes, refused (FaithfulnessError) past the budget."""
+    if not 1 <= steps <= MAX_FAITHFULNESS_STEPS:
+        raise FaithfulnessError(f"steps must be between 1 and {MAX_FAITHFULNESS_STEPS}; got {steps}")
+    if not maps:
+        raise FaithfulnessError("give at least one map")
+    cost = classifications(steps, maps, baseline)
+    if max_classifications is not None and cost > max_classifications:
+        raise FaithfulnessError(f"{maps} map(s) at {steps} steps take {cost} classifications; one request may "
+                                f"take at most {max_classifications} (fewer steps or maps)")
+    return cost
+
+
 def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: dict, class_index: int,
            steps: int = DEFAULT_STEPS, baseline: bool = True, max_classifications: int | None = None,
            max_mask_pixels: int | None = None) -> dict:
@@ -50,14 +63,7 @@ def curves(classify, base: pb.ClassifyRequest, width: int, height: int, maps: di
     first map's cells. `classify(request) -> ClassifyResponse`; `base` names the photo, model and
     fill. Each step's mask is made when it is sent, from packed rows (maskscope.maps.cells_to_png),
     so a call holds one mask of the photo's size at a time, whatever `steps` is."""
-    if not 1 <= steps <= MAX_FAITHFULNESS_STEPS:
-        raise FaithfulnessError(f"steps must be between 1 and {MAX_FAITHFULNESS_STEPS}; got {steps}")
-    if not maps:
-        raise FaithfulnessError("give at least one map")
-    cost = classifications(steps, len(maps), baseline)
-    if max_classifications is not None and cost > max_classifications:
-        raise FaithfulnessError(f"{len(maps)} map(s) at {steps} steps take {cost} classifications; one request may "
-                                f"take at most {max_classifications} (fewer steps or maps)")
+    cost = check_cost(steps, len(maps), baseline, max_classifications)
     if max_mask_pixels is not None and cost * width * height > max_mask_pixels:
         raise FaithfulnessError(f"{cost} masks of this {width}x{height} photo are {cost * width * height / 1e6:,.0f} "
                                 f"megapixels; one request may send at most {max_mask_pixels / 1e6:,.0f} (fewer steps "

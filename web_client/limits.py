@@ -12,14 +12,10 @@ import re
 import threading
 from dataclasses import dataclass, fields
 
-from maskscope.fills import MAX_IMAGE_PIXELS
 from maskscope.flags import add_flag
 
 MiB = 1 << 20
 SMALL_BODY_BYTES = 64 * 1024  # bodies up to this size are never counted against the in-flight budget
-# A body refused for its length is read and dropped up to this much before the answer, so that the
-# client, still sending, hears why (closing on unread data resets the connection, answer and all).
-REFUSED_BODY_DRAIN_BYTES = 8 * MiB
 BUSY_MESSAGE = "the server is busy receiving other uploads: try again in a moment"
 # What base64 makes of n bytes, and a live message's other fields (mask, model, fill, track...).
 LIVE_MESSAGE_SLACK_BYTES = 64 * 1024
@@ -86,8 +82,6 @@ class Limits:
             return 2 * self.upload_bytes
         return small.get(endpoint, self.upload_bytes)
 
-
-IMAGE_PIXELS = MAX_IMAGE_PIXELS  # the service's own limit on a photo (and so on a mask of it)
 
 _FLAGS = {  # field: (flag, type, help)
     "upload_mb": ("--max-upload-mb", float, "largest upload (a photo or a mask), in MiB; a live message may carry "
@@ -182,22 +176,31 @@ class BodyBudget:
             self.taken -= nbytes
 
 
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_STRUCTURE = re.compile(rb'[\[{,"]')
+_JSON_STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*')  # up to its closing quote, escapes skipped
 JSON_VALUES = {"maskscope.report": 100_000, "maskscope.faithfulness": 20_000}  # by route; else DEFAULT_JSON_VALUES
 DEFAULT_JSON_VALUES = 10_000
 
 
-def json_values(data: bytes) -> int:
-    """About how many values a JSON text holds (an upper bound): each costs Python tens of bytes
-    however short it is, so a body of a few MB of `{},` would take gigabytes once parsed."""
-    bare = _JSON_STRING.sub(b"", data)
-    return bare.count(b",") + bare.count(b"[") + bare.count(b"{") + 1
+def json_values(data: bytes, stop: int | None = None) -> int:
+    """About how many values a JSON text holds (an upper bound: containers, separators, strings),
+    counting up to `stop` and no further. Each value costs Python tens of bytes however short it
+    is, so a body of a few MB of `{},` would take gigabytes once parsed. One pass: every string
+    is read once to its end (a regex substitution retried an unclosed string from every quote,
+    minutes for a body of 80 KB)."""
+    count, at = 1, 0
+    while (stop is None or count <= stop) and (found := _JSON_STRUCTURE.search(data, at)):
+        count += 1
+        at = found.end()
+        if found.group() == b'"':
+            at = _JSON_STRING_BODY.match(data, at).end() + 1
+    return count
 
 
 def parse_json(data: bytes, max_values: int):
     """The JSON value in `data`, refused (LimitExceeded) before parsing when it holds more values
     than `max_values`; ValueError when it is no JSON."""
-    if json_values(data) > max_values:
+    if json_values(data, stop=max_values) > max_values:
         raise LimitExceeded(f"the JSON body holds more than {max_values:,} values, the most this route takes")
     try:
         return json.loads(data)
@@ -224,46 +227,15 @@ EXTENSION = "maskscope_limits"
 
 
 def init_app(app, limits: Limits) -> None:
-    """Every request's body is bounded by its route's limit, and a large one must find room in the
-    process's in-flight budget before it is read; LimitExceeded becomes its status and message."""
-    from flask import g, jsonify, request
-    budget = BodyBudget(limits.inflight_bytes)
-    app.extensions[EXTENSION] = (limits, budget)
+    """The app's limits and its in-flight budget (web_client/bodies.py applies them to bodies);
+    LimitExceeded becomes its status and message."""
+    from flask import jsonify
+    app.extensions[EXTENSION] = (limits, BodyBudget(limits.inflight_bytes))
     app.config["MAX_CONTENT_LENGTH"] = limits.upload_bytes
-
-    @app.before_request
-    def bound_the_body():
-        request.max_content_length = limit = limits.body_bytes(request.endpoint)
-        length = request.content_length
-        if length is not None and length > limit:
-            _drain(request.environ["wsgi.input"], min(length, REFUSED_BODY_DRAIN_BYTES))
-            raise LimitExceeded(too_large(limit, length))
-        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
-        reserve = length if length is not None else (limit if chunked else 0)
-        if reserve > SMALL_BODY_BYTES:
-            if not budget.take(reserve):
-                raise LimitExceeded(BUSY_MESSAGE, 503, "BUSY")
-            g.body_reserved = reserve
-
-    @app.teardown_request
-    def give_back(_exc):
-        reserved = g.pop("body_reserved", 0)
-        if reserved:
-            budget.give_back(reserved)
 
     @app.errorhandler(LimitExceeded)
     def exceeded(exc: LimitExceeded):
         return jsonify({"error": str(exc), "code": exc.code}), exc.status
-
-    @app.errorhandler(413)
-    def body_too_large(_error):  # werkzeug's, for a body that turned out longer than it said
-        limit = request.max_content_length or limits.upload_bytes
-        return jsonify({"error": too_large(limit), "code": "TOO_LARGE"}), 413
-
-
-def _drain(stream, nbytes: int) -> None:
-    while nbytes > 0 and (chunk := stream.read(min(nbytes, SMALL_BODY_BYTES))):
-        nbytes -= len(chunk)
 
 
 def get_limits() -> Limits:
@@ -274,16 +246,3 @@ def get_limits() -> Limits:
 def get_budget() -> BodyBudget:
     from flask import current_app
     return current_app.extensions[EXTENSION][1]
-
-
-def json_request(what: str):
-    """The request's JSON body, bounded (parse_json); LimitExceeded or a 400 for anything else."""
-    from flask import request
-    from web_client.messages import BadRequest
-    if not request.is_json:
-        raise LimitExceeded(f"send {what} as JSON (Content-Type: application/json)", 415, "UNSUPPORTED_MEDIA_TYPE")
-    try:
-        return parse_json(request.get_data(cache=False),
-                          JSON_VALUES.get(request.endpoint or "", DEFAULT_JSON_VALUES))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"{what} is not valid JSON: {exc}") from None

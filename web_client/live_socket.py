@@ -112,11 +112,20 @@ class LiveSocket:
         """The next message; QUIET when none came for `quiet_s` (the socket stays open); None once
         the socket is closed: by the page, or here (idle, no answer to a ping, a message past its
         limit, a broken frame, the upload budget spent)."""
-        self._give_back()  # the handler is done with the previous message
+        self._give_back()  # the handler is done with the previous message (unless it handed it on)
         try:
-            return self._next_message(quiet_s)
+            message = self._next_message(quiet_s)
         except Closed:
-            return None
+            message = None
+        if message is None:
+            self._give_back()  # a message cut short by the page's going
+        return message
+
+    def hand_over(self):
+        """The last message's share of the in-flight budget, for whoever keeps the message after
+        the next receive(): a function that gives it back."""
+        share, self._reserved = self._reserved, 0
+        return (lambda: self.budget.give_back(share)) if share else (lambda: None)
 
     def _next_message(self, quiet_s: float) -> str | bytes | object | None:
         quiet_at = self.clock() + quiet_s
@@ -228,7 +237,8 @@ class LiveSocket:
 
     def _message_part(self, event) -> bool:
         """Keeps a part of a message; False (and the socket closed) once the message is too large."""
-        self._part_bytes += len(event.data)
+        # Bytes, not characters: a character may be four of them on the wire and in memory.
+        self._part_bytes += len(event.data.encode()) if isinstance(event.data, str) else len(event.data)
         if self._part_bytes > self.max_message_bytes:
             limit = f"a live message is at most {self.max_message_bytes:,} bytes"
             return self._refuse("TOO_LARGE", f"{limit}; this one is larger", MESSAGE_TOO_BIG, limit)

@@ -7,8 +7,8 @@ import binascii
 import json
 
 from maskscope.fills import BY_NAME as FILLS
-from web_client.limits import MAX_TRACKED
 from maskscope.v1 import classifier_pb2 as pb
+from web_client.limits import MAX_TRACKED
 
 
 # The first bytes of the image formats a browser uploads; anything else is refused before gRPC.

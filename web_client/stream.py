@@ -20,26 +20,37 @@ STATUS_BY_NUMBER = {status.value[0]: status for status in grpc.StatusCode}
 MAX_TIMED = 64  # requests awaiting their answer that are timed, per page
 
 
+def _nothing() -> None:
+    pass
+
+
 class Mailbox:
     """The requests a ClassifyStream sends, as the iterator gRPC reads them from: only the newest
     not yet sent is kept (the service answers only the newest anyway), so a page that sends
-    faster than the service answers holds one waiting request, never a queue of them."""
+    faster than the service answers holds one waiting request, never a queue of them. A request
+    may come with `release()`, called once it is handed to gRPC, replaced, or dropped (the
+    in-flight budget's share of a large message, held until then)."""
 
     def __init__(self):
         self._ready = threading.Condition()
         self._waiting: pb.ClassifyRequest | None = None
+        self._release = _nothing
         self._ended = False
 
-    def put(self, request: pb.ClassifyRequest) -> None:
+    def put(self, request: pb.ClassifyRequest, release=_nothing) -> None:
         with self._ready:
+            replaced, self._release = self._release, release
             self._waiting = request
             self._ready.notify()
+        replaced()
 
     def end(self) -> None:
         """The stream sends nothing more: gRPC's reader stops (a request still waiting is dropped)."""
         with self._ready:
-            self._ended = True
+            self._ended, self._waiting = True, None
+            dropped, self._release = self._release, _nothing
             self._ready.notify()
+        dropped()
 
     def __iter__(self):
         return self
@@ -51,7 +62,9 @@ class Mailbox:
             if self._ended:
                 raise StopIteration
             request, self._waiting = self._waiting, None
-            return request
+            sent, self._release = self._release, _nothing
+        sent()
+        return request
 
 
 class StreamBridge:
@@ -75,7 +88,8 @@ class StreamBridge:
         self._outbox: Mailbox | None = None
         self._latest_sequence = 0
 
-    def send(self, request: pb.ClassifyRequest) -> None:
+    def send(self, request: pb.ClassifyRequest, release=_nothing) -> None:
+        """`release()`: called once the request is handed to gRPC, or passed over (Mailbox)."""
         self._latest_sequence = request.sequence
         if self._observe is not None:
             with self._sent_lock:
@@ -84,7 +98,7 @@ class StreamBridge:
                     del self._sent_at[min(self._sent_at)]
         # A local reference: the pump thread may drop a failed stream's outbox at any moment.
         outbox = self._outbox or self._open(request)
-        outbox.put(request)
+        outbox.put(request, release)
 
     def reply(self, payload: dict) -> None:
         with self._send_lock:

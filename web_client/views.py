@@ -6,15 +6,17 @@ import json
 import logging
 
 import grpc
-from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
+from flask import (Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory,
+                   stream_with_context)
 
 from maskscope import session as sessions
 from maskscope.v1 import classifier_pb2 as pb
 from web_client import cpu
 from web_client import inference as service
 from web_client.inference import error_payload, get_inference
-from web_client.limits import MAX_FAITHFULNESS_MAPS, get_budget, get_limits, json_request
-from web_client.live_socket import INTERNAL_ERROR, QUIET, HandshakeError, LiveSocket, TakenOver
+from web_client.bodies import json_request
+from web_client.limits import MAX_FAITHFULNESS_MAPS, get_budget, get_limits
+from web_client.live_socket import GOING_AWAY, INTERNAL_ERROR, QUIET, HandshakeError, LiveSocket, TakenOver
 from web_client.messages import (BadRequest, build_explain_request, build_request, decode_base64, explain_json,
                                  live_fields, model_json, response_json)
 from web_client.metrics import get_metrics
@@ -130,7 +132,8 @@ def report():
     # Header values are Latin-1: keep the file name to ASCII letters, digits, - and _.
     stem = "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "-"
                    for c in session.image_name.rsplit(".", 1)[0])[:40]
-    return Response(sessions.html_parts(session, run=cpu.run), mimetype="text/html", headers={
+    # With the request's context: its body's share of the budget is given back when the last part is sent.
+    return Response(stream_with_context(sessions.html_parts(session, run=cpu.run)), mimetype="text/html", headers={
         "Content-Disposition": f'attachment; filename="maskscope-{stem or "session"}.html"'})
 
 
@@ -149,27 +152,34 @@ def stream():
     bridge = StreamBridge(inference.for_photo, ws.send, metadata=inference.metadata, observe=metrics.observe_call)
     metrics.websockets_open.inc()
     try:
-        while (text := ws.receive(quiet_s=STREAM_REST_S)) is not None:
-            if text is QUIET:
-                bridge.close()  # the next message opens a new stream
-            else:
-                _live_message(bridge, text)
+        while _live_message(ws, bridge):
+            pass
     except Exception:  # the connection is a WebSocket now: no HTTP error can go out on it
         log.exception("live mode failed")
         ws.close(INTERNAL_ERROR, "the web app failed: reconnect to go on")
     finally:
         metrics.websockets_open.dec()
         bridge.close()
+        ws.close(GOING_AWAY)  # nothing if it is closed already; its budget share given back either way
     return TakenOver()
 
 
-def _live_message(bridge: StreamBridge, text: str | bytes) -> None:
-    """One message into the page's stream; one that cannot be sent is answered with what was wrong."""
+def _live_message(ws: LiveSocket, bridge: StreamBridge) -> bool:
+    """The page's next message into its stream (one that cannot be sent is answered with what was
+    wrong); False once the socket is closed. Nothing of the message outlives this call but the
+    request the stream holds."""
+    text = ws.receive(quiet_s=STREAM_REST_S)
+    if text is None:
+        return False
+    if text is QUIET:
+        bridge.close()  # the next message opens a new stream
+        return True
     fields = {}
     try:
         fields = live_fields(text)
-        bridge.send(build_request(fields, decode_base64(fields, "image"), decode_base64(fields, "mask")))
-        return
+        request = build_request(fields, decode_base64(fields, "image"), decode_base64(fields, "mask"))
+        bridge.send(request, release=ws.hand_over())
+        return True
     except BadRequest as exc:
         error = {"error": str(exc), "code": "INVALID_ARGUMENT"}
     except Exception:  # never the end of the page's socket
@@ -181,13 +191,14 @@ def _live_message(bridge: StreamBridge, text: str | bytes) -> None:
                       **error})
     except Exception:  # the page went away as well
         pass
+    return True
 
 
 @bp.post("/api/faithfulness")
 def faithfulness():
     """JSON: image_id, model, fill, class_index, steps, maps ({name: {rows, cols, drop, crop}}).
     Answers each map's deletion curve and its area, and a random order's (web_client/faithfulness.py)."""
-    from web_client.faithfulness import FaithfulnessError, curves
+    from web_client.faithfulness import DEFAULT_STEPS, FaithfulnessError, check_cost, curves
     body = json_request("the body")
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: image_id, model, fill, class_index, steps, maps")
@@ -198,11 +209,12 @@ def faithfulness():
     if not isinstance(body.get("steps", 10), int) or isinstance(body.get("steps"), bool):
         raise BadRequest("steps (how many parts each map's cells are hidden in) is a whole number")
     base = build_request({k: body[k] for k in ("image_id", "model", "fill", "keep_painted") if k in body}, None, None)
-    first = service.classify(pb.ClassifyRequest(image_id=base.image_id, model=base.model, top_k=1))
+    limits, steps = get_limits(), body.get("steps", DEFAULT_STEPS)
     try:
-        limits = get_limits()
+        check_cost(steps, len(body["maps"]), max_classifications=limits.faithfulness_classifications)  # before any
+        first = service.classify(pb.ClassifyRequest(image_id=base.image_id, model=base.model, top_k=1))
         result = curves(service.classify, base, first.image_width, first.image_height, body["maps"], body["class_index"],
-                        int(body.get("steps") or 10), max_classifications=limits.faithfulness_classifications,
+                        steps, max_classifications=limits.faithfulness_classifications,
                         max_mask_pixels=limits.faithfulness_mask_pixels)
     except (FaithfulnessError, ValueError) as exc:
         raise BadRequest(str(exc)) from None

@@ -222,3 +222,18 @@ def test_the_counts_migration_counts_what_was_stored_before_it(engine):
     assert counted.events == 2 and counted.event_bytes == len('{"k":"consent"}') + len('{"k":"step-start"}')
     with engine.connect() as db:
         assert db.execute(sa.text("SELECT events FROM studies")).scalar() == 2
+
+
+def test_events_are_read_a_batch_at_a_time_and_each_participants_together(store, monkeypatch):
+    import web_client.study.store as module
+    monkeypatch.setattr(module, "EVENTS_PER_READ", 3)
+    people = [store.new_participant("does-painting-teach") for _ in range(2)]
+    for _ in range(4):  # the two take turns
+        for p in people:
+            store.record(p.id, "does-painting-teach", "consent", 0, {})
+    in_order = [e["participant_id"] for e in store.events("does-painting-teach")]
+    assert in_order == [p.id for p in people] * 4
+    together = [e["participant_id"] for e in store.events("does-painting-teach", by_participant=True)]
+    assert together == [people[0].id] * 4 + [people[1].id] * 4
+    ids = [e["id"] for e in store.events("does-painting-teach")]
+    assert ids == sorted(ids) and len(set(ids)) == 8

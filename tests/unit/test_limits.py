@@ -44,7 +44,10 @@ def test_a_client_limit_counts_an_ipv6_64_as_one_client(address, counted_as):
 
 
 def test_json_values_are_counted_before_parsing_strings_and_all():
-    assert json_values(b'{"a": [1, 2, 3], "b": "x,y,[{}\\"]"}') == 6  # commas and brackets in strings do not count
+    # Containers, separators and strings count; what is inside a string does not.
+    assert json_values(b'{"a": [1, 2, 3], "b": "x,y,[{}\\"]"}') == 9
+    assert json_values(b'["\\\\", ","]') == 5  # an escaped backslash, then the quote that ends the string
+    assert json_values(b"[" + b"1," * 1000 + b"1]", stop=10) == 11  # counts no further than asked
     assert json_values(b"[" + b"{}," * 1000 + b"{}]") >= 1001
     with pytest.raises(LimitExceeded, match="more than 10 values"):
         parse_json(b"[" + b"0," * 20 + b"0]", 10)
@@ -65,10 +68,10 @@ def test_large_bodies_past_the_in_flight_budget_are_asked_to_try_again(tmp_path)
                       "DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}"})
     client = app.test_client()
     budget = app.extensions["maskscope_limits"][1]
-    assert budget.take(MiB - 1000)  # another upload is being received
+    assert budget.take(1000)  # another upload is being received: no room for this one's first MiB
     response = client.post("/api/classify", data={"image_id": "x", "pad": "x" * 200_000})
     assert response.status_code == 503 and "busy" in response.get_json()["error"]
-    budget.give_back(MiB - 1000)
+    budget.give_back(1000)
     small = client.post("/api/faithfulness", json={"maps": {}})  # small bodies never wait for the budget
     assert small.status_code == 400 and budget.taken == 0
     assert client.post("/api/classify", data={"image_id": "", "pad": "x" * 200_000}).status_code == 400

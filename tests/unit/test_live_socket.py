@@ -67,6 +67,11 @@ def test_a_message_past_its_limit_is_refused_with_1009_as_it_arrives():
     close = page.next_event()
     assert isinstance(close, CloseConnection) and close.code == 1009
 
+    wide = Page()  # 900 characters of four bytes each: 3,600 bytes
+    ws = wide.open(max_message_bytes=1000)
+    wide.send("\N{GRINNING FACE}" * 900)
+    assert ws.receive() is None and ws.close_code == 1009
+
 
 def test_a_large_message_takes_the_in_flight_budget_as_it_grows():
     MiB = 1 << 20
@@ -82,6 +87,26 @@ def test_a_large_message_takes_the_in_flight_budget_as_it_grows():
     assert json.loads(other.next_event().data)["code"] == "BUSY"
     page.send("small")
     assert ws.receive() == "small" and budget.taken == 0  # given back by the next receive
+
+
+def test_a_message_handed_on_keeps_its_share_and_a_page_that_leaves_midway_gives_its_back():
+    MiB = 1 << 20
+    budget = BodyBudget(8 * MiB)
+    page = Page()
+    ws = page.open(max_message_bytes=4 * MiB, budget=budget)
+    threading.Thread(target=page.send, args=("y" * (3 * MiB // 2),)).start()
+    assert len(ws.receive()) == 3 * MiB // 2
+    release = ws.hand_over()  # the message's request waits in the stream now
+    page.send("small")
+    assert ws.receive() == "small" and budget.taken == 2 * MiB
+    release()
+    assert budget.taken == 0
+
+    def half_then_gone():
+        page.send("z" * (3 * MiB // 2), finished=False)
+        page.sock.close()
+    threading.Thread(target=half_then_gone).start()
+    assert ws.receive() is None and budget.taken == 0
 
 
 def test_a_quiet_page_is_reported_and_stays_open():

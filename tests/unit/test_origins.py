@@ -4,7 +4,7 @@ import pytest
 
 from web_client import create_app
 from web_client.limits import Limits
-from web_client.origins import allowed, parse_allowed
+from web_client.origins import allowed, default_hosts, host_allowed, parse_allowed, parse_hosts
 
 LAB = frozenset({"https://lab.example.org"})
 
@@ -22,6 +22,15 @@ LAB = frozenset({"https://lab.example.org"})
 ])
 def test_only_the_pages_own_origin_and_the_named_ones(origin, host, ok):
     assert allowed(origin, host, LAB) is ok
+
+
+@pytest.mark.parametrize("host, ok", [("127.0.0.1:8000", True), ("localhost", True), ("[::1]:8000", True),
+                                      ("LOCALHOST:80", True), ("evil.example:8000", False), ("127.0.0.2", False),
+                                      ("maskscope.lab.example", True)])
+def test_a_server_answers_to_its_names_only(host, ok):
+    """A page of evil.example whose name points at 127.0.0.1 (DNS rebinding) sends Host: evil.example."""
+    assert host_allowed(host, default_hosts("127.0.0.1") | parse_hosts("Maskscope.Lab.Example")) is ok
+    assert host_allowed(host, default_hosts("0.0.0.0"))  # any name: behind an Ingress, the site's own
 
 
 def test_allowed_origins_are_origins():
@@ -45,3 +54,11 @@ def test_cross_site_posts_and_handshakes_are_refused_and_named_sites_let_through
     assert client.get("/api/stream", headers={**upgrade, "Origin": "https://lab.example.org"}).status_code == 400
     assert client.post("/api/classify", data={"image_id": ""}, headers={"Origin": "http://localhost"}).status_code == 400
     assert client.get("/api/samples", headers={"Origin": "https://evil.example"}).status_code == 200  # reads are open
+
+
+def test_a_request_to_another_name_is_refused(tmp_path):
+    client = create_app({"TESTING": True, "LIMITS": Limits(), "ALLOWED_HOSTS": default_hosts("127.0.0.1"),
+                         "DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}"}).test_client()
+    refused = client.get("/api/samples", headers={"Host": "evil.example:8000"})
+    assert refused.status_code == 400 and "not to evil.example:8000" in refused.get_json()["error"]
+    assert client.get("/api/samples", headers={"Host": "127.0.0.1:8000"}).status_code == 200

@@ -38,6 +38,9 @@ def test_the_models_map_finds_what_it_needs_sooner_than_the_map_backwards(client
     ({"image_id": "x", "class_index": 1, "steps": [3], "maps": {"m": {}}}, "steps"),
     ({"image_id": "x", "maps": {}}, "class_index"),
     ({"image_id": "x", "class_index": 1}, "maps is an object"),
+    ({"image_id": "x", "class_index": 1, "steps": 0, "maps": {"m": {}}}, "steps must be between 1 and 50"),
+    # Refused before the service is asked anything (the unknown image_id would be a 404).
+    ({"image_id": "x", "class_index": 1, "steps": 50, "maps": {"a": {}, "b": {}, "c": {}}}, "204 classifications"),
 ])
 def test_bad_requests_say_what_is_wrong(client, body, message):
     response = client.post("/api/faithfulness", json=body)

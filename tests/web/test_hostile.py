@@ -192,9 +192,9 @@ def bystander(request, web, coffee_id, photos, worker):
 class RawPage:
     """A live page, byte by byte: the handshake with any Origin, frames of any size."""
 
-    def __init__(self, url: str, origin: str | None = "same"):
+    def __init__(self, url: str, origin: str | None = "same", host: str | None = None):
         parts = urlsplit(url)
-        self.host = f"{parts.hostname}:{parts.port}"
+        self.host = host or f"{parts.hostname}:{parts.port}"
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
         self.conn = WSConnection(ConnectionType.CLIENT)
         origin = f"http://{self.host}" if origin == "same" else origin
@@ -240,6 +240,9 @@ def test_a_foreign_origin_cannot_open_live_mode(web, worker):
     assert RawPage(web.url, origin="null").refused_status == 403
     assert RawPage(web.url).accepted  # the page's own origin
     assert RawPage(web.url, origin=None).accepted  # no browser: a script, the notebook
+    # DNS rebinding: evil.example made to point at 127.0.0.1, its page "same-origin" with itself.
+    port = urlsplit(web.url).port
+    assert RawPage(web.url, origin=f"http://evil.example:{port}", host=f"evil.example:{port}").refused_status == 400
 
 
 def test_a_100_mb_frame_is_refused_with_1009_before_it_is_kept(web, bystander, worker):
@@ -301,7 +304,7 @@ def test_thousands_of_open_pages_and_half_sent_requests_leave_health_and_painter
     """64 threads were locked out by 65 open pages; a greenlet each holds them all (past 1,024
     file descriptors too, where select() stops working)."""
     pages = [RawPage(web.url) for _ in range(1100)]
-    half = []
+    half, opened_at = [], time.monotonic()
     for _ in range(300):
         s = socket.create_connection((urlsplit(web.url).hostname, urlsplit(web.url).port))
         s.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # half a request head
@@ -312,10 +315,47 @@ def test_thousands_of_open_pages_and_half_sent_requests_leave_health_and_painter
         for page in pages[-20:]:  # the last opened, on the worker's highest file descriptors
             page.send(json.dumps({"image_id": coffee_id, "sequence": 1}))
             assert page.next_message()["predictions"]
+        time.sleep(max(0.0, opened_at + 6 - time.monotonic()))  # a request head has 5 s to arrive
+        for s in half:
+            s.settimeout(1)
+            try:
+                assert s.recv(1) == b"", "a half-sent head still held its connection"
+            except ConnectionResetError:
+                pass
         time.sleep(1)
         assert bystander.answered > 0
     finally:
         for s in half + [p.sock for p in pages]:
+            s.close()
+
+
+def test_bodies_only_announced_take_no_budget_and_a_trickled_one_is_cut_off(web, bystander, photos):
+    """Eight clients announce 32 MB reports and send nothing; one sends 70 KB of a 100 KB body and
+    stops. The budget is taken as bytes arrive, so an upload beside them is read at once; the
+    stalled body is cut off in its time (10 s and its size at 64 KiB/s) with 408."""
+    parts = urlsplit(web.url)
+
+    def announce(path: str, length: int, send: bytes = b"") -> socket.socket:
+        s = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        s.sendall(f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {length}\r\n\r\n".encode() + send)
+        return s
+    stalled = [announce("/api/report", 32 * MB) for _ in range(8)]
+    trickled = announce("/api/faithfulness", 100_000, b"[" + b"1," * 35_000)
+    start = time.monotonic()
+    try:
+        mask = np.zeros(photos["coffee"].shape[:2], bool)
+        mask[::2, ::3] = True  # a mask of a few hundred KB
+        with post_multipart(web.url + "api/classify", {}, {"image": png_bytes(photos["coffee"]),
+                                                          "mask": mask_png(mask)}) as response:
+            assert json.loads(response.read())["predictions"]
+        answer = b""
+        while b"too slowly" not in answer and (chunk := trickled.recv(4096)):
+            answer += chunk
+        assert b" 408 " in answer.split(b"\r\n")[0] and b"too slowly" in answer
+        assert 10 < time.monotonic() - start < 20
+    finally:
+        for s in stalled + [trickled]:
             s.close()
 
 
@@ -367,6 +407,9 @@ def test_a_long_report_within_the_limits_streams_in_bounded_memory(web, bystande
 def test_json_bodies_are_bounded_by_route_and_cross_site_posts_refused(web, bystander):
     status, answer = post_early_answered(web.url + "api/faithfulness", b'{"maps": [' + b"1," * 600_000 + b"1]}")
     assert status == 413 and "the limit here is 1 MB" in answer["error"]
+    unclosed = b'"' + b'\\"' * 450_000  # a string that never ends (a regex retried it from every quote)
+    status, answer = post_json(web.url + "api/faithfulness", unclosed)
+    assert status == 400 and "not valid JSON" in answer["error"]
     status, answer = post_json(web.url + "api/faithfulness", b"[" * 5_000 + b"]" * 5_000)
     assert status == 400 and "nested too deeply" in answer["error"]
     status, answer = request(web.url + "api/report", b"{}", {"Content-Type": "text/plain"}, "POST")

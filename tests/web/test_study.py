@@ -267,3 +267,15 @@ def test_a_study_classification_the_service_refuses_is_an_answer_not_a_crash(cli
     assert bad.status_code == 400 and bad.get_json()["code"] == "INVALID_ARGUMENT"
     forgotten = post(client, path=f"{base}/classify", step=0, image_id="ab" * 32)  # an id the service never gave
     assert forgotten.status_code == 404 and forgotten.get_json()["code"] == "NOT_FOUND"
+
+
+def test_a_participant_id_of_another_shape_is_no_one_and_exports_stream(client):
+    """A made-up id of 4 KB would key a write limit of its own (100,000 of them: 400 MB)."""
+    made_up = client.post(f"/api/study/{STUDY['id']}/participants/{'x' * 4000}/events",
+                          json={"kind": "consent", "step": 0, "payload": {}})
+    assert made_up.status_code == 404 and made_up.get_json()["code"] == "UnknownParticipant"
+    assert client.get(f"/api/study/{STUDY['id']}/participants/has%20spaces-0123456789").status_code == 404
+    base = participant(client)
+    assert event(client, base, "consent").status_code == 201
+    export = client.get(f"/api/admin/studies/{STUDY['id']}/events.csv", headers=ADMIN)
+    assert export.is_streamed and "consent" in export.get_data(as_text=True)

@@ -158,7 +158,7 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-EVENTS_PER_READ = 500
+EVENTS_PER_READ = 64  # events of up to 256 KB (a map): a batch is at most 16 MB
 WRITE = "maskscope_write"  # an execution option: this transaction writes (engine_for)
 
 
@@ -320,6 +320,7 @@ class Store:
         study = self.study(study_id)
         if not 0 <= step < len(study.steps) and kind not in ("consent", "finish"):
             raise StoreError(f"step {step}: study {study_id!r} has steps 0 to {len(study.steps) - 1}")
+        self.participant(participant_id, study_id)  # a cheap read first: no one's map is decoded for nothing
         payload = checked_payload(study, kind, payload, self.photo_size)  # decoded outside the transaction
         text = json.dumps(payload, separators=(",", ":"))
         with self._writer.begin() as db:
@@ -391,20 +392,25 @@ class Store:
     def events(self, study_id: str, participant_id: str | None = None, *, by_participant: bool = False
                ) -> Iterator[dict]:
         """A study's events in the order they happened (one participant's, if given), read from the
-        database a few hundred at a time as they are wanted: an export or a summary of a study of
-        any size holds one batch. `by_participant`: each participant's together, in the order they
-        joined."""
+        database EVENTS_PER_READ at a time as they are wanted, each read on a connection of its
+        own: an export or a summary of a study of any size holds one batch, and a slow download
+        holds no connection. `by_participant`: each participant's together, in the order they joined."""
+        if by_participant and not participant_id:
+            for participant in self.participants(study_id):
+                yield from self.events(study_id, participant.id)
+            return
         query = sa.select(events).where(events.c.study_id == study_id)
         if participant_id:
             query = query.where(events.c.participant_id == participant_id)
-        if by_participant:
-            query = (query.join(participants, participants.c.id == events.c.participant_id)
-                     .order_by(participants.c.created_at, participants.c.id, events.c.id))
-        else:
-            query = query.order_by(events.c.id)
-        with self.engine.connect() as db:
-            for row in db.execution_options(yield_per=EVENTS_PER_READ).execute(query):
+        after = 0
+        while True:
+            with self.engine.connect() as db:
+                rows = db.execute(query.where(events.c.id > after).order_by(events.c.id).limit(EVENTS_PER_READ)).all()
+            for row in rows:
                 yield {**row._mapping, "payload": json.loads(row.payload)}
+            if len(rows) < EVENTS_PER_READ:
+                return
+            after = rows[-1].id
 
     def participants(self, study_id: str) -> list[Participant]:
         with self.engine.connect() as db:

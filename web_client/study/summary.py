@@ -18,6 +18,7 @@ from PIL import Image
 
 from maskscope.maps import agreement, coverage
 from maskscope.photos import painted_plane
+from web_client import cpu
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,6 @@ def map_coverage(png_b64: str, view: ModelView) -> np.ndarray | None:
         return None
 
 
-def _in_place(fn, *args):
-    return fn(*args)
 
 
 def _mean(values) -> float | None:
@@ -53,7 +52,7 @@ def _mean(values) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
 
-def participant_rows(study, events, views: dict[str, ModelView], run=_in_place) -> list[dict]:
+def participant_rows(study, events, views: dict[str, ModelView], run=cpu.run) -> list[dict]:
     """One row per participant: before/after agreement and correctness (means over photos), seconds.
     `events` is read once, in order; `run(fn, *args)` runs each map's pixel work (the web app: off
     its event loop)."""
@@ -100,7 +99,7 @@ def overall(rows: list[dict]) -> dict:
                              **{k: _mean(r[k] for r in paired_correct) for k in keys[2:4]}}}
 
 
-def deletion_areas(study, events, views: dict[str, ModelView], measure, run=_in_place) -> dict:
+def deletion_areas(study, events, views: dict[str, ModelView], measure, run=cpu.run) -> dict:
     """Faithfulness of the participants' maps as RISE measures it: `measure(photo, values, crop)` is
     the deletion area of a map (lower: it found what the model needs sooner). Per participant the
     mean over their before and after maps, and the model's own map of each photo to compare."""

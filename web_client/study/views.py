@@ -24,6 +24,7 @@ import functools
 import hmac
 import io
 import json
+import re
 from pathlib import Path
 
 import grpc
@@ -34,7 +35,8 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from web_client import cpu
 from web_client import inference as service
-from web_client.limits import DEFAULT_JSON_VALUES, MAX_LOGGED_MASK_BYTES, client_network, json_request, parse_json
+from web_client.bodies import json_request
+from web_client.limits import DEFAULT_JSON_VALUES, MAX_LOGGED_MASK_BYTES, client_network, parse_json
 from web_client.messages import build_request, response_json
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.photos import photo_from_file
@@ -43,7 +45,7 @@ from web_client.study import dataset
 from web_client.study.summary import ModelView, deletion_areas, overall, participant_rows
 from web_client.study.definition import StudyError, parse
 from web_client.study.limits import WriteLimits
-from web_client.study.store import Finished, Store, StoreError, TooLarge, UnknownStudy
+from web_client.study.store import Finished, Store, StoreError, TooLarge, UnknownParticipant, UnknownStudy
 
 bp = Blueprint("study", __name__)
 
@@ -54,6 +56,18 @@ def store() -> Store:
 
 def limits() -> WriteLimits:
     return current_app.extensions["maskscope.study"]["limits"]
+
+
+# What the store gives participants (secrets.token_urlsafe(16)); anything else in a URL is no one,
+# refused before it can key a write limit or cost a database read.
+PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_-]{16,32}")
+
+
+@bp.url_value_preprocessor
+def known_shape(_endpoint, values):
+    participant_id = (values or {}).get("participant_id")
+    if participant_id is not None and not PARTICIPANT_ID.fullmatch(participant_id):
+        raise UnknownParticipant(f"no participant {participant_id[:40]!r}")
 
 
 @bp.errorhandler(StoreError)
@@ -319,12 +333,12 @@ def summary(study_id):
     (a dozen classifications a map: asked for, not computed on every view)."""
     study = store().study(study_id)
     views = {photo: model_view(study, photo) for photo in study.photos}
-    rows = participant_rows(study, store().events(study_id), views, run=cpu.run)
+    rows = participant_rows(study, store().events(study_id), views)
     body = {"study": study_id, "overall": overall(rows), "participants": rows,
             "model": {photo: {"label": v.label} for photo, v in views.items()}}
     if request.args.get("faithfulness") in ("1", "true"):
         measure = DeletionAreas(study)
-        areas = deletion_areas(study, store().events(study_id), views, measure, run=cpu.run)
+        areas = deletion_areas(study, store().events(study_id), views, measure)
         for row in rows:
             row.update(areas["participants"].get(row["participant_id"], {"before_deletion_area": None,
                                                                           "after_deletion_area": None}))
