@@ -20,7 +20,6 @@ REFUSED_BODY_DRAIN_BYTES = 8 << 20
 # sends 16 MB in four minutes; a client that trickles bytes to hold its share of the budget fails.
 BODY_BYTES_PER_S = 64 * 1024
 BODY_GRACE_S = 10.0
-BUDGET_STEP_BYTES = 1 << 20
 
 
 def init_app(app) -> None:
@@ -52,10 +51,9 @@ def bound_the_body():
         while chunk := stream.read(min(SMALL_BODY_BYTES, expected - body.tell() + 1)):
             if body.tell() + len(chunk) > limit:
                 raise LimitExceeded(too_large(limit))
-            while g.body_reserved < body.tell() + len(chunk):
-                if not get_budget().take(BUDGET_STEP_BYTES):
-                    raise LimitExceeded(BUSY_MESSAGE, 503, "BUSY")
-                g.body_reserved += BUDGET_STEP_BYTES
+            g.body_reserved, covered = get_budget().grow(g.body_reserved, body.tell() + len(chunk))
+            if not covered:
+                raise LimitExceeded(BUSY_MESSAGE, 503, "BUSY")
             body.write(chunk)
     request.environ.update({"wsgi.input": body, "CONTENT_LENGTH": str(body.tell()), "wsgi.input_terminated": False})
     body.seek(0)

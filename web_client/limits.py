@@ -41,7 +41,7 @@ class Limits:
     max_connections: int = 4096              # open connections per worker process (WebSockets included)
     ws_idle_timeout_s: float = 300.0         # a live page that sends nothing for this long is closed
     ws_ping_interval_s: float = 25.0         # pings keep proxies' idle timers off; no answer closes
-    inflight_upload_mb: float = 256.0        # request bodies being received at once, per worker process
+    inflight_upload_mb: float = 256.0        # memory for large bodies worked on at once, per worker process
     report_steps: int = 300                  # steps of one session report
     report_mask_megapixels: float = 1000.0   # all a report's masks together
     faithfulness_classifications: int = 128  # one /api/faithfulness call: (steps + 1) x (maps + random)
@@ -96,8 +96,9 @@ _FLAGS = {  # field: (flag, type, help)
                            "seconds between pings on an open WebSocket; a page that does not answer one by "
                            "the next is closed"),
     "inflight_upload_mb": ("--max-inflight-upload-mb", float,
-                           "request bodies over 64 KiB being received at once, per worker process, in MiB; "
-                           "past it a request gets 503 and is asked to try again"),
+                           "memory for request bodies over 64 KiB being received and worked on at once, per worker "
+                           "process, in MiB, each counted as 4 times its size (its copies as it is decoded and sent "
+                           "on); past it a request gets 503 and is asked to try again"),
     "report_steps": ("--max-report-steps", int, "most steps in one session report"),
     "report_mask_megapixels": ("--max-report-mask-megapixels", float,
                                "most mask pixels (millions) in one session report, all steps together"),
@@ -154,15 +155,31 @@ def client_network(address: str | None) -> str:
     return str(ip)
 
 
+# What a large body costs the worker while it is read and worked on, as a multiple of its size:
+# the bytes, their decoded form (base64, multipart), the request message, its serialized copy.
+BODY_MEMORY_FACTOR = 4
+BUDGET_STEP_BYTES = 1 << 20
+
+
 class BodyBudget:
-    """Bytes of request bodies being received at once in this process: a request takes its share
-    before its body is read and gives it back when it is done, so many large uploads at once
-    cannot add up past the budget (each alone is bounded by its route's limit)."""
+    """Memory for the large request bodies this process is reading and working on at once: a
+    request takes its share as its bytes arrive and gives it back when it is done with them, so
+    many large uploads at once cannot add up past the budget (each alone is bounded by its
+    route's limit)."""
 
     def __init__(self, total_bytes: int):
         self.total = total_bytes
         self.taken = 0
         self._lock = threading.Lock()
+
+    def grow(self, held: int, body_bytes: int) -> tuple[int, bool]:
+        """A body's share, grown a MiB at a time to cover BODY_MEMORY_FACTOR times `body_bytes`:
+        (what it holds now, whether that covers it; False: the budget is spent)."""
+        while held < BODY_MEMORY_FACTOR * body_bytes:
+            if not self.take(BUDGET_STEP_BYTES):
+                return held, False
+            held += BUDGET_STEP_BYTES
+        return held, True
 
     def take(self, nbytes: int) -> bool:
         with self._lock:

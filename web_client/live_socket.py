@@ -35,7 +35,6 @@ RECEIVE_BYTES = 64 * 1024
 SEND_TIMEOUT_S = 30.0   # a page that reads nothing for this long while answers wait is closed
 CLOSE_WAIT_S = 1.0      # after our Close, how long the page has to answer it before the socket goes
 CLOSE_DRAIN_BYTES = 1 << 20  # ... and how much of what it was still sending is read meanwhile
-BUDGET_STEP_BYTES = 1 << 20  # a large message takes the in-flight budget a MiB at a time
 
 
 QUIET = object()  # receive()'s answer when the page has said nothing for a while
@@ -71,7 +70,7 @@ class LiveSocket:
                  idle_timeout_s: float, budget: BodyBudget | None = None, clock=time.monotonic):
         self.sock = sock
         self.max_message_bytes = max_message_bytes
-        self.budget = budget  # a large message holds its size of it (in MiB) until the next receive()
+        self.budget = budget  # a large message's share (BodyBudget.grow) is held until the next receive()
         self._reserved = 0
         self.ping_interval_s = ping_interval_s
         self.idle_timeout_s = idle_timeout_s
@@ -164,13 +163,13 @@ class LiveSocket:
                 self.sock.sendall(self._connection.send(CloseConnection(code=code, reason=reason[:120])))
             except (OSError, ProtocolError):
                 return
-        deadline, budget = self.clock() + CLOSE_WAIT_S, CLOSE_DRAIN_BYTES
+        deadline, drain = self.clock() + CLOSE_WAIT_S, CLOSE_DRAIN_BYTES
         try:  # the page's Close (or a little of what it was still sending) is read and dropped, not parsed
-            while budget > 0 and (left := deadline - self.clock()) > 0 and self._wait_readable(left):
+            while drain > 0 and (left := deadline - self.clock()) > 0 and self._wait_readable(left):
                 data = self.sock.recv(RECEIVE_BYTES)
                 if not data:
                     break
-                budget -= len(data)
+                drain -= len(data)
         except OSError:
             pass
 
@@ -223,6 +222,7 @@ class LiveSocket:
 
     def _refuse(self, code: int, error: str, close_code: int, reason: str) -> bool:
         """An error answer the page can show, then a Close that says the same."""
+        self._parts, self._part_bytes = [], 0  # before the budget is given back: this memory goes first
         try:
             self.send(json.dumps({"sequence": 0, "error": error, "code": code}))
         except Closed:
@@ -242,10 +242,10 @@ class LiveSocket:
         if self._part_bytes > self.max_message_bytes:
             limit = f"a live message is at most {self.max_message_bytes:,} bytes"
             return self._refuse("TOO_LARGE", f"{limit}; this one is larger", MESSAGE_TOO_BIG, limit)
-        while self.budget is not None and self._part_bytes > SMALL_BODY_BYTES and self._reserved < self._part_bytes:
-            if not self.budget.take(BUDGET_STEP_BYTES):  # taken as the message grows, not its limit at once
+        if self.budget is not None and self._part_bytes > SMALL_BODY_BYTES:  # taken as the message grows
+            self._reserved, covered = self.budget.grow(self._reserved, self._part_bytes)
+            if not covered:
                 return self._refuse("BUSY", BUSY_MESSAGE, TRY_AGAIN_LATER, "busy receiving other uploads")
-            self._reserved += BUDGET_STEP_BYTES
         self._parts.append(event.data)
         if event.message_finished:
             parts, self._parts, self._part_bytes = self._parts, [], 0

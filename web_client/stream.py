@@ -11,7 +11,7 @@ from typing import Callable
 import grpc
 
 from maskscope.v1 import classifier_pb2 as pb
-from web_client.inference import error_payload
+from web_client.inference import CLASSIFY_TIMEOUT_S, error_payload
 from web_client.messages import response_json
 
 log = logging.getLogger(__name__)
@@ -28,13 +28,14 @@ class Mailbox:
     """The requests a ClassifyStream sends, as the iterator gRPC reads them from: only the newest
     not yet sent is kept (the service answers only the newest anyway), so a page that sends
     faster than the service answers holds one waiting request, never a queue of them. A request
-    may come with `release()`, called once it is handed to gRPC, replaced, or dropped (the
-    in-flight budget's share of a large message, held until then)."""
+    may come with `release()`, called once gRPC is done with it (when it has the next: until then
+    it keeps the last), or it is replaced, or dropped."""
 
     def __init__(self):
         self._ready = threading.Condition()
         self._waiting: pb.ClassifyRequest | None = None
         self._release = _nothing
+        self._sending = _nothing  # the release of the request gRPC is sending
         self._ended = False
 
     def put(self, request: pb.ClassifyRequest, release=_nothing) -> None:
@@ -49,8 +50,10 @@ class Mailbox:
         with self._ready:
             self._ended, self._waiting = True, None
             dropped, self._release = self._release, _nothing
+            sent, self._sending = self._sending, _nothing
             self._ready.notify()
         dropped()
+        sent()
 
     def __iter__(self):
         return self
@@ -62,7 +65,7 @@ class Mailbox:
             if self._ended:
                 raise StopIteration
             request, self._waiting = self._waiting, None
-            sent, self._release = self._release, _nothing
+            sent, self._sending, self._release = self._sending, self._release, _nothing
         sent()
         return request
 
@@ -89,8 +92,11 @@ class StreamBridge:
         self._latest_sequence = 0
 
     def send(self, request: pb.ClassifyRequest, release=_nothing) -> None:
-        """`release()`: called once the request is handed to gRPC, or passed over (Mailbox)."""
+        """`release()`: called once gRPC is done with the request, or it is passed over (Mailbox)."""
         self._latest_sequence = request.sequence
+        if request.WhichOneof("source") == "image":
+            self._classify_alone(request, release)  # timed as a Classify call, by the channel's interceptor
+            return
         if self._observe is not None:
             with self._sent_lock:
                 self._sent_at[request.sequence] = time.perf_counter()
@@ -99,6 +105,26 @@ class StreamBridge:
         # A local reference: the pump thread may drop a failed stream's outbox at any moment.
         outbox = self._outbox or self._open(request)
         outbox.put(request, release)
+
+    def _classify_alone(self, request: pb.ClassifyRequest, release) -> None:
+        """A photo (megabytes) goes as a Classify call of its own: the stream's reader keeps the
+        last request it sent for as long as the stream is open, which for a photo would be tens of
+        MB outside the in-flight budget. Its answer joins the stream's on the page."""
+        def call(request=request):
+            try:
+                response = self._stub_for(request).Classify.future(
+                    request, timeout=CLASSIFY_TIMEOUT_S, metadata=self._metadata).result()
+                payload = response_json(response)
+            except grpc.RpcError as exc:
+                payload = {"sequence": request.sequence, **error_payload(exc)[0]}
+            finally:
+                request = None
+                release()
+            try:
+                self.reply(payload)
+            except Exception:  # the page went away
+                pass
+        threading.Thread(target=call, daemon=True, name="classify-photo").start()
 
     def reply(self, payload: dict) -> None:
         with self._send_lock:

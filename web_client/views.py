@@ -177,8 +177,10 @@ def _live_message(ws: LiveSocket, bridge: StreamBridge) -> bool:
     fields = {}
     try:
         fields = live_fields(text)
-        request = build_request(fields, decode_base64(fields, "image"), decode_base64(fields, "mask"))
-        bridge.send(request, release=ws.hand_over())
+        del text  # a photo's message: each copy is tens of MB, and the next is made from this one
+        image, mask = decode_base64(fields, "image"), decode_base64(fields, "mask")
+        fields.pop("image", None), fields.pop("mask", None)
+        bridge.send(build_request(fields, image, mask), release=ws.hand_over())
         return True
     except BadRequest as exc:
         error = {"error": str(exc), "code": "INVALID_ARGUMENT"}

@@ -10,7 +10,7 @@ import pytest
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (AcceptConnection, CloseConnection, Message, Ping, Request, TextMessage)
 
-from web_client.limits import BodyBudget
+from web_client.limits import BODY_MEMORY_FACTOR, BodyBudget
 from web_client.live_socket import IDLE_CLOSE, QUIET, HandshakeError, LiveSocket
 
 
@@ -75,14 +75,14 @@ def test_a_message_past_its_limit_is_refused_with_1009_as_it_arrives():
 
 def test_a_large_message_takes_the_in_flight_budget_as_it_grows():
     MiB = 1 << 20
-    budget = BodyBudget(3 * MiB)
+    budget = BodyBudget(10 * MiB)  # a message of 1.5 MiB takes 6 (BODY_MEMORY_FACTOR 4): one fits
     page = Page()
     ws = page.open(max_message_bytes=4 * MiB, budget=budget)
     threading.Thread(target=page.send, args=("y" * (3 * MiB // 2),)).start()  # more than the pair's buffers
-    assert ws.receive() == "y" * (3 * MiB // 2) and budget.taken == 2 * MiB  # held while the handler works on it
+    assert ws.receive() == "y" * (3 * MiB // 2) and budget.taken == BODY_MEMORY_FACTOR * 3 * MiB // 2  # while worked on
     other = Page()
     crowded = other.open(max_message_bytes=4 * MiB, budget=budget)
-    threading.Thread(target=other.send, args=("z" * (3 * MiB // 2),), daemon=True).start()  # its second MiB: no room
+    threading.Thread(target=other.send, args=("z" * (3 * MiB // 2),), daemon=True).start()  # no room past 1 MiB
     assert crowded.receive() is None and crowded.close_code == 1013
     assert json.loads(other.next_event().data)["code"] == "BUSY"
     page.send("small")
@@ -91,14 +91,14 @@ def test_a_large_message_takes_the_in_flight_budget_as_it_grows():
 
 def test_a_message_handed_on_keeps_its_share_and_a_page_that_leaves_midway_gives_its_back():
     MiB = 1 << 20
-    budget = BodyBudget(8 * MiB)
+    budget = BodyBudget(32 * MiB)
     page = Page()
     ws = page.open(max_message_bytes=4 * MiB, budget=budget)
     threading.Thread(target=page.send, args=("y" * (3 * MiB // 2),)).start()
     assert len(ws.receive()) == 3 * MiB // 2
     release = ws.hand_over()  # the message's request waits in the stream now
     page.send("small")
-    assert ws.receive() == "small" and budget.taken == 2 * MiB
+    assert ws.receive() == "small" and budget.taken == BODY_MEMORY_FACTOR * 3 * MiB // 2
     release()
     assert budget.taken == 0
 

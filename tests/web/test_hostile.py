@@ -162,6 +162,13 @@ def worker(web, coffee_id, photos, photo_png):
 FIGURES = ARTIFACTS / "reliability" / "hostile.json"
 
 
+def record_figures(test: str, **figures) -> None:
+    recorded = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    recorded[test] = figures
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(json.dumps(recorded, indent=1) + "\n")
+
+
 @pytest.fixture
 def bystander(request, web, coffee_id, photos, worker):
     """A painter while the test runs; afterwards every one of its requests was answered, health
@@ -178,11 +185,8 @@ def bystander(request, web, coffee_id, photos, worker):
     painter.stopped.set()
     painter.join(30)
     health_s = healthy(web)
-    figures = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
-    figures[request.node.name] = {"peak_above_idle_mb": round(worker.growth() / MB, 1), "idle_mb": round(worker.idle / MB),
-                                  "painter_answered": painter.answered, "health_after_ms": round(health_s * 1000, 1)}
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    FIGURES.write_text(json.dumps(figures, indent=1) + "\n")
+    record_figures(request.node.name, peak_above_idle_mb=round(worker.growth() / MB, 1), idle_mb=round(worker.idle / MB),
+                   painter_answered=painter.answered, health_after_ms=round(health_s * 1000, 1))
     assert painter.answered > after and not painter.errors, painter.errors
     assert worker.growth() < MEMORY_BOUND, f"the worker grew {worker.growth() / MB:.0f} MB above idle"
 
@@ -357,6 +361,40 @@ def test_bodies_only_announced_take_no_budget_and_a_trickled_one_is_cut_off(web,
     finally:
         for s in stalled + [trickled]:
             s.close()
+
+
+def test_twenty_pages_sending_16_mb_photos_at_once_stay_within_the_in_flight_budget(web, worker, coffee_id):
+    """Each alone is bounded; together they are bounded by the in-flight budget (256 MiB here):
+    those past it are told to try again (1013), and the worker stays within the budget and one
+    request's 300 MB above idle."""
+    rng = np.random.default_rng(1)
+    photo = b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 16 * MB - 200_000, dtype=np.uint8).tobytes()
+    pages = [RawPage(web.url) for _ in range(20)]
+    frame = pages[0].conn.send(Message(data=json.dumps({"image": b64(photo), "sequence": 1})))
+    del photo
+    worker.reset_peak()
+    outcomes = []
+
+    def upload(page):
+        try:
+            page.sock.sendall(frame)
+        except OSError:
+            pass
+        event = page.next_event()
+        outcomes.append(json.loads(event.data).get("code") if isinstance(event, TextMessage) else type(event))
+    threads = [threading.Thread(target=upload, args=(page,)) for page in pages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    healthy(web)
+    assert len(outcomes) == 20 and "BUSY" in outcomes, outcomes  # the budget turned some away...
+    assert set(outcomes) <= {"BUSY", "INVALID_ARGUMENT"}, outcomes  # ...the rest reached the service (not a photo)
+    record_figures("test_twenty_pages_sending_16_mb_photos_at_once_stay_within_the_in_flight_budget",
+                   peak_above_idle_mb=round(worker.growth() / MB, 1), busy=outcomes.count("BUSY"))
+    assert worker.growth() < 256 * MB + MEMORY_BOUND, f"the worker grew {worker.growth() / MB:.0f} MB above idle"
+    for page in pages:
+        page.close()
 
 
 # ---- reports ----
