@@ -90,6 +90,7 @@ class StreamBridge:
         self._send_lock = threading.Lock()
         self._outbox: Mailbox | None = None
         self._latest_sequence = 0
+        self._photo_in_flight = False  # one photo's Classify call at a time per page
 
     def send(self, request: pb.ClassifyRequest, release=_nothing) -> None:
         """`release()`: called once gRPC is done with the request, or it is passed over (Mailbox)."""
@@ -109,7 +110,15 @@ class StreamBridge:
     def _classify_alone(self, request: pb.ClassifyRequest, release) -> None:
         """A photo (megabytes) goes as a Classify call of its own: the stream's reader keeps the
         last request it sent for as long as the stream is open, which for a photo would be tens of
-        MB outside the in-flight budget. Its answer joins the stream's on the page."""
+        MB outside the in-flight budget. Its answer joins the stream's on the page; one at a time
+        (a page that sends photos faster is told to wait, not given a call for each)."""
+        if self._photo_in_flight:
+            release()
+            self.reply({"sequence": request.sequence, "code": grpc.StatusCode.RESOURCE_EXHAUSTED.name,
+                        "error": "one photo at a time: this page's last photo is still being classified"})
+            return
+        self._photo_in_flight = True
+
         def call(request=request):
             try:
                 response = self._stub_for(request).Classify.future(
@@ -120,6 +129,7 @@ class StreamBridge:
             finally:
                 request = None
                 release()
+                self._photo_in_flight = False
             try:
                 self.reply(payload)
             except Exception:  # the page went away

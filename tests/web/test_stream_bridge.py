@@ -131,3 +131,37 @@ def test_a_page_that_sends_faster_than_the_service_answers_holds_one_waiting_req
         time.sleep(0.01)
     bridge.close()
     assert taken == [1, 10_001], "only the newest of the 10,000 waiting was sent"
+
+
+def test_a_photo_goes_as_a_call_of_its_own_one_at_a_time_per_page():
+    """The stream's reader keeps the last request it sent: a photo (megabytes) goes as a Classify
+    call instead, and a page that sends photos faster than they are answered is told to wait."""
+    from tests.unit.test_study_views import Unary
+    calls, replies, release = [], [], threading.Event()
+
+    class Stub:
+        def classify(self, request):
+            calls.append(request.sequence)
+            release.wait(5)
+            return pb.ClassifyResponse(sequence=request.sequence, image_id="ab" * 32)
+
+        def __init__(self):
+            self.Classify = Unary(self.classify)
+
+        def ClassifyStream(self, requests, metadata=()):  # pragma: no cover: photos never take it
+            raise AssertionError("a photo went down the stream")
+
+    stub, given_back = Stub(), []
+    bridge = StreamBridge(lambda request: stub, lambda text: replies.append(json.loads(text)))
+    bridge.send(pb.ClassifyRequest(image=b"\x89PNG 1", sequence=1), release=lambda: given_back.append(1))
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    bridge.send(pb.ClassifyRequest(image=b"\x89PNG 2", sequence=2), release=lambda: given_back.append(2))
+    assert replies == [{"sequence": 2, "code": "RESOURCE_EXHAUSTED",
+                        "error": "one photo at a time: this page's last photo is still being classified"}]
+    release.set()
+    while len(replies) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert calls == [1] and replies[1]["sequence"] == 1 and sorted(given_back) == [1, 2]
+    bridge.close()
