@@ -36,7 +36,7 @@ cp -r "$WORK"/p/models/* models/ && cp "$WORK"/p/samples/*.jpg build/bench/sampl
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/gpu.txt"
 $PY - <<'PY' 2>&1 | tee -a "$OUT/gpu.txt"
 import numpy as np, onnxruntime as ort, grpc, google.protobuf
-from inference_service.models import OnnxModel, RuntimeOptions
+from inference_service.runtimes.models import OnnxModel, RuntimeOptions
 print("onnxruntime", ort.__version__, ort.get_available_providers(), "grpc", grpc.__version__,
       "protobuf", google.protobuf.__version__)
 model = OnnxModel("models/efficientnet-lite0", RuntimeOptions(), max_batch_size=4)

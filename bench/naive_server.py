@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from inference_service.preprocess import IMAGENET_MEAN_RGB
+from inference_service.pipeline.preprocess import IMAGENET_MEAN_RGB
 
 
 def masked_photo(body: dict) -> Image.Image:
@@ -85,8 +85,8 @@ def torch_classifier(arch_name: str, random_weights: bool):
 def onnxruntime_classifier(model_dir: Path):
     import onnxruntime as ort
 
-    from inference_service.metadata import MODEL_FILE, ModelMetadata
-    from inference_service.models import pick_providers
+    from inference_service.runtimes.metadata import MODEL_FILE, ModelMetadata
+    from inference_service.runtimes.models import pick_providers
     meta = ModelMetadata.load(model_dir)
     session = ort.InferenceSession(str(model_dir / MODEL_FILE), providers=pick_providers("auto"))
     spec = meta.preprocessing

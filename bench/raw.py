@@ -8,8 +8,8 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from inference_service.metadata import MODEL_FILE, ModelMetadata
-from inference_service.models import model_bytes, pick_providers
+from inference_service.runtimes.metadata import MODEL_FILE, ModelMetadata
+from inference_service.runtimes.models import model_bytes, pick_providers
 
 
 def session_for(model_dir, device="auto", precision="fp32", threads: int = 0

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from inference_service.image_cache import image_id_for
-from inference_service.masks import encode_png
+from inference_service.pipeline.image_cache import image_id_for
+from inference_service.pipeline.masks import encode_png
 from maskscope.v1 import classifier_pb2 as pb
 
 PHOTOS = ("coffee", "chelsea", "astronaut", "rocket", "grace_hopper")

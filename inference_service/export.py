@@ -23,8 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from inference_service.metadata import METADATA_FILE, MODEL_FILE, OUTPUTS, ModelMetadata, sha256_file
-from inference_service.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from inference_service.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
+from inference_service.runtimes.metadata import METADATA_FILE, MODEL_FILE, OUTPUTS, ModelMetadata, sha256_file
 
 # EfficientNet-Lite's own preprocessing, (x * 255 - 127) / 128, written as mean and std.
 LITE_MEAN = (127 / 255,) * 3
@@ -240,7 +240,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "onnx":
-            from inference_service.onnx_import import ImportRefused, import_onnx
+            from inference_service.tools.onnx_import import ImportRefused, import_onnx
             try:
                 folder = import_onnx(args.model, args.labels, args.name, args.out, resize=args.resize, crop=args.crop,
                                      mean=args.mean, std=args.std, interpolation=args.interpolation, output=args.output)
@@ -257,7 +257,7 @@ def main(argv=None) -> int:
         return 1
     metadata = ModelMetadata.load(folder)
     if args.command == "onnx":
-        from inference_service.onnx_import import BATCH_AXIS_WORDS
+        from inference_service.tools.onnx_import import BATCH_AXIS_WORDS
         batch = BATCH_AXIS_WORDS[metadata.extra["batch_axis"]]
         print(f"imported {metadata.name} to {folder}: {len(metadata.labels)} classes, input {metadata.input_size} px, "
               f"{batch}")
@@ -265,7 +265,7 @@ def main(argv=None) -> int:
         print(f"exported {metadata.name} to {folder} ({metadata.provenance}); "
               f"max |logit difference| vs torch {metadata.extra['max_abs_logit_difference']:.1e}")
     if args.triton_repo:
-        from inference_service.triton import write_repository
+        from inference_service.tools.triton import write_repository
         entry = write_repository(folder, args.triton_repo, max_batch_size=args.triton_max_batch_size,
                                  gpu=not args.triton_cpu)
         print(f"wrote the Triton model repository entry {entry}")

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inference_service.server import PRINT_ENV_SKIP, build_parser as inference_parser
+from inference_service.settings import PRINT_ENV_SKIP
+from inference_service.settings import build_parser as inference_parser
 from maskscope.flags import FILE_SUFFIX, env_name, is_secret
 from web_client.__main__ import build_parser as web_parser
 

@@ -6,8 +6,8 @@ import sys
 import onnx
 from google.protobuf import text_format
 
-from inference_service.metadata import ModelMetadata
-from inference_service.triton import write_repository
+from inference_service.runtimes.metadata import ModelMetadata
+from inference_service.tools.triton import write_repository
 from tests.conftest import ROOT
 
 ONNX_TO_TRITON = {onnx.TensorProto.FLOAT: "TYPE_FP32"}

@@ -10,8 +10,8 @@ import grpc
 import numpy as np
 import pytest
 
-from inference_service.metadata import ModelMetadata
-from inference_service.preprocess import source_crop_box
+from inference_service.pipeline.preprocess import source_crop_box
+from inference_service.runtimes.metadata import ModelMetadata
 from maskscope import session as sessions
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc

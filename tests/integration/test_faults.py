@@ -7,10 +7,10 @@ import time
 import grpc
 import pytest
 
-from inference_service.classification import ClassificationService
-from inference_service.model_queues import BatchLimits, ModelQueues
-from inference_service.models import ModelRegistry, RuntimeOptions
-from inference_service.server import create_server
+from inference_service.batching.model_queues import BatchLimits, ModelQueues
+from inference_service.frontdoor.server import create_server
+from inference_service.pipeline.classification import ClassificationService
+from inference_service.runtimes.models import ModelRegistry, RuntimeOptions
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 

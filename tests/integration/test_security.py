@@ -9,7 +9,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from inference_service.server import build_parser
+from inference_service.settings import build_parser
 from maskscope.channel import token_metadata
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
@@ -104,6 +104,7 @@ def test_cli_client_with_tls_and_token(secure_server, tmp_path, photo_png):
 
 def test_web_app_reaches_a_tls_server_with_its_token(secure_server, photo_png):
     import io
+
     from web_client import create_app
 
     config = {"TESTING": True, "INFERENCE_ADDR": secure_server.address,
@@ -128,7 +129,7 @@ def test_servers_bind_to_loopback_unless_told_otherwise():
                                                 ("10.1.2.3", "", True), ("maskscope.internal", "", True),
                                                 ("0.0.0.0", TOKEN, False)])
 def test_which_binds_are_open_to_other_machines_with_no_token(host, token, open_):
-    from inference_service.security import open_to_others
+    from inference_service.frontdoor.security import open_to_others
     assert open_to_others(host, token) is open_
 
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from inference_service.batcher import (BULK, INTERACTIVE, BatchPolicy, Deferred, DynamicBatcher, Pending,
-                                       take_batch)
+from inference_service.batching.batcher import (BULK, INTERACTIVE, Arrivals, BatchPolicy, Deferred, DynamicBatcher,
+                                                Pending, take_batch)
 from inference_service.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 
 
@@ -167,7 +167,7 @@ async def test_stop_fails_what_is_still_queued():
 
 async def test_a_lone_request_does_not_wait_when_nothing_else_is_expected():
     model = Model()
-    batcher = await started(DynamicBatcher(model, max_batch_size=8, max_delay_s=5.0, expected_arrivals=lambda: 0))
+    batcher = await started(DynamicBatcher(model, max_batch_size=8, max_delay_s=5.0, arrivals=Arrivals()))
     t0 = time.monotonic()
     await batcher.submit(1)
     assert time.monotonic() - t0 < 1.0
@@ -176,15 +176,14 @@ async def test_a_lone_request_does_not_wait_when_nothing_else_is_expected():
 
 async def test_the_batcher_waits_for_requests_it_expects():
     model = Model()
-    on_their_way = [1]
+    on_their_way = Arrivals()
     sizes = []
-    batcher = await started(DynamicBatcher(model, max_batch_size=8, max_delay_s=5.0,
-                                           expected_arrivals=lambda: on_their_way[0],
+    batcher = await started(DynamicBatcher(model, max_batch_size=8, max_delay_s=5.0, arrivals=on_their_way,
                                            on_batch=lambda size, seconds: sizes.append(size)))
-    first = asyncio.ensure_future(batcher.submit(1))
-    await asyncio.sleep(0.2)
-    assert not first.done(), "one more request is expected: wait for it"
-    on_their_way[0] = 0
+    with on_their_way.expect():
+        first = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.2)
+        assert not first.done(), "one more request is expected: wait for it"
     await batcher.submit(2)
     await first
     for _ in range(100):  # the worker reports the batch just after handing back its answers

@@ -5,13 +5,14 @@ import asyncio
 import numpy as np
 import pytest
 
-from inference_service.batcher import BULK, INTERACTIVE, BatchStats, Deferred
-from inference_service.classification import ClassificationService, _all_or_none, prepare
+from inference_service.batching.batcher import BULK, INTERACTIVE, Arrivals, BatchStats, Deferred
 from inference_service.errors import InvalidArgument, NotFound
 from inference_service.export import ARCHITECTURES
-from inference_service.metadata import ModelMetadata
-from inference_service.models import Catalog, ServedModel
-from inference_service.postprocess import rank
+from inference_service.pipeline.classification import (IN_A_PREPROCESSING_THREAD, IN_THE_WORKER, NOW,
+                                                       ClassificationService, _all_or_none, input_made, prepare)
+from inference_service.pipeline.postprocess import rank
+from inference_service.runtimes.metadata import ModelMetadata
+from inference_service.runtimes.models import Catalog, ServedModel
 from maskscope.v1 import classifier_pb2 as pb
 from tests.conftest import png_bytes
 
@@ -24,10 +25,12 @@ class RecordingQueues:
     def __init__(self, model_dir, defers: bool):
         meta = ModelMetadata.load(model_dir / LITE0)
         self.catalog = Catalog({LITE0: ServedModel(LITE0, meta, "CPUExecutionProvider", "fp32")}, LITE0)
-        self.arriving = {LITE0: 0}
-        self.defers, self.submitted = defers, []
+        self.defers, self.submitted, self._arrivals = defers, [], Arrivals()
 
-    def defers_inputs(self, model):
+    def arrivals(self, model):
+        return self._arrivals
+
+    def makes_inputs(self, model):
         return self.defers
 
     async def submit(self, model, item, deadline=None, priority=INTERACTIVE):
@@ -35,6 +38,18 @@ class RecordingQueues:
         probabilities = np.full((1, 1000), 1e-4, np.float32)
         probabilities[0, 967] = 0.9
         return rank(probabilities, 5)[0], BatchStats(1, 0.0, 0.001)
+
+
+@pytest.mark.parametrize("cached, cheap, worker_makes_inputs, where", [
+    (False, False, True, IN_A_PREPROCESSING_THREAD),   # a new photo: decoded first
+    (False, False, False, IN_A_PREPROCESSING_THREAD),
+    (True, False, True, IN_A_PREPROCESSING_THREAD),    # cached, but a first view, fill or inpaint to make
+    (True, False, False, IN_A_PREPROCESSING_THREAD),
+    (True, True, True, IN_THE_WORKER),                 # only the mask is new, on the CPU
+    (True, True, False, NOW),                          # ... on a GPU, whose worker must keep it fed
+])
+def test_where_a_model_input_is_made(cached, cheap, worker_makes_inputs, where):
+    assert input_made(cached, cheap, worker_makes_inputs) == where
 
 
 @pytest.fixture

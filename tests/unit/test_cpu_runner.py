@@ -7,9 +7,9 @@ import time
 import numpy as np
 import pytest
 
-from inference_service import cpu_runner
-from inference_service.cpu_runner import ThreadPlan, cpu_limit, runs_alone, thread_plan
-from inference_service.models import OnnxModel, RuntimeOptions
+from inference_service.runtimes import cpu_runner
+from inference_service.runtimes.cpu_runner import ThreadPlan, cpu_limit, runs_alone, thread_plan
+from inference_service.runtimes.models import OnnxModel, RuntimeOptions
 
 
 @pytest.mark.parametrize("intra, batches, cores, limit, pin_flag, expected", [
@@ -43,7 +43,7 @@ def test_a_containers_cpu_limit_is_read_from_cgroup_v2_or_v1(tmp_path):
 
 
 def test_the_sessions_get_the_planned_threads(model_dir, monkeypatch):
-    from inference_service import models
+    from inference_service.runtimes import models
     monkeypatch.setattr(models, "allowed_cores", lambda: list(range(8)))
     monkeypatch.setattr(models, "cpu_limit", lambda: None)
 
@@ -125,7 +125,7 @@ class _Recording:
 def test_the_runner_remembers_an_overlap_from_its_end(model_dir, monkeypatch):
     """A batch that began beside another and ends after the memory has passed still counts as an
     overlap at its end: the next lone batch stays on one thread."""
-    from inference_service.metadata import ModelMetadata
+    from inference_service.runtimes.metadata import ModelMetadata
     runs, all_cores_held, one_thread_held = [], threading.Event(), threading.Event()
     sessions = iter([_Recording("all cores", runs, all_cores_held), _Recording("one thread", runs, one_thread_held)])
     clock = [1000.0]

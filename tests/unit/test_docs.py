@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from inference_service.server import build_parser
+from inference_service.settings import build_parser
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -27,6 +27,7 @@ def test_the_layout_names_every_module_and_only_modules_that_exist():
     named = {Path(name).name for name in re.findall(r"`([a-z_/.]+\.(?:py|js))`", layout)}
     modules = {p.name for folder in ("inference_service", "web_client", "web_client/study", "maskscope")
                for p in (root / folder).glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
+    modules |= {p.name for p in (root / "inference_service").glob("*/*.py") if p.name != "__init__.py"}
     modules |= {p.name for p in (root / "web_client/static/js").glob("*.js")}
     assert modules - named == set(), "modules the README's Layout does not name"
     assert named - modules == set(), "names of modules that do not exist"

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from inference_service.drain import CallCounter, accept_backlog, drained
+from inference_service.frontdoor.drain import CallCounter, accept_backlog, drained
 
 
 def test_quiet_counts_or_time_up_end_the_wait():

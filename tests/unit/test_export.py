@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from inference_service.export import ExportError, build_efficientnet_lite0, check_against_torch, export
-from inference_service.metadata import ModelMetadata, sha256_file
-from inference_service.models import OnnxModel, RuntimeOptions
+from inference_service.runtimes.metadata import ModelMetadata, sha256_file
+from inference_service.runtimes.models import OnnxModel, RuntimeOptions
 
 
 def test_default_model_folder_is_complete(model_dir):

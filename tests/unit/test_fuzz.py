@@ -9,8 +9,8 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.mask_input import MaskInputs, PhotoFills
-from inference_service.preprocess import decode_image
+from inference_service.pipeline.mask_input import MaskInputs, PhotoFills
+from inference_service.pipeline.preprocess import decode_image
 
 SPEC = ARCHITECTURES["efficientnet-lite0"].preprocessing
 MAX_PIXELS = 4_000_000

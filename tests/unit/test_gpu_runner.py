@@ -10,10 +10,10 @@ import random
 import numpy as np
 import pytest
 
-from inference_service import models
-from inference_service.batcher import DynamicBatcher
-from inference_service.gpu_runner import GpuRunner, batch_buckets, session_key
-from inference_service.models import OnnxModel, RuntimeOptions
+from inference_service.batching.batcher import DynamicBatcher
+from inference_service.runtimes import models
+from inference_service.runtimes.gpu_runner import GpuRunner, batch_buckets, session_key
+from inference_service.runtimes.models import OnnxModel, RuntimeOptions
 
 
 def test_batch_buckets():

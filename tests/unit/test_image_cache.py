@@ -2,10 +2,10 @@
 
 import numpy as np
 
-from inference_service.image_cache import CachedImage, ImageCache, budget_bytes, image_id_for
-from inference_service.mask_input import RECENT_MASKS
-from inference_service.masks import encode_png
-from inference_service.preprocess import Preprocessing
+from inference_service.pipeline.image_cache import CachedImage, ImageCache, budget_bytes, image_id_for
+from inference_service.pipeline.mask_input import RECENT_MASKS
+from inference_service.pipeline.masks import encode_png
+from inference_service.pipeline.preprocess import Preprocessing
 
 
 def entry(seed: int, side: int = 10) -> CachedImage:

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from inference_service import inpaint
-from inference_service.preprocess import Preprocessing, crop_offset
+from inference_service.pipeline import inpaint
+from inference_service.pipeline.preprocess import Preprocessing, crop_offset
 
 SPEC = Preprocessing(resize=32, crop=24, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_service.linear_resize import ViewResize
-from inference_service.preprocess import Preprocessing, source_crop_box
+from inference_service.pipeline.linear_resize import ViewResize
+from inference_service.pipeline.preprocess import Preprocessing, source_crop_box
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "nearest"])

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_service import mask_input
 from inference_service.export import ARCHITECTURES
-from inference_service.image_cache import image_id_for
-from inference_service.mask_input import CHEAP_MAX_MASK_BYTES, MaskInputs, PhotoFills
-from inference_service.preprocess import apply_mask, to_model_input
+from inference_service.pipeline import mask_input
+from inference_service.pipeline.image_cache import image_id_for
+from inference_service.pipeline.mask_input import CHEAP_MAX_MASK_BYTES, MaskInputs, PhotoFills
+from inference_service.pipeline.preprocess import apply_mask, to_model_input
 from tests.conftest import png_bytes
 from tests.unit.test_preprocess import encode, torchvision_reference
 

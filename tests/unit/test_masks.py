@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from inference_service.errors import InvalidArgument
-from inference_service.masks import Mask, _unfiltered_one_bit_png, decode_mask, encode_png, read_mask
+from inference_service.pipeline.masks import Mask, _unfiltered_one_bit_png, decode_mask, encode_png, read_mask
 from tests.conftest import png_bytes
 
 

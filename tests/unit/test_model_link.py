@@ -9,11 +9,11 @@ import grpc
 import numpy as np
 import pytest
 
-from inference_service.batcher import BULK
+from inference_service.batching.batcher import BULK
+from inference_service.batching.model_link import Arena, LinkServer, RemoteModelQueues, arena_shape, frame, split_frames
+from inference_service.batching.model_queues import BatchLimits, ModelQueues, infer_and_rank
 from inference_service.errors import RequestError, Unavailable
-from inference_service.model_link import Arena, LinkServer, RemoteModelQueues, arena_shape, frame, split_frames
-from inference_service.model_queues import BatchLimits, ModelQueues, infer_and_rank
-from inference_service.models import ModelRegistry, RuntimeOptions
+from inference_service.runtimes.models import ModelRegistry, RuntimeOptions
 
 LITE0 = "efficientnet-lite0"
 

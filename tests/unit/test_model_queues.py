@@ -5,9 +5,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from inference_service.model_queues import CPU_BULK_BATCH_SIZE, BatchLimits, ModelQueues, infer_and_rank
-from inference_service.models import ModelRegistry, RuntimeOptions
-from inference_service.postprocess import softmax
+from inference_service.batching.model_queues import CPU_BULK_BATCH_SIZE, BatchLimits, ModelQueues, infer_and_rank
+from inference_service.pipeline.postprocess import softmax
+from inference_service.runtimes.models import ModelRegistry, RuntimeOptions
 
 LITE0 = "efficientnet-lite0"
 
@@ -32,7 +32,7 @@ def test_on_the_cpu_bulk_runs_alone_in_small_batches_and_inputs_are_made_by_the_
     queues = ModelQueues(registry, BatchLimits(max_batch_size=16))
     policy = queues.batchers[LITE0].policy
     assert (policy.max_bulk, policy.mix_bulk) == (CPU_BULK_BATCH_SIZE, False)
-    assert queues.defers_inputs(LITE0)
+    assert queues.makes_inputs(LITE0)
     chosen = ModelQueues(registry, BatchLimits(max_batch_size=16, bulk_batch_size=4)).batchers[LITE0].policy
     assert chosen.max_bulk == 4
 

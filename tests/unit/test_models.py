@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from inference_service import models
-from inference_service.models import ModelRegistry, OnnxModel, RuntimeOptions, choose_default
+from inference_service.runtimes import models
+from inference_service.runtimes.models import ModelRegistry, OnnxModel, RuntimeOptions, choose_default
 
 
 def test_exported_model_has_a_dynamic_batch_axis(model_dir):
@@ -94,8 +94,8 @@ class _FakeBinding:
 
 
 def test_a_gpu_model_gets_the_gpu_runner_and_a_cpu_model_the_cpu_runner(model_dir, monkeypatch):
-    from inference_service.cpu_runner import CpuRunner
-    from inference_service.gpu_runner import GpuRunner
+    from inference_service.runtimes.cpu_runner import CpuRunner
+    from inference_service.runtimes.gpu_runner import GpuRunner
     monkeypatch.setattr(models, "pick_providers", lambda device: [models.CPU] if device == "cpu" else [models.CUDA, models.CPU])
     monkeypatch.setattr(GpuRunner, "device_type", "cpu")  # no device buffers without a GPU
     _FakeSession.made = []
@@ -109,8 +109,8 @@ def test_a_gpu_model_gets_the_gpu_runner_and_a_cpu_model_the_cpu_runner(model_di
 
 
 def test_a_gpu_that_onnxruntime_cannot_use_falls_back_to_the_cpu_only_when_auto(model_dir, monkeypatch):
-    from inference_service.cpu_runner import CpuRunner
-    from inference_service.gpu_runner import GpuRunner
+    from inference_service.runtimes.cpu_runner import CpuRunner
+    from inference_service.runtimes.gpu_runner import GpuRunner
 
     class FallsBack(_FakeSession):
         def get_providers(self):
@@ -122,3 +122,26 @@ def test_a_gpu_that_onnxruntime_cannot_use_falls_back_to_the_cpu_only_when_auto(
     assert isinstance(model.runner, CpuRunner)
     with pytest.raises(RuntimeError, match="onnxruntime runs it on the CPU"):
         OnnxModel(model_dir / "efficientnet-lite0", RuntimeOptions(device="cuda"), make_session=FallsBack)
+
+
+@pytest.mark.parametrize("device, precision, tensorrt, gpu, plan", [
+    ("auto", "fp32", False, None, models.ON_CPU),                      # no GPU provider to try
+    ("auto", "fp32", False, models.CUDA, models.ON_GPU),
+    ("auto", "fp32", False, models.CPU, models.ON_CPU),                # onnxruntime fell back by itself
+    ("auto", "fp32", False, models.GPU_FAILED, models.ON_CPU_AFTER_GPU_FAILED),
+    ("cuda", "fp32", False, models.GPU_FAILED, models.GPU_ERROR),      # asked for by name: its error stands
+    ("auto", "fp16", False, models.GPU_FAILED, models.GPU_ERROR),
+    ("auto", "fp32", True, models.GPU_FAILED, models.GPU_ERROR),
+    ("auto", "fp16", False, models.CUDA, models.ON_GPU),
+    ("auto", "fp32", True, models.TENSORRT, models.ON_GPU),
+    ("auto", "fp32", True, models.CUDA, "--tensorrt: onnxruntime does not run the model on TensorRT"),
+    ("auto", "fp16", False, None, "--precision fp16 needs a GPU"),
+    ("auto", "fp16", False, models.CPU, "--precision fp16 needs a GPU"),
+])
+def test_where_a_model_runs(device, precision, tensorrt, gpu, plan):
+    options = models.RuntimeOptions(device=device, precision=precision, tensorrt=tensorrt)
+    if plan.startswith("--"):
+        with pytest.raises(RuntimeError, match=plan):
+            models.runtime_plan(options, gpu)
+    else:
+        assert models.runtime_plan(options, gpu) == plan

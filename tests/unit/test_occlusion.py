@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from inference_service import occlusion
 from inference_service.errors import InvalidArgument
+from inference_service.pipeline import occlusion
 
 
 def test_positions_cover_the_edges():

@@ -9,10 +9,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from inference_service.export import main as export_main
-from inference_service.metadata import ModelMetadata, sha256_file
-from inference_service.models import OnnxModel, RuntimeOptions
-from inference_service.onnx_import import ImportRefused, import_onnx, read_labels
-from inference_service.triton import config_text
+from inference_service.runtimes.metadata import ModelMetadata, sha256_file
+from inference_service.runtimes.models import OnnxModel, RuntimeOptions
+from inference_service.tools.onnx_import import ImportRefused, import_onnx, read_labels
+from inference_service.tools.triton import config_text
 from tests.classifiers import LABELS, SIZE, export_onnx, tiny_classifier, write_labels
 
 
@@ -191,7 +191,8 @@ def test_a_non_float_output(tmp_path):
 
 def test_a_model_that_gives_probabilities_is_not_softmaxed_again(tmp_path):
     import torch
-    from inference_service.model_queues import infer_and_rank
+
+    from inference_service.batching.model_queues import infer_and_rank
     path = export_onnx(torch.nn.Sequential(tiny_classifier(), torch.nn.Softmax(dim=1)).eval(), tmp_path / "p.onnx",
                        dynamic_batch=True)
     folder = import_onnx(path, write_labels(tmp_path / "l.txt"), "p", tmp_path / "models", output="probabilities")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_service.masks import decode_mask, read_mask
-from inference_service.preprocess import decode_image
+from inference_service.pipeline.masks import decode_mask, read_mask
+from inference_service.pipeline.preprocess import decode_image
 from maskscope.photos import Photo, PhotoError, as_photo, mask_bits, mask_png, painted_plane
 from tests.conftest import png_bytes
 

@@ -8,9 +8,9 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.preprocess import (IMAGENET_MEAN_RGB, Preprocessing, apply_mask, decode_image, fill_image,
-                                          model_view, normalise, resized_size, source_crop_box, to_model_input,
-                                          view_reach)
+from inference_service.pipeline.preprocess import (IMAGENET_MEAN_RGB, Preprocessing, apply_mask, decode_image,
+                                                   fill_image, model_view, normalise, resized_size, source_crop_box,
+                                                   to_model_input, view_reach)
 from tests.conftest import png_bytes
 
 MAX_PIXELS = 40_000_000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_service import segments
+from inference_service.pipeline import segments
 
 
 @pytest.mark.parametrize("name", ["coffee", "astronaut", "grace_hopper"])

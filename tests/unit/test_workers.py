@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from inference_service.workers import merge_expositions, reserve_port
+from inference_service.frontdoor.workers import merge_expositions, reserve_port
 
 FRONT_END = """# HELP maskscope_requests_total Requests
 # TYPE maskscope_requests_total counter

@@ -5,8 +5,8 @@ import struct
 
 from PIL import Image
 
-from bench.workload import load_workload, unique_photo, uncached_requests, write_requests_file
-from inference_service.image_cache import image_id_for
+from bench.workload import load_workload, uncached_requests, unique_photo, write_requests_file
+from inference_service.pipeline.image_cache import image_id_for
 from maskscope.v1 import classifier_pb2 as pb
 from tests.conftest import ROOT
 

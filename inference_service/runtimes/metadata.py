@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from inference_service.preprocess import Preprocessing
+from inference_service.pipeline.preprocess import Preprocessing
 
 METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.onnx"

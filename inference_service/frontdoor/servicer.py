@@ -8,8 +8,8 @@ import time
 
 import grpc
 
-from inference_service.classification import ClassificationService
 from inference_service.errors import RequestError
+from inference_service.pipeline.classification import ClassificationService
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from inference_service.masks import Box
-from inference_service.preprocess import Preprocessing, source_crop_box
+from inference_service.pipeline.masks import Box
+from inference_service.pipeline.preprocess import Preprocessing, source_crop_box
 
 
 def _bilinear(x: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import threading
 import time
@@ -30,6 +31,23 @@ class BatchStats:
     queue_s: float
     inference_s: float
     prepare_s: float = 0.0  # making a deferred item's input, in the worker, before the run
+
+
+class Arrivals:
+    """Requests on their way to a batcher (being decoded): its workers wait for company only while
+    some are expected. Counted on the event loop, read by the workers."""
+
+    def __init__(self):
+        self.count = 0
+
+    @contextlib.contextmanager
+    def expect(self):
+        """One more on its way, until the block ends."""
+        self.count += 1
+        try:
+            yield
+        finally:
+            self.count -= 1
 
 
 @dataclass(frozen=True)
@@ -106,8 +124,8 @@ class DynamicBatcher:
     error and the batcher goes on. A `Deferred` item's input is made by the worker just before
     the run (a failing one fails alone).
 
-    With `expected_arrivals` (how many requests are on their way, e.g. being decoded), a worker
-    waits for company only while more are expected: those, or as many as the previous batch held.
+    With `arrivals` (the requests on their way, e.g. being decoded), a worker waits for company
+    only while more are expected: those, or as many as the previous batch held.
     """
 
     run_batch: Callable[[list, int, bool], Sequence]
@@ -121,7 +139,7 @@ class DynamicBatcher:
     max_bulk_batch_size: int = 0  # 0: max_batch_size
     mix_bulk: bool = True
     bulk_max_wait_s: float = BULK_MAX_WAIT_S
-    expected_arrivals: Callable[[], int] | None = None
+    arrivals: Arrivals | None = None
     on_batch: Callable[[int, float], None] | None = None  # (size, seconds), after each model run
     worker_started: Callable[[int], None] | None = None  # (worker index), in each worker thread as it starts
     batches_run: int = 0
@@ -272,9 +290,9 @@ class DynamicBatcher:
                 self._ready.notify_all()  # the next idle worker may form the next batch
 
     def _more_expected(self) -> bool:
-        if self.expected_arrivals is None:
+        if self.arrivals is None:
             return True
-        return self.expected_arrivals() > 0 or self.queue_depth < self.last_batch_size
+        return self.arrivals.count > 0 or self.queue_depth < self.last_batch_size
 
     def _run(self, batch: list[Pending], worker: int) -> None:
         started = time.monotonic()
@@ -299,7 +317,7 @@ class DynamicBatcher:
             return
         run_started = time.monotonic()  # after preparing: inference_s is the model's time alone
         try:
-            more_waiting = self.queue_depth > 0 or bool(self.expected_arrivals and self.expected_arrivals())
+            more_waiting = self.queue_depth > 0 or bool(self.arrivals and self.arrivals.count)
             outputs = self.run_batch([p.item for p in ready], worker, more_waiting)
             if len(outputs) != len(ready):
                 raise RuntimeError(f"{self.name} returned {len(outputs)} outputs for {len(ready)} inputs")

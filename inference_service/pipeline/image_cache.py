@@ -8,9 +8,9 @@ import threading
 
 import numpy as np
 
-from inference_service import segments
-from inference_service.mask_input import MaskInputs, PhotoFills
-from inference_service.preprocess import Preprocessing
+from inference_service.pipeline import segments
+from inference_service.pipeline.mask_input import MaskInputs, PhotoFills
+from inference_service.pipeline.preprocess import Preprocessing
 
 
 def image_id_for(data: bytes) -> str:

@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from inference_service.errors import InvalidArgument
-from inference_service.inpaint import inpainted_input
-from inference_service.preprocess import crop_offset
+from inference_service.pipeline.inpaint import inpainted_input
+from inference_service.pipeline.preprocess import crop_offset
 
 MAX_OCCLUDED_COPIES = 1024  # 32 x 32 positions: patch 14, stride 7 on a 224 input
 

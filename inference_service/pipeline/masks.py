@@ -19,7 +19,6 @@ from PIL import Image
 from inference_service.errors import InvalidArgument
 from maskscope.photos import ONE_BIT_GREY, PNG_SIGNATURE, one_bit_png, painted_plane
 
-
 Box = tuple[int, int, int, int]  # left, top, right, bottom (right and bottom exclusive)
 
 

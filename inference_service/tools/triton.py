@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from inference_service.metadata import MODEL_FILE, ModelMetadata
+from inference_service.runtimes.metadata import MODEL_FILE, ModelMetadata
 
 CONFIG_FILE = "config.pbtxt"
 LABELS_FILE = "labels.txt"

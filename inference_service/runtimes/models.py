@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from inference_service.cpu_runner import CPU, CpuRunner, allowed_cores, cpu_limit, thread_plan
 from inference_service.errors import NotFound
-from inference_service.gpu_runner import GpuRunner, batch_buckets
-from inference_service.metadata import METADATA_FILE, MODEL_FILE, ModelMetadata, sha256_file
+from inference_service.runtimes.cpu_runner import CPU, CpuRunner, allowed_cores, cpu_limit, thread_plan
+from inference_service.runtimes.gpu_runner import GpuRunner, batch_buckets
+from inference_service.runtimes.metadata import METADATA_FILE, MODEL_FILE, ModelMetadata, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,31 @@ def providers_for(options: RuntimeOptions) -> list:
     return [(TENSORRT, trt), *providers]
 
 
+# Where a model runs (runtime_plan), from what a GPU runner turned out to be.
+GPU_FAILED = "failed"  # starting a GPU runner raised
+ON_GPU, ON_CPU, ON_CPU_AFTER_GPU_FAILED, GPU_ERROR = "gpu", "cpu", "cpu, the GPU having failed", "the GPU's error"
+
+
+def runtime_plan(options: RuntimeOptions, gpu: str | None) -> str:
+    """Where a model runs, from what was asked (`options`) and what a GPU runner turned out to be
+    (`gpu`: None where no GPU provider was there to try, GPU_FAILED where starting one raised, else
+    the provider its sessions really run on). A GPU that failed is given up for the CPU only where
+    nothing asked for it by name (device auto, fp32, no TensorRT), else its error stands
+    (GPU_ERROR). RuntimeError, saying what is missing, where what was asked cannot be had."""
+    fell_back = False
+    if gpu == GPU_FAILED:
+        if options.device != "auto" or options.precision != "fp32" or options.tensorrt:
+            return GPU_ERROR
+        gpu, fell_back = None, True
+    on_gpu = gpu not in (None, CPU)  # onnxruntime may have fallen back to the CPU by itself
+    if options.tensorrt and gpu != TENSORRT:
+        raise RuntimeError("--tensorrt: onnxruntime does not run the model on TensorRT; it needs TensorRT's "
+                           "libraries (libnvinfer) where it can load them")
+    if options.precision == "fp16" and not on_gpu:
+        raise RuntimeError("--precision fp16 needs a GPU: onnxruntime's CPU provider runs half precision slowly")
+    return ON_GPU if on_gpu else ON_CPU_AFTER_GPU_FAILED if fell_back else ON_CPU
+
+
 class OnnxModel:
     """One exported model: its metadata and the runner that takes whole batches (a GpuRunner on a
     GPU, a CpuRunner otherwise)."""
@@ -109,22 +134,20 @@ class OnnxModel:
         make_session = make_session or session
         model = model_bytes(onnx_path, options.precision)
         providers = providers_for(options)
-        self.runner = None
+        gpu_runner, gpu, failure = None, None, None
         if providers[0] != CPU:
             try:
-                self.runner = GpuRunner(model, self.metadata, providers, options.concurrent_batches,
-                                        batch_buckets(self.max_batch_size), make_session)
-            except Exception:
-                if options.device != "auto" or options.precision != "fp32" or options.tensorrt:
-                    raise
-                log.warning("could not start onnxruntime with CUDA; using the CPU", exc_info=True)
-            if self.runner is not None and self.runner.provider == CPU:
-                self.runner = None  # onnxruntime fell back to the CPU by itself: run it as a CPU model
-        if options.tensorrt and (self.runner is None or self.runner.provider != TENSORRT):
-            raise RuntimeError(f"--tensorrt: onnxruntime does not run {self.name} on TensorRT; "
-                               "it needs TensorRT's libraries (libnvinfer) where it can load them")
-        if options.precision == "fp16" and self.runner is None:
-            raise RuntimeError("--precision fp16 needs a GPU: onnxruntime's CPU provider runs half precision slowly")
+                gpu_runner = GpuRunner(model, self.metadata, providers, options.concurrent_batches,
+                                       batch_buckets(self.max_batch_size), make_session)
+                gpu = gpu_runner.provider
+            except Exception as exc:
+                gpu, failure = GPU_FAILED, exc
+        plan = runtime_plan(options, gpu)
+        if plan == GPU_ERROR:
+            raise failure
+        if plan == ON_CPU_AFTER_GPU_FAILED:
+            log.warning("could not start onnxruntime with CUDA; using the CPU", exc_info=failure)
+        self.runner = gpu_runner if plan == ON_GPU else None
         if self.runner is None:
             cores = allowed_cores()
             plan = thread_plan(options.intra_op_threads, options.concurrent_batches, len(cores), cpu_limit(),

@@ -12,12 +12,13 @@ import sys
 
 from prometheus_client import generate_latest
 
-from inference_service.classification import ClassificationService
+from inference_service.batching.model_link import RemoteModelQueues
+from inference_service.frontdoor.server import run_grpc
 from inference_service.metrics import Metrics
-from inference_service.model_link import RemoteModelQueues
-from inference_service.server import build_parser, limits_from_args, run_grpc
+from inference_service.pipeline.classification import ClassificationService
+from inference_service.settings import build_parser, limits_from_args
 
-log = logging.getLogger("inference_service.frontend")
+log = logging.getLogger("inference_service.frontdoor.frontend")
 
 LINK_ENV = "_MASKSCOPE_FRONTEND_LINK"  # how `workers` hands a front-end its link: JSON, not a flag
 

@@ -27,12 +27,13 @@ from prometheus_client import CollectorRegistry, generate_latest, start_http_ser
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from inference_service.frontend import LINK_ENV
-from inference_service.model_link import Arena, LinkServer, arena_shape
-from inference_service.model_queues import ModelQueues
-from inference_service.server import batch_limits_from_args, describe, display_address, load_models
+from inference_service.batching.model_link import Arena, LinkServer, arena_shape
+from inference_service.batching.model_queues import ModelQueues
+from inference_service.frontdoor.frontend import LINK_ENV
+from inference_service.frontdoor.server import describe, display_address, load_models
+from inference_service.settings import batch_limits_from_args
 
-log = logging.getLogger("inference_service.workers")
+log = logging.getLogger("inference_service.frontdoor.workers")
 
 READY_TIMEOUT_S = 120.0
 RESPAWN_PAUSE_S = 1.0
@@ -64,7 +65,7 @@ class Frontend:
         self.arena = Arena.create(f"maskscope-frontend-{index}", slots, *arena_shape(queues.catalog))
         link = {"index": index, "socket_fd": theirs.fileno(), "arena_fd": self.arena.fd, "slots": slots, "port": port}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "inference_service.frontend", *argv],
+            [sys.executable, "-m", "inference_service.frontdoor.frontend", *argv],
             pass_fds=(theirs.fileno(), self.arena.fd), env={**os.environ, LINK_ENV: json.dumps(link)})
         theirs.close()
         self.link = LinkServer(index, ours, self.arena, queues)

@@ -12,14 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference_service import occlusion
-from inference_service.batcher import BULK, INTERACTIVE, Deferred
+from inference_service.batching.batcher import BULK, INTERACTIVE, Deferred
+from inference_service.batching.model_queues import Queues
 from inference_service.errors import InvalidArgument, NotFound
-from inference_service.image_cache import CachedImage, ImageCache, image_id_for
 from inference_service.metrics import Metrics
-from inference_service.models import ServedModel
-from inference_service.postprocess import DEFAULT_TOP_K
-from inference_service.preprocess import decode_image, source_crop_box
+from inference_service.pipeline import occlusion
+from inference_service.pipeline.image_cache import CachedImage, ImageCache, image_id_for
+from inference_service.pipeline.postprocess import DEFAULT_TOP_K
+from inference_service.pipeline.preprocess import decode_image, source_crop_box
+from inference_service.runtimes.models import ServedModel
 from maskscope.fills import MAX_IMAGE_PIXELS
 from maskscope.fills import NAME_OF as FILL_NAMES
 from maskscope.v1 import classifier_pb2 as pb
@@ -38,12 +39,29 @@ class Limits:
     concurrent_explains: int = 2  # per model; more wait their turn, so painters keep most of the queue
 
 
+# Where a request's model input is made (input_made).
+IN_THE_WORKER = "in the model's worker, just before the run"
+NOW = "now, on the event loop"
+IN_A_PREPROCESSING_THREAD = "in a preprocessing thread"
+
+
+def input_made(cached: bool, cheap: bool, worker_makes_inputs: bool) -> str:
+    """Where a request's model input is made. Decoding a photo, its first view, a first fill or
+    inpainting take milliseconds: a preprocessing thread. When the photo is cached and only the
+    mask is new (`MaskInputs.cheap`), the input is a little arithmetic: the model's worker makes it
+    just before the run where it would run on that core anyway (the CPU: `Queues.makes_inputs`),
+    else it is made at once, here (a GPU's worker must keep the GPU fed)."""
+    if not (cached and cheap):
+        return IN_A_PREPROCESSING_THREAD
+    return IN_THE_WORKER if worker_makes_inputs else NOW
+
+
 class ClassificationService:
     """Everything a Classify or Explain call needs, apart from gRPC: the image cache, the
-    preprocessing threads, and `queues`, the models' batchers (in this process: ModelQueues; in a
-    front-end process: RemoteModelQueues)."""
+    preprocessing threads, and `queues`, the models' batchers (batching.model_queues.Queues: in this
+    process, ModelQueues; in a front-end process, RemoteModelQueues)."""
 
-    def __init__(self, queues, limits: Limits = Limits(), metrics: Metrics | None = None):
+    def __init__(self, queues: Queues, limits: Limits = Limits(), metrics: Metrics | None = None):
         self.queues = queues
         self.catalog = queues.catalog
         self.limits = limits
@@ -91,22 +109,21 @@ class ClassificationService:
                                total_ms=(time.monotonic() - arrived) * 1e3, batch_size=stats.size))
 
     async def _model_input(self, request: pb.ClassifyRequest, model: ServedModel) -> tuple[object, CachedImage]:
-        """The request's model input (`prepare`), and its photo. When only the mask is new work (a
-        cached photo whose views are made, `MaskInputs.cheap`), it is made at once: by the model's
-        worker just before the run where the queues defer it (`Deferred`: on the CPU), else here.
-        Decoding a photo, a first view, a first fill or inpainting run in the preprocessing threads."""
+        """The request's model input (`prepare`), or a `Deferred` one, and its photo, made where
+        `input_made` says."""
         spec = model.metadata.preprocessing
         image = self._image(request) if request.WhichOneof("source") == "image_id" else None
-        if image is not None and image.inputs(spec).cheap(request.mask, FILL_NAMES[request.fill],
-                                                          request.keep_painted):
-            make = functools.partial(prepare, image, request, spec)
-            return (Deferred(make) if self.queues.defers_inputs(model.name) else make()), image
-        self.queues.arriving[model.name] += 1
-        try:
+        where = input_made(image is not None,
+                           image is not None and image.inputs(spec).cheap(request.mask, FILL_NAMES[request.fill],
+                                                                          request.keep_painted),
+                           self.queues.makes_inputs(model.name))
+        if where == IN_THE_WORKER:
+            return Deferred(functools.partial(prepare, image, request, spec)), image
+        if where == NOW:
+            return prepare(image, request, spec), image
+        with self.queues.arrivals(model.name).expect():
             return await asyncio.get_running_loop().run_in_executor(
                 self._preprocess_pool, self._decode_and_prepare, request, spec, image)
-        finally:
-            self.queues.arriving[model.name] -= 1
 
     def _decode_and_prepare(self, request: pb.ClassifyRequest, spec, image: CachedImage | None):
         """In a preprocessing thread: the photo (decoded unless given) and its model input."""

@@ -26,10 +26,10 @@ import time
 import grpc
 import numpy as np
 
-from inference_service.batcher import BatchStats, Pending, Sink
+from inference_service.batching.batcher import Arrivals, BatchStats, Pending, Sink
 from inference_service.errors import RequestError, ResourceExhausted, Unavailable
-from inference_service.models import Catalog
-from inference_service.postprocess import Ranked
+from inference_service.pipeline.postprocess import Ranked
+from inference_service.runtimes.models import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class RemoteModelQueues:
         self.catalog: Catalog | None = None
         # Requests being decoded here, by model, as ModelQueues counts them. They stay here: the
         # model process's batchers wait for company only as long as their last batch held.
-        self.arriving: dict[str, int] = {}
+        self._arrivals: dict[str, Arrivals] = {}
         self.closed = asyncio.Event()
         self._free: list[int] = list(range(slots - 1, -1, -1))  # a stack: recently used slots first
         self._waiting: dict[int, tuple[asyncio.Future | None, int]] = {}  # slot: (caller, the model's classes)
@@ -308,7 +308,7 @@ class RemoteModelQueues:
                     self._handle(body)
         self._names = sorted(self.catalog.models)
         self._index = {name: i for i, name in enumerate(self._names)}
-        self.arriving = {name: 0 for name in self._names}
+        self._arrivals = {name: Arrivals() for name in self._names}
         self.arena = Arena(self._arena_fd, self._slots, *arena_shape(self.catalog))
         self.arena.release_fd()
         loop.add_reader(self._sock.fileno(), self._on_readable)
@@ -327,8 +327,11 @@ class RemoteModelQueues:
     def free_slots(self) -> int:
         return len(self._free)
 
-    def defers_inputs(self, model: str) -> bool:
-        """Inputs are made here, before they cross the link (see ModelQueues.defers_inputs)."""
+    def arrivals(self, model: str) -> Arrivals:
+        return self._arrivals[model]
+
+    def makes_inputs(self, model: str) -> bool:
+        """Inputs are made here, before they cross the link (see ModelQueues.makes_inputs)."""
         return False
 
     async def submit(self, model: str, item: np.ndarray, deadline: float | None = None, priority: int = 0):

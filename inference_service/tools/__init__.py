@@ -1,0 +1,1 @@
+"""Model tools beside `python -m inference_service.export`: importing any ONNX classifier, writing a Triton repository."""
