@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from inference_service.pipeline.image_cache import image_id_for
+from maskscope.photos import photo_id
 from inference_service.pipeline.masks import encode_png
 from maskscope.v1 import classifier_pb2 as pb
 
@@ -80,7 +80,7 @@ def write_requests_file(path: Path, clients: int, workload: list[Interaction]) -
         out.write(struct.pack("<I", clients))
         for index in range(clients):
             interaction = workload[index % len(workload)]
-            painting = painting_requests(image_id_for(interaction.image), interaction)
+            painting = painting_requests(photo_id(interaction.image), interaction)
             shift = index % len(painting)
             requests = [full_request(interaction, 0).SerializeToString(), *painting[shift:], *painting[:shift]]
             out.write(struct.pack("<I", len(requests)))

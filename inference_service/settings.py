@@ -12,7 +12,7 @@ from inference_service.batching.model_queues import BatchLimits
 from inference_service.frontdoor.security import server_credentials
 from inference_service.pipeline.classification import Limits
 from inference_service.runtimes.models import PRECISIONS, RuntimeOptions
-from maskscope.fills import MAX_IMAGE_PIXELS
+from maskscope.limits import MAX_IMAGE_PIXELS, UPLOAD_MB
 from maskscope.flags import add_flag, env_file
 
 MB = 1 << 20
@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
              help="occlusion maps computed at once, per model; more wait their turn")
     add_flag(parser, "--max-queue-size", type=int, default=256,
              help="requests queued per model before new ones are refused with RESOURCE_EXHAUSTED")
-    add_flag(parser, "--max-receive-mb", type=float, default=16, help="largest request message, in MiB")
+    add_flag(parser, "--max-receive-mb", type=float, default=UPLOAD_MB, help="largest request message, in MiB")
     add_flag(parser, "--max-image-pixels", type=int, default=MAX_IMAGE_PIXELS,
              help="largest image, in pixels (width x height), checked before decoding")
     add_flag(parser, "--image-cache-mb", type=float, default=512, help="memory for decoded images, in MiB")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import grpc
 
-from maskscope.channel import make_channel, token_metadata
+from maskscope.channel import make_channel, photo_sent_again, token_metadata
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.painting import PaintingSession
 from maskscope.photos import Photo, as_photo, mask_bits, mask_png
@@ -124,16 +124,12 @@ class Client:
         try:
             if image_id:
                 request.image_id = image_id
-                try:
-                    return call(request)
-                except grpc.RpcError as exc:
-                    if exc.code() != grpc.StatusCode.NOT_FOUND:
-                        raise
-                    # Evicted from the server's cache since (or an unknown model, which fails again below).
-                    self._image_ids.pop(key, None)
-            request.image = photo.data
-            answer = call(request)
+                answer = photo_sent_again(call, request, photo.data)
+            else:
+                request.image = photo.data
+                answer = call(request)
         except grpc.RpcError as exc:
+            self._image_ids.pop(key, None)
             raise ServiceError.from_rpc(exc) from None
         self._image_ids[key] = answer.image_id
         return answer

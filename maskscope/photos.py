@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import warnings
@@ -37,6 +38,12 @@ class Photo:
     @property
     def size(self) -> tuple[int, int]:
         return self.width, self.height
+
+
+def photo_id(data: bytes) -> str:
+    """The id the service gives a photo's file: a SHA-256 of its bytes, unguessable without the
+    photo (the web app routes a photo's calls by it before the service has seen it)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def as_photo(photo) -> Photo:

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
-from maskscope.fills import COLOURS, MAX_IMAGE_PIXELS
+from maskscope.fills import COLOURS
 from maskscope.fills import NAMES as FILL_NAMES
+from maskscope.limits import MAX_IMAGE_PIXELS
 from maskscope.photos import PhotoError, painted_plane, photo_from_file
 
 FORMAT = "maskscope-session"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Callable
@@ -12,6 +11,7 @@ from flask import Flask, current_app
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from maskscope.channel import make_channel, token_metadata
+from maskscope.photos import photo_id
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 
@@ -104,7 +104,7 @@ class Inference:
         if request.WhichOneof("source") == "image_id":
             image_id = request.image_id
         else:
-            image_id = hashlib.sha256(request.image).hexdigest()  # the id the server gives it
+            image_id = photo_id(request.image)  # the id the server gives it
         try:
             return self.classifiers[route(len(self.classifiers), image_id)]
         except ValueError:  # not an id the server gave: it answers NOT_FOUND, on any channel

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, fields
 
 from maskscope.flags import add_flag
+from maskscope.limits import UPLOAD_MB
 
 MiB = 1 << 20
 SMALL_BODY_BYTES = 64 * 1024  # bodies up to this size are never counted against the in-flight budget
@@ -37,7 +38,7 @@ MAX_FAITHFULNESS_MAPS, MAX_FAITHFULNESS_STEPS = 4, 50  # within the classificati
 class Limits:
     """The web tier's limits; `from_args` reads them from the flags added by `add_flags`."""
 
-    upload_mb: float = 16.0                  # a photo or mask upload (multipart routes)
+    upload_mb: float = UPLOAD_MB             # a photo or mask upload (multipart routes)
     max_connections: int = 4096              # open connections per worker process (WebSockets included)
     ws_idle_timeout_s: float = 300.0         # a live page that sends nothing for this long is closed
     ws_ping_interval_s: float = 25.0         # pings keep proxies' idle timers off; no answer closes

@@ -39,6 +39,9 @@ async def serve_frontend(args, link: dict) -> None:
 
 
 def main() -> None:
+    if LINK_ENV not in os.environ:
+        raise SystemExit("a front-end is started by `python -m inference_service --workers N`, which hands it "
+                         "its link to the model process; run that instead")
     link = json.loads(os.environ.pop(LINK_ENV))
     args = build_parser().parse_args(sys.argv[1:])
     logging.basicConfig(level=args.log_level.upper(),

@@ -17,11 +17,12 @@ from inference_service.batching.model_queues import Queues
 from inference_service.errors import InvalidArgument, NotFound
 from inference_service.metrics import Metrics
 from inference_service.pipeline import occlusion
-from inference_service.pipeline.image_cache import CachedImage, ImageCache, image_id_for
+from inference_service.pipeline.image_cache import CachedImage, ImageCache
+from maskscope.photos import photo_id
 from inference_service.pipeline.postprocess import DEFAULT_TOP_K
 from inference_service.pipeline.preprocess import decode_image, source_crop_box
 from inference_service.runtimes.models import ServedModel
-from maskscope.fills import MAX_IMAGE_PIXELS
+from maskscope.limits import MAX_IMAGE_PIXELS
 from maskscope.fills import NAME_OF as FILL_NAMES
 from maskscope.v1 import classifier_pb2 as pb
 
@@ -201,7 +202,7 @@ class ClassificationService:
             return image
         if source != "image" or not request.image:
             raise InvalidArgument("the request has no image: send `image` (the bytes) or `image_id`")
-        image_id = image_id_for(request.image)
+        image_id = photo_id(request.image)
         image = self.cache.get(image_id)
         if image is None:
             image = self.cache.put(CachedImage(image_id, decode_image(request.image, self.limits.max_image_pixels)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import hashlib
 import threading
 
 import numpy as np
@@ -11,11 +10,6 @@ import numpy as np
 from inference_service.pipeline import segments
 from inference_service.pipeline.mask_input import MaskInputs, PhotoFills
 from inference_service.pipeline.preprocess import Preprocessing
-
-
-def image_id_for(data: bytes) -> str:
-    """The image's id: a SHA-256 of its bytes, unguessable without having the image."""
-    return hashlib.sha256(data).hexdigest()
 
 
 class CachedImage:

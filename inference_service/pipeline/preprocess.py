@@ -14,13 +14,14 @@ from PIL import Image, ImageFilter, ImageOps
 from inference_service.errors import InvalidArgument
 from maskscope.fills import COLOURS
 from maskscope.fills import NAMES as FILLS
+from maskscope.limits import MAX_ASPECT_RATIO
 
 IMAGENET_MEAN_RGB = COLOURS["gray"]
 # ImageNet's normalisation (torchvision's), on 0..1 pixels.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# Resizing the shorter side to ~256 px would make a 1,000,000 x 2 strip gigabytes large.
-MAX_ASPECT_RATIO = 50
+# Resizing the shorter side to ~256 px would make a 1,000,000 x 2 strip gigabytes large: hence
+# MAX_ASPECT_RATIO (maskscope/limits.py).
 EXIF_ORIENTATION = 0x0112
 
 # Our own pixel limit (checked from the header, before decoding) replaces PIL's global one, so the

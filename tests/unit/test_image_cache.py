@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from inference_service.pipeline.image_cache import CachedImage, ImageCache, budget_bytes, image_id_for
+from inference_service.pipeline.image_cache import CachedImage, ImageCache, budget_bytes
+from maskscope.photos import photo_id
 from inference_service.pipeline.mask_input import RECENT_MASKS
 from inference_service.pipeline.masks import encode_png
 from inference_service.pipeline.preprocess import Preprocessing
@@ -10,7 +11,7 @@ from inference_service.pipeline.preprocess import Preprocessing
 
 def entry(seed: int, side: int = 10) -> CachedImage:
     data = bytes([seed]) * 8
-    return CachedImage(image_id_for(data), np.full((side, side, 3), seed, np.uint8))
+    return CachedImage(photo_id(data), np.full((side, side, 3), seed, np.uint8))
 
 
 def test_image_cache_evicts_least_recently_used():
@@ -49,14 +50,9 @@ def test_image_cache_returns_the_existing_entry_for_the_same_id():
     assert cache.put(entry(5)) is first and len(cache) == 1
 
 
-def test_image_ids_are_content_hashes():
-    assert image_id_for(b"abc") == image_id_for(b"abc") != image_id_for(b"abd")
-    assert len(image_id_for(b"abc")) == 64
-
-
 def test_cached_fills_are_computed_once_and_noise_is_seeded_by_the_image():
     image = entry(9, side=32)
     noise = image.fills.get("noise")
     assert image.fills.get("noise") is noise
-    other = CachedImage(image_id_for(b"other"), image.rgb)
+    other = CachedImage(photo_id(b"other"), image.rgb)
     assert not np.array_equal(other.fills.get("noise"), noise)

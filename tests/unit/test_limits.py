@@ -5,7 +5,6 @@ import argparse
 
 import pytest
 
-from web_client import create_app
 from web_client.limits import (LIVE_MESSAGE_SLACK_BYTES, MiB, BodyBudget, Limits, LimitExceeded, add_flags,
                                client_network, from_args, json_values, parse_json)
 
@@ -61,18 +60,3 @@ def test_the_budget_lends_what_it_has_and_takes_it_back():
     assert budget.take(6) and not budget.take(5) and budget.take(4)
     budget.give_back(6)
     assert budget.take(5) and budget.taken == 9
-
-
-def test_large_bodies_past_the_in_flight_budget_are_asked_to_try_again(tmp_path):
-    app = create_app({"TESTING": True, "LIMITS": Limits(inflight_upload_mb=1),
-                      "DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}"})
-    client = app.test_client()
-    budget = app.extensions["maskscope_limits"][1]
-    assert budget.take(1000)  # another upload is being received: no room for this one's first MiB
-    response = client.post("/api/classify", data={"image_id": "x", "pad": "x" * 200_000})
-    assert response.status_code == 503 and "busy" in response.get_json()["error"]
-    budget.give_back(1000)
-    small = client.post("/api/faithfulness", json={"maps": {}})  # small bodies never wait for the budget
-    assert small.status_code == 400 and budget.taken == 0
-    assert client.post("/api/classify", data={"image_id": "", "pad": "x" * 200_000}).status_code == 400
-    assert budget.taken == 0, "every share is given back when its request ends"

@@ -6,7 +6,7 @@ from PIL import Image
 
 from inference_service.export import ARCHITECTURES
 from inference_service.pipeline import mask_input
-from inference_service.pipeline.image_cache import image_id_for
+from maskscope.photos import photo_id
 from inference_service.pipeline.mask_input import CHEAP_MAX_MASK_BYTES, MaskInputs, PhotoFills
 from inference_service.pipeline.preprocess import apply_mask, to_model_input
 from tests.conftest import png_bytes
@@ -17,7 +17,7 @@ RESNET = ARCHITECTURES["resnet50"].preprocessing
 
 
 def inputs_of(rgb: np.ndarray, spec, name: bytes = b"photo") -> MaskInputs:
-    return MaskInputs(rgb, PhotoFills(rgb, image_id_for(name)), spec)
+    return MaskInputs(rgb, PhotoFills(rgb, photo_id(name)), spec)
 
 
 def alpha_png(painted: np.ndarray) -> bytes:

@@ -136,3 +136,9 @@ def test_masks_that_are_not_h_by_w_are_refused():
         mask_bits(np.full((30, 40), "x"), (40, 30))
     with pytest.raises(PhotoError, match="could not be read as a PNG"):
         mask_bits(b"nope", (40, 30))
+
+
+def test_image_ids_are_content_hashes_the_service_and_the_web_app_both_use():
+    from maskscope.photos import photo_id
+    assert photo_id(b"abc") == photo_id(b"abc") != photo_id(b"abd")
+    assert len(photo_id(b"abc")) == 64

@@ -19,7 +19,10 @@ from typing import Callable, Iterator
 import sqlalchemy as sa
 
 from web_client.limits import MAX_EVENT_BYTES, MAX_SMALL_EVENT_BYTES, Limits
+from web_client.study import protocol
 from web_client.study.definition import Study, parse
+from web_client.study.protocol import (ANSWER_KINDS, AlreadyAnswered, Finished, StoreError, TooLarge,  # noqa: F401
+                                       TooMany, UnknownParticipant, UnknownStudy)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MASK_KINDS = ("map", "classify")  # may carry a mask: MAX_EVENT_BYTES; the rest MAX_SMALL_EVENT_BYTES
@@ -61,7 +64,6 @@ events = sa.Table(
 
 
 PHOTO_KINDS = ("map", "map-view", "prediction", "stroke")
-ANSWER_KINDS = ("map", "prediction")  # one per photo and step: what a before or after step asks
 
 
 def checked_payload(study: Study, kind: str, payload: dict, photo_size: Callable[[str], tuple[int, int]] | None) -> dict:
@@ -95,7 +97,7 @@ def _decoded_size(mask_b64, expected: tuple[int, int] | None) -> tuple[int, int]
 
     from PIL import Image
 
-    from maskscope.fills import MAX_IMAGE_PIXELS
+    from maskscope.limits import MAX_IMAGE_PIXELS
     if not isinstance(mask_b64, str):
         return None
     try:
@@ -110,36 +112,6 @@ def _decoded_size(mask_b64, expected: tuple[int, int] | None) -> tuple[int, int]
             return image.size
     except Exception:  # noqa: BLE001: whatever PIL makes of a damaged file (OSError, SyntaxError...)
         return None
-
-
-class StoreError(ValueError):
-    """A request the store refuses; `status` is the HTTP status it stands for."""
-
-    status = 400
-
-
-class UnknownStudy(StoreError):
-    status = 404
-
-
-class UnknownParticipant(StoreError):
-    status = 404
-
-
-class Finished(StoreError):
-    status = 409
-
-
-class AlreadyAnswered(StoreError):
-    status = 409
-
-
-class TooLarge(StoreError):
-    status = 413
-
-
-class TooMany(StoreError):
-    status = 429
 
 
 @dataclass(frozen=True)
@@ -318,8 +290,7 @@ class Store:
         if len(text) > largest:
             raise TooLarge(f"the event is {len(text):,} bytes; a {kind} event is at most {largest:,}")
         study = self.study(study_id)
-        if not 0 <= step < len(study.steps) and kind not in ("consent", "finish"):
-            raise StoreError(f"step {step}: study {study_id!r} has steps 0 to {len(study.steps) - 1}")
+        protocol.check_step(study, kind, step)  # before anything is read or decoded for it
         self.participant(participant_id, study_id)  # a cheap read first: no one's map is decoded for nothing
         payload = checked_payload(study, kind, payload, self.photo_size)  # decoded outside the transaction
         text = json.dumps(payload, separators=(",", ":"))
@@ -329,27 +300,9 @@ class Store:
                              .with_for_update()).first()
             if row is None:
                 raise UnknownParticipant(f"no participant {participant_id!r} in study {study_id!r}")
-            if row.finished_at is not None:
-                raise Finished("this participant has finished the study; it cannot be done again")
+            answered = self._answered(db, participant_id, step, kind) if kind in ANSWER_KINDS else set()
             at = now()
-            changes = {}
-            if kind == "consent":
-                changes["consented_at"] = at
-            elif row.consented_at is None:
-                raise StoreError("consent comes first: nothing is recorded before the participant agrees")
-            elif kind == "finish":
-                if row.step < len(study.steps):
-                    raise StoreError(f"the study has {len(study.steps)} steps; this participant is on step {row.step}")
-                changes["finished_at"] = at
-            elif step != row.step:  # steps are taken in order: none skipped, none gone back to
-                raise StoreError(f"this participant is on step {row.step}, not {step}")
-            elif kind == "map-view" and not (study.steps[step].kind == "explore" and study.steps[step].map):
-                raise StoreError(f"step {step} does not show the model's map")
-            if kind == "step-end":
-                changes["step"] = step + 1
-            if kind in ANSWER_KINDS and payload["photo"] in self._answered(db, participant_id, step, kind):
-                raise AlreadyAnswered(f"this participant's {kind} of photo {study.photos.index(payload['photo'])} "
-                                      f"in step {step} is stored already; it cannot be given again")
+            changes = protocol.changes(row, study, kind, step, at, payload.get("photo"), answered)
             self._within_quota(db, row, study_id, len(text))
             counted = {"events": participants.c.events + 1, "event_bytes": participants.c.event_bytes + len(text)}
             db.execute(participants.update().where(participants.c.id == participant_id).values(**changes, **counted))

@@ -38,6 +38,7 @@ from web_client import inference as service
 from web_client.bodies import json_request
 from web_client.limits import DEFAULT_JSON_VALUES, MAX_LOGGED_MASK_BYTES, client_network, parse_json
 from web_client.messages import build_request, response_json
+from maskscope.channel import photo_sent_again
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.photos import photo_from_file
 from maskscope.v1 import classifier_pb2 as pb
@@ -45,7 +46,8 @@ from web_client.study import dataset
 from web_client.study.summary import ModelView, deletion_areas, overall, participant_rows
 from web_client.study.definition import StudyError, parse
 from web_client.study.limits import WriteLimits
-from web_client.study.store import Finished, Store, StoreError, TooLarge, UnknownParticipant, UnknownStudy
+from web_client.study import protocol
+from web_client.study.store import Store, StoreError, TooLarge, UnknownParticipant, UnknownStudy, now
 
 bp = Blueprint("study", __name__)
 
@@ -155,14 +157,12 @@ def classify(study_id, participant_id):
     limited = _limited(participant_id)
     if limited:
         return limited
-    participant = store().participant(participant_id, study_id)
-    if participant.finished_at is not None:  # refused before the service does any work
-        raise Finished("this participant has finished the study; it cannot be done again")
-    if participant.consented_at is None:
-        raise StoreError("consent comes first: nothing is recorded before the participant agrees")
     step = request.form.get("step", "")
     if not step.isdigit():
         raise StoreError("`step` (the step this classification belongs to) is a whole number")
+    # Refused before the service does any work, by the rule the store applies when it logs it.
+    protocol.changes(store().participant(participant_id, study_id), store().study(study_id), "classify", int(step),
+                     now())
     image, mask = request.files.get("image"), request.files.get("mask")
     mask_bytes = mask.read() if mask else b""
     if len(mask_bytes) > MAX_LOGGED_MASK_BYTES:
@@ -306,13 +306,7 @@ class DeletionAreas:
         return self._sized[photo]
 
     def _by_id(self, photo: str, request: pb.ClassifyRequest) -> pb.ClassifyResponse:
-        try:
-            return service.classify(request)
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            self._upload(photo)  # the same bytes: the same id
-            return service.classify(request)
+        return photo_sent_again(service.classify, request, photo_bytes(photo))
 
     def __call__(self, photo: str, values: np.ndarray, crop) -> float:
         from web_client.faithfulness import curves
