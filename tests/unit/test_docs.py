@@ -1,24 +1,53 @@
-"""The README documents every server flag, with its real default."""
+"""The docs follow the code: every flag of both servers documented with its real default
+(docs/operating.md), every limit (docs/reliability.md), every module in README's Layout."""
 
 import re
 from pathlib import Path
 
 from inference_service.settings import build_parser
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+OPERATING = (ROOT / "docs" / "operating.md").read_text()
+FLAG_ROW = r"^\| `(--[a-z0-9-]+)` \| `([^`]*)` \|"
+
+
+def section(text: str, heading: str) -> str:
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[start:end if end >= 0 else None]
 
 
 def test_every_server_flag_is_in_the_readme_table():
-    rows = dict(re.findall(r"^\| `(--[a-z0-9-]+)` \| `([^`]*)` \|", README, flags=re.M))
+    rows = dict(re.findall(FLAG_ROW, section(OPERATING, "## The inference service's flags"), flags=re.M))
     for action in build_parser()._actions:
         flag = next((s for s in action.option_strings if s.startswith("--") and s != "--help"), None)
         if flag is None:
             continue
-        assert flag in rows, f"{flag} is missing from the README's flag table"
+        assert flag in rows, f"{flag} is missing from docs/operating.md's flag table"
         default = action.default
         documented = rows[flag]
         assert documented == str(default) or (documented and float(documented) == float(default)), \
             (flag, documented, default)
+
+
+def test_every_web_app_flag_is_in_a_table_with_its_default(monkeypatch):
+    """The web app's flags in docs/operating.md's table, its limits in docs/reliability.md's."""
+    import os
+
+    from web_client.__main__ import build_parser as web_parser
+    for name in [n for n in os.environ if n.startswith("MASKSCOPE_")]:  # the defaults, not the tests' settings
+        monkeypatch.delenv(name)
+    reliability = (ROOT / "docs" / "reliability.md").read_text()
+    rows = dict(re.findall(FLAG_ROW, section(OPERATING, "## The web app's flags"), flags=re.M))
+    for action in web_parser()._actions:
+        flag = next((s for s in action.option_strings if s.startswith("--") and s != "--help"), None)
+        if flag is None:
+            continue
+        if flag in rows:
+            assert rows[flag] == ("" if getattr(action, "secret", False) else str(action.default)), flag
+        else:
+            assert f"| `{flag}` |" in reliability, f"{flag} is in neither table"
 
 
 def test_the_layout_names_every_module_and_only_modules_that_exist():
