@@ -52,6 +52,13 @@ def health():
     return jsonify({"inference": "SERVING" if serving else "UNAVAILABLE"}), 200 if serving else 503
 
 
+@bp.get("/api/limits")
+def page_limits():
+    """What the page checks before it sends: the largest upload and live message, in bytes."""
+    limits = get_limits()
+    return jsonify({"upload_bytes": limits.upload_bytes, "live_message_bytes": limits.live_message_bytes})
+
+
 @bp.get("/api/models")
 def models():
     response = service.list_models()

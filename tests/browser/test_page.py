@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from tests.browser.conftest import serving
+from tests.browser.conftest import opened, serving
 from tests.conftest import ARTIFACTS, ServerProcess, free_port
 
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -193,6 +193,35 @@ def test_upload_an_image_file(page, tmp_path, photo_png):
     page.set_input_files("#file", str(text_file))
     page.wait_for_selector("#banner:not([hidden])")
     assert "not an image" in page.inner_text("#banner")
+
+
+def test_a_photo_over_the_web_apps_upload_limit_is_refused_before_it_is_sent(browser, stack):
+    def one_mb_limit(route):
+        route.fulfill(json={"upload_bytes": 1 << 20, "live_message_bytes": 2 << 20})
+
+    with opened(browser, stack["web"].url, viewport={"width": 1280, "height": 1000},
+                before_goto=lambda page: page.route("**/api/limits", one_mb_limit)) as page:
+        pick_coffee(page)
+        sent = []
+        page.on("request", lambda request: sent.append(request.url) if "/api/classify" in request.url else None)
+        page.set_input_files("#file", files=[{"name": "big.png", "mimeType": "image/png",
+                                              "buffer": b"\x89PNG\r\n\x1a\n" + bytes(2 << 20)}])
+        page.wait_for_selector("#banner:not([hidden])")
+        assert page.inner_text("#banner") == '"big.png" is too large (2.0 MB); the limit is 1 MB.'
+        assert not sent
+
+
+def test_the_legend_shows_the_paint_in_the_colour_the_canvas_lays_it(page):
+    pick_coffee(page)
+    legend, paint = page.evaluate("""async () => {
+        const { PAINT_SWATCH } = await import('/static/js/mask_canvas.js');
+        const probe = Object.assign(document.createElement('span'), { className: 'swatch' });
+        probe.style.background = PAINT_SWATCH;
+        document.body.append(probe);
+        return [getComputedStyle(document.querySelector('.swatch.paint')).backgroundColor,
+                getComputedStyle(probe).backgroundColor];
+    }""")
+    assert legend == paint and paint != "rgba(0, 0, 0, 0)"
 
 
 def test_inference_down_then_back(page, stack, model_dir):

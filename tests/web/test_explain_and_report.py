@@ -7,7 +7,7 @@ import numpy as np
 
 from maskscope import session as sessions
 from tests.conftest import png_bytes
-from tests.web.test_api import cup_mask, post
+from tests.web.test_views import cup_mask, post
 
 
 def explain(client, image=None, mask=None, **fields):

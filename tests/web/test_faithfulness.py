@@ -5,7 +5,7 @@ wrong."""
 import numpy as np
 import pytest
 
-from tests.web.test_api import post
+from tests.web.test_views import post
 
 
 def explain_map(client, image_id):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.web.test_api import cup_mask, post
+from tests.web.test_views import cup_mask, post
 from web_client import create_app
 
 TOKEN = "s3cret-admin-token"

@@ -33,13 +33,19 @@ async function request(url, options = {}) {
   return (await send(url, options)).json().catch(() => ({}));
 }
 
-// Deletion curves (RISE) of the named maps, and a random order's: {curves: {name: {probabilities, auc}}}.
-export const getFaithfulness = (body) => request("/api/faithfulness", {
+const postJson = (url, body) => request(url, {
   method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+
+// Deletion curves (RISE) of the named maps, and a random order's: {curves: {name: {probabilities, auc}}}.
+export const getFaithfulness = (body) => postJson("/api/faithfulness", body);
 
 export const getModels = (labels = false) => request(labels ? "/api/models?labels=1" : "/api/models");
 export const getSamples = () => request("/api/samples");
 export const getHealth = () => request("/api/health");
+// What the web app takes: {upload_bytes, live_message_bytes}.
+export const getLimits = () => request("/api/limits");
+// A photo the web app serves (a sample, a study's photo), as a Blob.
+export const getPhoto = async (url) => (await send(url)).blob();
 
 // The photo's regions: {labels: Uint8Array (one region number per pixel), count}.
 export async function getSegments(imageId) {
@@ -67,14 +73,16 @@ function imageForm({ image, imageId, mask, model, fill, keepPainted }) {
   return form;
 }
 
-// One classification.
-export function classify({ topK, track, sequence, ...fields }) {
+function classifyForm({ topK, track, sequence, ...fields }) {
   const form = imageForm(fields);
   form.append("top_k", String(topK || 0)); // 0: the service's default, the top five (or fewer classes)
   form.append("track", (track || []).join(","));
   form.append("sequence", String(sequence || 0));
-  return request("/api/classify", { method: "POST", body: form });
+  return form;
 }
+
+// One classification.
+export const classify = (fields) => request("/api/classify", { method: "POST", body: classifyForm(fields) });
 
 // An occlusion map: the fields of classify plus classIndex, patchSize, stride. The answer streams
 // in as lines of JSON; `onProgress(done, total)` sees each, and the map is returned at the end.
@@ -108,6 +116,28 @@ export async function reportHtml(sessionJson) {
     headers: { "Content-Type": "application/json" } });
   return response.blob();
 }
+
+// Study mode (web_client/study/views.py): a participant joins, finds where they are, records
+// events ({kind, step, payload}) and classifies (the fields of classify, plus `step`), all logged.
+export class StudyApi {
+  constructor(studyId) { this.base = `/api/study/${encodeURIComponent(studyId)}/participants`; }
+
+  join() { return request(this.base, { method: "POST" }); }
+
+  where(participant) { return request(`${this.base}/${encodeURIComponent(participant)}`); }
+
+  record(participant, event) { return postJson(`${this.base}/${encodeURIComponent(participant)}/events`, event); }
+
+  classify(participant, { step, ...fields }) {
+    const form = classifyForm(fields);
+    form.append("step", String(step));
+    return request(`${this.base}/${encodeURIComponent(participant)}/classify`, { method: "POST", body: form });
+  }
+}
+
+// The researcher's side of a study, with the admin token: the raw Response (JSON or a file).
+export const getStudyAdmin = (studyId, path, token) => send(
+  `/api/admin/studies/${encodeURIComponent(studyId)}/${path}`, { headers: { Authorization: `Bearer ${token}` } });
 
 export async function blobToBase64(blob) {
   if (!blob) return "";

@@ -1,15 +1,14 @@
 // Page wiring: photo choice, tools, classification (one-off and live), results, history, errors.
-import { ApiError, LiveStream, blobToBase64, classify, explain, getFaithfulness, getHealth, getModels, getSamples,
-  getSegments, reportHtml } from "./api.js";
-import { History, pinOn, probabilityOf } from "./history.js";
+// The session's state and rules are painting_session.js's; this file turns them into the page.
+import { ApiError, LiveStream, blobToBase64, classify, explain, getFaithfulness, getHealth, getLimits, getModels,
+  getPhoto, getSamples, getSegments, reportHtml } from "./api.js";
+import { History, probabilityOf } from "./history.js";
 import { maskArtifact, agreement, emptyCoverage, heatPixels, mapGradient, userMap } from "./maps.js";
-import { MaskCanvas, cropBox } from "./mask_canvas.js";
+import { MaskCanvas, PAINT_SWATCH, cropBox } from "./mask_canvas.js";
+import { PaintingSession, forgotten } from "./painting_session.js";
 import { historyItem, renderAnswer, renderPredictions } from "./results.js";
-import { Sequencer } from "./sequencing.js";
 import { download, drawChart, fileStem, sessionJson } from "./session.js";
 
-const MAX_UPLOAD_BYTES = 16 * 1024 * 1024;
-const LIVE_INTERVAL_MS = 90; // while dragging in live mode, at most one mask per interval
 const HEALTH_POLL_MS = 1500;
 const ANNOUNCE_AFTER_MS = 1200; // live answers are told to a screen reader once painting pauses this long
 
@@ -30,73 +29,59 @@ const ui = {
 };
 
 const painter = new MaskCanvas(ui.canvas);
-const state = {
-  photo: null, // {blob, name}
-  imageId: null,
-  models: new Map(),
-  baseline: null, // {probabilities: Map(index -> p), top, sequence}
-  retry: null, // what to run again once the inference service is back
-  offline: false,
-  lastLiveSend: 0,
-  liveTimer: 0,
-  pinned: null, // {class_index, label}: followed through the history
-  explaining: null, // AbortController of the occlusion map being computed
-  map: null, // the last occlusion map
-  announceTimer: 0,
-};
-// The session: each step {title, mask (Blob|null), result, coverage, model, fill, keepPainted, parent}.
+const session = new PaintingSession();
+// The session's steps: each {title, mask (Blob|null), result, coverage, model, fill, keepPainted, parent}.
 const history = new History();
-const seq = new Sequencer(); // requests' numbers, the stale-answer rule, live requests awaiting answers
-const compareSeq = new Sequencer(); // the second model's requests
+// What only the page itself holds: the models' catalogue, timers, and the occlusion maps.
+const page = {
+  models: new Map(), // name -> the model as /api/models lists it
+  bannerTimer: 0,
+  liveTimer: 0,
+  announceTimer: 0,
+  explaining: null, // AbortController of the occlusion map being computed
+  map: null, // the last occlusion map, with `painted`: whether it was of the painted photo
+  yourMap: null, // the user's own map beside it, when it can be measured (see drawMaps)
+};
 // When the socket drops (the web app restarted), live mode reconnects after a pause; one closed
 // for being idle stays closed until the next stroke sends (and so reconnects), unless a request
 // was still waiting for its answer as it closed.
 const stream = new LiveStream(onStreamMessage, (idle) => {
-  if (!ui.live.checked || (idle && !seq.pending.size)) return;
+  if (!ui.live.checked || (idle && !session.requests.pending.size)) return;
   setTimeout(() => { if (ui.live.checked) sendLive(true); }, idle ? 0 : 1000);
 });
 
 // ---- messages to the user ----
 
-let bannerTimer = 0;
 function showBanner(message, kind = "error", sticky = false) {
-  clearTimeout(bannerTimer);
+  clearTimeout(page.bannerTimer);
   ui.banner.textContent = message;
   ui.banner.className = `banner ${kind}`;
   ui.banner.hidden = false;
-  if (!sticky) bannerTimer = setTimeout(() => { ui.banner.hidden = true; }, 8000);
+  if (!sticky) page.bannerTimer = setTimeout(() => { ui.banner.hidden = true; }, 8000);
 }
 
 function hideBanner() { ui.banner.hidden = true; }
 
 function handleError(error, retry) {
   if (error instanceof ApiError && error.unavailable) {
-    state.retry = retry;
-    goOffline(error.message);
+    showBanner(error.message, "offline", true);
+    if (session.wentAway(retry)) setTimeout(pollHealth, HEALTH_POLL_MS);
     return;
   }
   showBanner(error.message || String(error));
 }
 
-function goOffline(message) {
-  showBanner(message, "offline", true);
-  if (state.offline) return;
-  state.offline = true;
-  const poll = async () => {
-    try {
-      await getHealth();
-    } catch {
-      setTimeout(poll, HEALTH_POLL_MS);
-      return;
-    }
-    state.offline = false;
-    showBanner("The inference service is back.", "ok");
-    if (!state.models.size) await loadModels();
-    const retry = state.retry;
-    state.retry = null;
-    retry?.();
-  };
-  setTimeout(poll, HEALTH_POLL_MS);
+async function pollHealth() {
+  try {
+    await getHealth();
+  } catch {
+    setTimeout(pollHealth, HEALTH_POLL_MS);
+    return;
+  }
+  const retry = session.cameBack();
+  showBanner("The inference service is back.", "ok");
+  if (!page.models.size) await loadModels();
+  retry?.();
 }
 
 // ---- models, settings, samples ----
@@ -108,7 +93,7 @@ async function loadModels() {
     ui.compareModel.replaceChildren(new Option("(no second model)", ""));
     for (const model of models) {
       ui.compareModel.append(new Option(model.name, model.name));
-      state.models.set(model.name, model);
+      page.models.set(model.name, model);
       const option = new Option(model.pretrained ? model.name : `${model.name} (untrained: random weights)`,
         model.name, false, model.name === fallback);
       option.title = `${model.provenance} · runs on ${model.execution_provider}`;
@@ -121,11 +106,17 @@ async function loadModels() {
   }
 }
 
-function currentModel() { return state.models.get(ui.model.value); }
+// The web app's limits, once, so a photo over them is refused before it is sent; without them
+// the web app's own refusal says the same, a send later.
+async function loadLimits() {
+  session.limits = await getLimits().catch(() => null);
+}
+
+function currentModel() { return page.models.get(ui.model.value); }
 
 // How many classes a model has: the baseline asks for every one (the unpainted photo's whole
 // answer); 0, the service's default, for a model not listed yet.
-function classesOf(name) { return state.models.get(name)?.num_labels || 0; }
+function classesOf(name) { return page.models.get(name)?.num_labels || 0; }
 
 function showLabels() {
   ui.labels.replaceChildren(...(currentModel()?.labels || []).map((label) => new Option(label)));
@@ -133,7 +124,7 @@ function showLabels() {
 
 function updateCropBox() {
   const model = currentModel();
-  if (!model || !state.photo) { painter.setCropBox(null); return; }
+  if (!model || !session.photo) { painter.setCropBox(null); return; }
   painter.setCropBox(cropBox(painter.width, painter.height, model.preprocessing));
 }
 
@@ -150,8 +141,11 @@ async function loadSamples() {
       img.alt = sample.title;
       button.append(img);
       button.addEventListener("click", async () => {
-        const blob = await (await fetch(sample.url)).blob();
-        loadPhoto(blob, sample.title);
+        try {
+          loadPhoto(await getPhoto(sample.url), sample.title);
+        } catch (error) {
+          handleError(error, () => button.click());
+        }
       });
       ui.gallery.append(button);
     }
@@ -164,12 +158,9 @@ async function loadSamples() {
 // ---- photos ----
 
 async function loadPhoto(blob, name) {
-  if (blob.type && !blob.type.startsWith("image/")) {
-    showBanner(`"${name}" is not an image. Choose a photo (JPEG, PNG, WebP, ...).`);
-    return;
-  }
-  if (blob.size > MAX_UPLOAD_BYTES) {
-    showBanner(`"${name}" is too large (${(blob.size / 2 ** 20).toFixed(1)} MB); the limit is 16 MB.`);
+  const refusal = session.refusal(blob, name);
+  if (refusal) {
+    showBanner(refusal);
     return;
   }
   let bitmap;
@@ -179,10 +170,7 @@ async function loadPhoto(blob, name) {
     showBanner(`"${name}" could not be opened as an image.`);
     return;
   }
-  state.photo = { blob, name };
-  state.imageId = null;
-  state.baseline = null;
-  seq.forget();
+  session.open({ blob, name });
   history.clear();
   clearMap();
   painter.setImage(bitmap);
@@ -201,22 +189,16 @@ async function loadPhoto(blob, name) {
 
 // The unpainted photo: the reference every change is measured against.
 async function classifyBaseline() {
-  if (!state.photo) return;
-  const sequence = seq.next();
-  const photo = state.photo;
+  if (!session.photo) return;
+  const photo = session.photo;
+  const { sequence, image } = session.nextRequest(true);
   try {
-    const result = await classify({ image: photo.blob, model: ui.model.value, topK: classesOf(ui.model.value), sequence,
+    const result = await classify({ image, model: ui.model.value, topK: classesOf(ui.model.value), sequence,
       fill: ui.fill.value, keepPainted: false });
-    if (photo !== state.photo) return;
-    const firstSight = !state.imageId;
-    state.imageId = result.image_id;
-    state.baseline = {
-      probabilities: new Map(result.predictions.map((p) => [p.class_index, p.probability])),
-      top: result.predictions[0], sequence,
-    };
-    if (firstSight) loadRegions(photo);
+    if (photo !== session.photo) return;
+    if (session.answeredBaseline(photo, result, sequence)) loadRegions(photo);
     result.predictions = result.predictions.slice(0, 5);
-    result.tracked = state.pinned ? [{ ...state.pinned, probability: state.baseline.probabilities.get(state.pinned.class_index) ?? 0 }] : [];
+    result.tracked = session.trackedOnBaseline();
     addHistory(result, "Unpainted photo", painter.thumbnail(96, false), [], null,
       emptyCoverage(painter.width, painter.height),
       { fill: ui.fill.value, keepPainted: false });
@@ -231,8 +213,8 @@ async function classifyBaseline() {
 // The photo's regions, for the region tool (found by the service once per photo).
 async function loadRegions(photo) {
   try {
-    const { labels, count, width, height } = await getSegments(state.imageId);
-    if (photo !== state.photo || width !== painter.width || height !== painter.height) return;
+    const { labels, count, width, height } = await getSegments(session.imageId);
+    if (photo !== session.photo || width !== painter.width || height !== painter.height) return;
     painter.setRegions(labels, count);
     ui.regionTool.disabled = false;
     ui.regionTool.title = `Regions: tap one of the photo's ${count} parts to hide it whole, tap again to show it`;
@@ -244,84 +226,79 @@ async function loadRegions(photo) {
 
 // ---- classification of the painted photo ----
 
-function requestFields(sequence, mask) {
-  return { imageId: state.imageId, mask, model: ui.model.value, fill: ui.fill.value,
-    keepPainted: ui.keep.checked, topK: 0, track: tracked(), sequence };
+// A painted photo's request: its number and the photo (by id, or itself when the service has
+// none) from `session.nextRequest()`, the mask and the settings on the page.
+function requestFields(request, mask) {
+  return { ...request, mask, model: ui.model.value, fill: ui.fill.value, keepPainted: ui.keep.checked, topK: 0,
+    track: session.tracked() };
 }
 
-// The unpainted photo's top class (to show when it drops out of the top 5) and the pinned one.
-function tracked() {
-  const track = [state.baseline.top.class_index];
-  if (state.pinned && state.pinned.class_index !== track[0]) track.push(state.pinned.class_index);
-  return track;
+// The service has forgotten the photo: the next request carries the photo itself (in live mode
+// too, as a classification of its own; live frames go on once its answer brings the id back).
+function sendPhotoAgain(sent, final) {
+  if (session.forget(sent)) classifyMask(final);
 }
 
-async function classifyMask() {
-  if (!state.photo) return;
-  if (!state.baseline) { await classifyBaseline(); return; }
-  const photo = state.photo;
-  const sequence = seq.next();
+// `final`: false for a live frame's photo sent again while painting goes on (shown, not kept).
+async function classifyMask(final = true) {
+  if (!session.photo) return;
+  if (!session.baseline) { await classifyBaseline(); return; }
+  const photo = session.photo;
+  const request = session.nextRequest();
   const strokes = painter.snapshot();
   const mask = await painter.maskBlob();
   const thumbnail = painter.thumbnail();
   const coverage = painter.maskCoverage();
-  const fields = requestFields(sequence, mask);
+  const fields = requestFields(request, mask);
   let result;
   try {
-    try {
-      result = await classify(fields);
-    } catch (error) {
-      if (!(error instanceof ApiError && error.status === 404 && error.code === "NOT_FOUND" && state.imageId)) throw error;
-      // The service forgot the photo (restarted, or evicted it): send the photo itself once more.
-      result = await classify({ ...fields, image: photo.blob });
-      state.imageId = result.image_id;
-    }
+    result = await classify(fields);
   } catch (error) {
-    handleError(error, classifyMask);
+    if (forgotten(error, fields)) sendPhotoAgain(fields, final);
+    else handleError(error, classifyMask);
     return;
   }
+  const held = session.answered(photo, result);
+  if (held !== null && ui.live.checked) sendLive(held);
   // A newer answer is already on screen, or this one is about a photo no longer shown.
-  if (seq.isStale(sequence) || photo !== state.photo) return;
-  addHistory(result, describe(strokes), thumbnail, strokes, mask, coverage, fields);
-  show(result);
-  compare(mask);
+  if (session.requests.isStale(fields.sequence) || photo !== session.photo) return;
+  if (final) addHistory(result, describe(strokes), thumbnail, strokes, mask, coverage, fields);
+  show(result, final);
+  if (final) compare(mask);
 }
 
 async function sendLive(final) {
-  if (!state.photo || !state.baseline || !state.imageId) return;
-  clearTimeout(state.liveTimer);
-  state.lastLiveSend = performance.now();
-  const sequence = seq.next();
-  const fields = requestFields(sequence, null);
+  if (!session.liveMayGo(performance.now(), final)) return;
+  clearTimeout(page.liveTimer);
+  const fields = requestFields(session.nextRequest(), null);
   const pending = { final, strokes: painter.snapshot(), thumbnail: final ? painter.thumbnail() : null,
     coverage: final ? painter.maskCoverage() : null, mask: null, fields };
-  seq.wait(sequence, pending);
+  session.requests.wait(fields.sequence, pending);
   const mask = pending.mask = await painter.maskBlob();
   stream.send({ image_id: fields.imageId, mask: await blobToBase64(mask), model: fields.model, fill: fields.fill,
-    keep_painted: fields.keepPainted, top_k: fields.topK, track: fields.track, sequence });
+    keep_painted: fields.keepPainted, top_k: fields.topK, track: fields.track, sequence: fields.sequence });
 }
 
 function onCanvasChange({ detail: { final } }) {
   updateButtons();
   if (!ui.live.checked) return;
   if (final) { sendLive(true); return; }
-  const wait = LIVE_INTERVAL_MS - (performance.now() - state.lastLiveSend);
-  clearTimeout(state.liveTimer);
+  const wait = session.liveWait(performance.now());
+  clearTimeout(page.liveTimer);
   if (wait <= 0) sendLive(false);
-  else state.liveTimer = setTimeout(() => sendLive(false), wait);
+  else page.liveTimer = setTimeout(() => sendLive(false), wait);
 }
 
 function onStreamMessage(message) {
-  const pending = seq.settle(message.sequence);
+  const pending = session.requests.settle(message.sequence);
   if (message.error) {
-    if (message.code === "NOT_FOUND" && state.photo) { // the service forgot the photo: upload it again
-      classifyBaseline();
-      return;
-    }
-    handleError(new ApiError(message.error, { code: message.code }), () => sendLive(true));
+    // A NOT_FOUND about a request no longer awaited is about a photo no longer shown.
+    if (message.code === "NOT_FOUND" && !pending) return;
+    if (forgotten(message, pending?.fields)) sendPhotoAgain(pending.fields, pending.final);
+    else handleError(new ApiError(message.error, { code: message.code }), () => sendLive(true));
     return;
   }
-  if (seq.isStale(message.sequence)) return; // a newer answer is already on screen
+  if (session.requests.isStale(message.sequence)) return; // a newer answer is already on screen
   if (pending?.final) addHistory(message, describe(pending.strokes), pending.thumbnail, pending.strokes, pending.mask,
     pending.coverage, pending.fields);
   show(message, Boolean(pending?.final));
@@ -331,19 +308,19 @@ function onStreamMessage(message) {
 // `settled`: not a live frame while painting goes on (those are told to a screen reader only once
 // painting pauses).
 function show(result, settled = true) {
-  seq.show(result.sequence);
+  session.requests.show(result.sequence);
   hideBannerIfOffline();
-  renderPredictions(ui.predictions, ui.original, result, state.baseline);
-  const words = renderAnswer(ui.answer, result, state.baseline);
-  clearTimeout(state.announceTimer);
+  renderPredictions(ui.predictions, ui.original, result, session.baseline);
+  const words = renderAnswer(ui.answer, result, session.baseline);
+  clearTimeout(page.announceTimer);
   if (settled) ui.status.textContent = words;
-  else state.announceTimer = setTimeout(() => { ui.status.textContent = words; }, ANNOUNCE_AFTER_MS);
+  else page.announceTimer = setTimeout(() => { ui.status.textContent = words; }, ANNOUNCE_AFTER_MS);
   const top = result.predictions[0];
   ui.summary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
   const t = result.timings;
   ui.timing.textContent = `server ${t.total_ms.toFixed(0)} ms · batch of ${t.batch_size}`;
   markPinned(ui.predictions);
-  const artifact = maskArtifact(top.class_index, state.models.get(result.model)?.label_set);
+  const artifact = maskArtifact(top.class_index, page.models.get(result.model)?.label_set);
   ui.artifact.hidden = !artifact || !painter.canUndo;
   if (artifact) {
     ui.artifact.textContent = `“${artifact}” is a class models often give for masked photos: the answer may be about `
@@ -377,9 +354,9 @@ function addHistory(result, title, thumbnail, strokes, mask, coverage, settings)
   const item = historyItem({ thumbnail, result, title }, () => {
     history.select(index);
     painter.restore(strokes);
-    seq.show(result.sequence);
-    renderPredictions(ui.predictions, ui.original, result, state.baseline);
-    renderAnswer(ui.answer, result, state.baseline);
+    session.requests.show(result.sequence);
+    renderPredictions(ui.predictions, ui.original, result, session.baseline);
+    renderAnswer(ui.answer, result, session.baseline);
     ui.history.querySelectorAll(".history-item").forEach((b) => b.classList.toggle("active", b === item));
   });
   ui.history.querySelectorAll(".history-item").forEach((b) => b.classList.remove("active"));
@@ -392,13 +369,13 @@ function addHistory(result, title, thumbnail, strokes, mask, coverage, settings)
 
 async function compare(mask) {
   const other = ui.compareModel.value;
-  ui.compare.hidden = !other || !state.imageId;
+  ui.compare.hidden = !other || !session.imageId;
   if (ui.compare.hidden) return;
-  const sequence = compareSeq.next();
+  const sequence = session.comparisons.next();
   try {
-    const result = await classify({ imageId: state.imageId, mask, model: other, fill: ui.fill.value,
+    const result = await classify({ imageId: session.imageId, mask, model: other, fill: ui.fill.value,
       keepPainted: Boolean(mask) && ui.keep.checked, topK: 0 });
-    if (!compareSeq.isLatest(sequence)) return; // a newer comparison was asked for
+    if (!session.comparisons.isLatest(sequence)) return; // a newer comparison was asked for
     const top = result.predictions[0];
     ui.compareSummary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
     renderPredictions(ui.comparePredictions, document.createElement("div"), result, null);
@@ -411,20 +388,20 @@ async function compare(mask) {
 // ---- pinning a class ----
 
 function pin(classIndex, label) {
-  state.pinned = { class_index: classIndex, label };
+  session.pin(classIndex, label);
   ui.pinned.hidden = false;
   ui.pinnedName.textContent = label;
   ui.pinSearch.value = "";
   markPinned(ui.predictions);
   markPinned(ui.comparePredictions, true);
   // Its probability on the unpainted photo is known already (the baseline has every class).
-  if (state.baseline) history.backfill(classIndex, label, state.baseline.probabilities);
+  if (session.baseline) history.backfill(classIndex, label, session.baseline.probabilities);
   drawPinnedChart();
-  if (state.baseline && painter.canUndo) (ui.live.checked ? sendLive(true) : classifyMask()); // its probability now
+  if (session.baseline && painter.canUndo) (ui.live.checked ? sendLive(true) : classifyMask()); // its probability now
 }
 
 function unpin() {
-  state.pinned = null;
+  session.unpin();
   ui.pinned.hidden = true;
   markPinned(ui.predictions);
 }
@@ -445,22 +422,22 @@ function pinFromSearch() {
 // its rows are matched by label.
 function markPinned(list, byLabel = false) {
   list.querySelectorAll(".prediction").forEach((li) => {
-    const pinned = byLabel ? li.querySelector(".label")?.textContent === state.pinned?.label
-      : Number(li.dataset.classIndex) === state.pinned?.class_index;
-    li.classList.toggle("pinned", Boolean(state.pinned) && pinned);
+    const pinned = byLabel ? li.querySelector(".label")?.textContent === session.pinned?.label
+      : Number(li.dataset.classIndex) === session.pinned?.class_index;
+    li.classList.toggle("pinned", Boolean(session.pinned) && pinned);
   });
 }
 
 function drawPinnedChart() {
-  if (!state.pinned) return;
-  drawChart(ui.pinnedChart, history.trace(state.pinned.class_index));
+  if (!session.pinned) return;
+  drawChart(ui.pinnedChart, history.trace(session.pinned.class_index));
 }
 
 // ---- where the model looks, and where you found it looks ----
 
 function clearMap() {
-  state.explaining?.abort();
-  state.map = null;
+  page.explaining?.abort();
+  page.map = null;
   painter.setHeatMap(null);
   ui.showMap.checked = false;
   ui.showMap.disabled = true;
@@ -474,21 +451,21 @@ function clearMap() {
 }
 
 async function runExplain() {
-  if (!state.baseline || !state.imageId) return;
-  state.explaining?.abort();
-  const controller = state.explaining = new AbortController();
-  const target = state.pinned || state.baseline.top;
+  if (!session.baseline || !session.imageId) return;
+  page.explaining?.abort();
+  const controller = page.explaining = new AbortController();
+  const target = session.pinned || session.baseline.top;
   ui.explainProgress.hidden = false;
   ui.explainProgress.value = 0;
   ui.explainSummary.textContent = `Hiding one square at a time to see what “${target.label}” needs…`;
   const painted = ui.explainPainted.checked;
   try {
-    const map = await explain({ imageId: state.imageId, mask: painted ? await painter.maskBlob() : null,
+    const map = await explain({ imageId: session.imageId, mask: painted ? await painter.maskBlob() : null,
       model: ui.model.value, fill: ui.fill.value, keepPainted: painted && ui.keep.checked,
       classIndex: target.class_index },
     (done, total) => { ui.explainProgress.value = done / total; }, controller.signal);
-    if (controller !== state.explaining) return;
-    state.map = { ...map, painted };
+    if (controller !== page.explaining) return;
+    page.map = { ...map, painted };
     painter.setHeatMap(map);
     ui.showMap.disabled = false;
     ui.showMap.checked = true;
@@ -503,7 +480,7 @@ async function runExplain() {
     ui.explainSummary.textContent = "";
     handleError(error, runExplain);
   } finally {
-    if (controller === state.explaining) { ui.explainProgress.hidden = true; state.explaining = null; }
+    if (controller === page.explaining) { ui.explainProgress.hidden = true; page.explaining = null; }
   }
 }
 
@@ -515,7 +492,7 @@ function drawMapCanvas(canvas, values, rows, cols) {
 
 // The model's map beside the user's own (from their history), and how much the two agree.
 function drawMaps() {
-  const map = state.map;
+  const map = page.map;
   if (!map) return;
   ui.maps.hidden = false;
   drawMapCanvas(ui.modelMap, map.drop, map.rows, map.cols);
@@ -526,7 +503,7 @@ function drawMaps() {
     imageHeight: map.image_height });
   drawMapCanvas(ui.yourMap, mine, map.rows, map.cols);
   const score = agreement(mine, map.drop);
-  state.yourMap = score == null || map.painted ? null : mine;
+  page.yourMap = score == null || map.painted ? null : mine;
   ui.faithfulnessButton.hidden = map.painted;
   // Your strokes tell what each region meant to the unpainted photo: compare with that photo's map.
   if (map.painted) {
@@ -544,16 +521,16 @@ function drawMaps() {
 // How well each map explains the model (RISE's deletion curve): hide the cells in the map's order
 // and watch the class fall; the smaller the area, the sooner the map found what the model needs.
 async function measureFaithfulness() {
-  const map = state.map;
+  const map = page.map;
   if (!map || map.painted) return;
   const shape = { rows: map.rows, cols: map.cols, crop: map.crop };
   const maps = { "the model's map": { ...shape, drop: Array.from(map.drop) } };
-  if (state.yourMap) maps["your map"] = { ...shape, drop: Array.from(state.yourMap) };
+  if (page.yourMap) maps["your map"] = { ...shape, drop: Array.from(page.yourMap) };
   ui.faithfulness.textContent = "Hiding the photo in each map's order…";
   try {
     const { curves } = await getFaithfulness({ image_id: map.image_id, model: map.model, fill: ui.fill.value,
       class_index: map.class_index, maps });
-    if (map !== state.map) return;
+    if (map !== page.map) return;
     const parts = Object.entries(curves).map(([name, c]) => `${name} ${c.auc.toFixed(2)}`);
     ui.faithfulness.textContent = `Deletion area for “${map.label}” (lower: found what the model needs sooner; `
       + `${ui.fill.value} fill): ${parts.join(", ")}.`;
@@ -566,10 +543,10 @@ async function measureFaithfulness() {
 // ---- keeping a record ----
 
 async function exportSession(asReport) {
-  if (!state.photo || !history.steps.length) { showBanner("Classify a photo first: there is nothing to export yet."); return; }
-  const json = await sessionJson({ photo: state.photo, model: ui.model.value, fill: ui.fill.value,
-    keepPainted: ui.keep.checked, pinned: state.pinned ? [state.pinned.class_index] : [], steps: history.steps });
-  const stem = `maskscope-${fileStem(state.photo.name)}`;
+  if (!session.photo || !history.steps.length) { showBanner("Classify a photo first: there is nothing to export yet."); return; }
+  const json = await sessionJson({ photo: session.photo, model: ui.model.value, fill: ui.fill.value,
+    keepPainted: ui.keep.checked, pinned: session.pinned ? [session.pinned.class_index] : [], steps: history.steps });
+  const stem = `maskscope-${fileStem(session.photo.name)}`;
   if (!asReport) { download(new Blob([json], { type: "application/json" }), `${stem}.json`); return; }
   try {
     download(await reportHtml(json), `${stem}.html`);
@@ -640,11 +617,8 @@ ui.model.addEventListener("change", () => {
   updateCropBox();
   showLabels();
   // A class pinned on another model is followed here by its label, if this model has it.
-  const followed = pinOn(state.pinned, currentModel()?.labels || []);
-  if (state.pinned && !followed) unpin();
-  else if (followed) state.pinned = followed;
+  if (session.changeModel(currentModel()?.labels || [])) unpin();
   clearMap();
-  state.baseline = null;
   classifyBaseline();
 });
 ui.fill.addEventListener("change", () => (ui.live.checked ? sendLive(true) : classifyMask()));
@@ -677,7 +651,9 @@ document.addEventListener("paste", (event) => {
 
 setMode("paint");
 ui.mapLegend.querySelector(".scale").style.background = mapGradient();
+document.querySelector(".swatch.paint").style.background = PAINT_SWATCH;
 painter.setBrushSize(Number(ui.brush.value));
 updateButtons();
+await loadLimits();
 await loadModels();
 await loadSamples();

@@ -7,9 +7,12 @@ import { oneBitPng } from "./png.js";
 import { outlinePixels, paintedFraction, regionAt, regionPixels } from "./regions.js";
 import { clamp, fitted, layout, panBy, pinch, toPhoto, zoomAround } from "./view.js";
 
+// The paint's colour and how opaque it lies over the photo: here only (the page's legend takes
+// PAINT_SWATCH, so the style sheet has no copy to drift).
 const OVERLAY_ALPHA = 0.55;
 export const PAINT_RGB = [255, 45, 120];
 const PAINT_COLOUR = `rgb(${PAINT_RGB.join(", ")})`;
+export const PAINT_SWATCH = `rgba(${PAINT_RGB.join(", ")}, ${OVERLAY_ALPHA})`;
 const KEY_STEP_PX = 12; // how far an arrow key moves the keyboard cursor, in screen pixels
 const WHEEL_ZOOM = 0.002; // zoom factor per wheel pixel: exp(-deltaY * this)
 

@@ -1,10 +1,13 @@
 // A participant's way through a study: consent, then each step in order (paint what the model
 // needs, predict its class, explore with answers, questions), everything recorded by the web app.
 // The participant's random id stays in this browser, so a reload resumes on the same step.
-import { blobToBase64, explain, getModels } from "./api.js";
+import { StudyApi, blobToBase64, explain, getModels, getPhoto } from "./api.js";
 import { MaskCanvas } from "./mask_canvas.js";
+import { forgotten } from "./painting_session.js";
+import { stepCapabilities } from "./study_steps.js";
 
 const studyId = document.body.dataset.study;
+const api = new StudyApi(studyId);
 const STORAGE_KEY = `maskscope-study-${studyId}`;
 const $ = (selector) => document.querySelector(selector);
 const ui = {
@@ -16,8 +19,16 @@ const ui = {
   freeTextLabel: $("#free-text-label"), freeTextValue: $("#free-text-value"), done: $("#done"),
 };
 const painter = new MaskCanvas($("#canvas"));
-const state = { participant: null, study: null, step: 0, photo: 0, imageIds: {}, busy: false,
-  strokes: Promise.resolve() }; // stroke summaries are sent in order, before what follows them
+const state = {
+  participant: null,
+  study: null,
+  step: 0,
+  photo: 0, // the step's photo, by number
+  resumeAt: 0, // the photo a reload within a step goes on from
+  imageIds: {}, // photo number -> the service's id for it
+  busy: false,
+  strokes: Promise.resolve(), // stroke summaries are sent in order, before what follows them
+};
 
 const TITLES = {
   "before:paint": "Paint what you think the model needs to see",
@@ -27,21 +38,7 @@ const TITLES = {
   explore: "Explore: paint over the photo and classify it",
 };
 
-async function call(path, options = {}) {
-  const response = await fetch(`/api/study/${encodeURIComponent(studyId)}${path}`, options);
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    throw Object.assign(new Error(body.error || response.statusText), { status: response.status, code: body.code });
-  }
-  return body;
-}
-
-const participantPath = () => `/participants/${encodeURIComponent(state.participant)}`;
-
-function record(kind, payload = {}, step = state.step) {
-  return call(`${participantPath()}/events`, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ kind, step, payload }) });
-}
+const record = (kind, payload = {}, step = state.step) => api.record(state.participant, { kind, step, payload });
 
 function showBanner(text) {
   ui.banner.textContent = text;
@@ -56,14 +53,14 @@ async function begin() {
   let saved = localStorage.getItem(STORAGE_KEY);
   // A new participant only when this browser has none, or the study no longer knows it (404):
   // a network error or a busy server must not start someone over.
-  let where = saved ? await call(`/participants/${encodeURIComponent(saved)}`).catch((error) => {
+  let where = saved ? await api.where(saved).catch((error) => {
     if (error.status === 404) return null;
     throw error;
   }) : null;
   if (!where) {
-    saved = (await call("/participants", { method: "POST" })).participant;
+    saved = (await api.join()).participant;
     localStorage.setItem(STORAGE_KEY, saved);
-    where = await call(`/participants/${encodeURIComponent(saved)}`);
+    where = await api.where(saved);
   }
   state.participant = saved;
   state.study = where.study;
@@ -97,12 +94,11 @@ async function startStep() {
     ui.progress.textContent = "";
     return;
   }
-  const answered = state.resumeAt || 0;
+  const answered = state.resumeAt;
   state.resumeAt = 0;
   await record("step-start");
-  const step = currentStep();
   // Every photo answered but the step not ended (the page went away in between): end it now.
-  if (step.kind !== "explore" && step.kind !== "question" && answered >= state.study.photos) {
+  if (stepCapabilities(currentStep()).answersEachPhoto && answered >= state.study.photos) {
     await endStep();
     return;
   }
@@ -128,29 +124,25 @@ async function answer(kind, payload) {
 
 async function showTask() {
   const step = currentStep();
+  const can = stepCapabilities(step);
   show(ui.task);
   ui.progress.textContent = `Step ${state.step + 1} of ${state.study.steps.length}`;
-  const photoTask = step.kind !== "question";
-  const painting = step.kind === "explore" || step.task !== "predict";
-  ui.taskTitle.textContent = step.kind === "question" ? "A question" : TITLES[step.kind === "explore" ? "explore"
+  ui.taskTitle.textContent = can.asks ? "A question" : TITLES[can.explores ? "explore"
     : `${step.kind}:${step.task || "paint"}`];
-  const suggested = step.kind === "explore" && step.minutes
+  const suggested = can.explores && step.minutes
     ? ` Take about ${step.minutes} minute${step.minutes === 1 ? "" : "s"}.` : "";
-  ui.taskHelp.textContent = photoTask ? `Photo ${state.photo + 1} of ${state.study.photos}.${suggested}` : "";
-  ui.stage.hidden = !photoTask;
-  ui.tools.hidden = !(photoTask && painting);
-  ui.classify.hidden = step.kind !== "explore";
-  ui.showMap.hidden = !(step.kind === "explore" && step.map);
+  ui.taskHelp.textContent = can.photos ? `Photo ${state.photo + 1} of ${state.study.photos}.${suggested}` : "";
+  ui.stage.hidden = !can.photos;
+  ui.tools.hidden = !can.paints;
+  ui.classify.hidden = !can.explores;
+  ui.showMap.hidden = !can.showsMap;
   ui.answer.textContent = "";
-  ui.predict.hidden = !(photoTask && step.task === "predict" && step.kind !== "explore");
-  ui.likert.hidden = !(step.kind === "question" && step.scale !== "text");
-  ui.freeText.hidden = !(step.kind === "question" && step.scale === "text");
-  if (photoTask) {
-    const bitmap = await createImageBitmap(await (await fetch(photoUrl())).blob());
-    painter.setImage(bitmap);
-  }
-  if (!ui.predict.hidden) { ui.predictLabel.value = ""; await loadLabels(); }
-  if (step.kind === "question") showQuestion(step);
+  ui.predict.hidden = !can.predicts;
+  ui.likert.hidden = !can.scalePoints;
+  ui.freeText.hidden = !can.freeText;
+  if (can.photos) painter.setImage(await createImageBitmap(await getPhoto(photoUrl())));
+  if (can.predicts) { ui.predictLabel.value = ""; await loadLabels(); }
+  if (can.asks) showQuestion(step, can);
 }
 
 async function loadLabels() {
@@ -160,15 +152,14 @@ async function loadLabels() {
   ui.labels.replaceChildren(...model.labels.map((label) => new Option(label)));
 }
 
-function showQuestion(step) {
-  if (step.scale === "text") {
+function showQuestion(step, can) {
+  if (can.freeText) {
     ui.freeTextLabel.textContent = step.text;
     ui.freeTextValue.value = "";
     return;
   }
   ui.likertText.textContent = step.text;
-  const points = step.scale === "likert7" ? 7 : 5;
-  ui.likertOptions.replaceChildren(...Array.from({ length: points }, (_, k) => {
+  ui.likertOptions.replaceChildren(...Array.from({ length: can.scalePoints }, (_, k) => {
     const label = document.createElement("label");
     label.className = "check";
     const input = Object.assign(document.createElement("input"), { type: "radio", name: "likert", value: k + 1 });
@@ -178,31 +169,25 @@ function showQuestion(step) {
 }
 
 async function classifyHere() {
-  const name = state.photo;
+  const number = state.photo;
+  const photoItself = async () => ({ image: await getPhoto(photoUrl()) });
+  const sent = state.imageIds[number] ? { imageId: state.imageIds[number] } : await photoItself();
   let answer;
   try {
-    answer = await classifyOnce(name);
+    answer = await classifyPhoto(sent);
   } catch (error) {
-    // The service has forgotten the photo (restarted, or evicted it): send the photo itself again.
-    if (error.code !== "NOT_FOUND" || !state.imageIds[name]) throw error;
-    delete state.imageIds[name];
-    answer = await classifyOnce(name);
+    if (!forgotten(error, sent)) throw error;
+    answer = await classifyPhoto(await photoItself());
   }
-  state.imageIds[name] = answer.image_id;
+  state.imageIds[number] = answer.image_id;
   const top = answer.predictions[0];
   ui.answer.textContent = `The model says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
 }
 
-async function classifyOnce(name) {
-  const form = new FormData();
-  if (state.imageIds[name]) form.append("image_id", state.imageIds[name]);
-  else form.append("image", await (await fetch(photoUrl())).blob(), "photo");
-  const mask = await painter.maskBlob();
-  if (mask) form.append("mask", mask, "mask.png");
-  form.append("step", String(state.step));
-  form.append("fill", state.study.fill);
-  if (state.study.model) form.append("model", state.study.model);
-  return call(`${participantPath()}/classify`, { method: "POST", body: form });
+// `photo`: {imageId} or {image}.
+async function classifyPhoto(photo) {
+  return api.classify(state.participant, { ...photo, mask: await painter.maskBlob(), step: state.step,
+    fill: state.study.fill, model: state.study.model });
 }
 
 // The model's occlusion map over the photo, in an explore step that shows it.
@@ -221,7 +206,7 @@ async function showModelMap() {
 // Each finished stroke, as a summary: how many strokes and how much of the photo is painted.
 painter.addEventListener("change", ({ detail: { final } }) => {
   const step = state.study && currentStep();
-  if (!final || !step || step.kind === "question" || ui.task.hidden) return;
+  if (!final || !step || !stepCapabilities(step).photos || ui.task.hidden) return;
   const payload = { photo: state.photo, strokes: painter.strokes.length,
     painted: Number(painter.paintedFraction().toFixed(4)) };
   state.strokes = state.strokes.then(() => record("stroke", payload)).catch(() => {});
@@ -231,20 +216,21 @@ painter.addEventListener("change", ({ detail: { final } }) => {
 async function next() {
   await state.strokes;
   const step = currentStep();
-  if (step.kind === "question") {
-    const value = step.scale === "text" ? ui.freeTextValue.value.trim()
+  const can = stepCapabilities(step);
+  if (can.asks) {
+    const value = can.freeText ? ui.freeTextValue.value.trim()
       : Number(document.querySelector("input[name=likert]:checked")?.value || 0);
     if (!value) { showBanner("Please answer before going on."); return; }
     await record("answer", { question: step.id, value });
-  } else if (step.kind !== "explore" && step.task === "predict") {
+  } else if (can.predicts) {
     const label = ui.predictLabel.value.trim();
     if (!label) { showBanner("Please name the class you expect."); return; }
     await answer("prediction", { photo: state.photo, label });
-  } else if (step.kind !== "explore") {
+  } else if (can.answersMap) {
     await answer("map", { photo: state.photo, mask: await blobToBase64(await painter.maskBlob()) });
   }
   ui.banner.hidden = true;
-  if (step.kind !== "question" && state.photo + 1 < state.study.photos) {
+  if (can.photos && state.photo + 1 < state.study.photos) {
     state.photo += 1;
     await showTask();
     return;

@@ -1,21 +1,13 @@
 // The researcher's summary of a study: the admin token (kept for this tab only), the figures, a
 // slope chart of each participant's agreement before and after, and the exports.
+import { getStudyAdmin } from "./api.js";
 import { PLOT, agreementY, slopeLines } from "./study_plots.js";
 
 const studyId = document.body.dataset.study;
 const $ = (selector) => document.querySelector(selector);
 const SVG = "http://www.w3.org/2000/svg";
 
-async function admin(path) {
-  const token = sessionStorage.getItem("maskscope-admin-token") || "";
-  const response = await fetch(`/api/admin/studies/${encodeURIComponent(studyId)}/${path}`,
-    { headers: { Authorization: `Bearer ${token}` } });
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    throw new Error(body.error || response.statusText);
-  }
-  return response;
-}
+const admin = (path) => getStudyAdmin(studyId, path, sessionStorage.getItem("maskscope-admin-token") || "");
 
 const percent = (v) => (v == null ? "–" : `${(v * 100).toFixed(0)}%`);
 const number = (v) => (v == null ? "–" : v.toFixed(2));

@@ -1,4 +1,5 @@
-"""The Flask app's API with test_client(), talking to the real inference service over gRPC."""
+"""web_client/views.py through the Flask test client, against the real inference service: every
+route, with good and bad payloads."""
 
 import io
 
@@ -91,6 +92,12 @@ def test_too_large_an_upload_is_413(client):
     response = post(client, image=b"\x89PNG\r\n\x1a\n" + b"\0" * (3 << 20))
     assert response.status_code == 413
     assert "too large" in response.get_json()["error"] and "2 MB" in response.get_json()["error"]
+
+
+def test_the_page_reads_the_upload_limits_it_checks_from_the_web_app(client):
+    from web_client.limits import Limits
+    body = client.get("/api/limits").get_json()  # this app takes uploads of 2 MB
+    assert body == {"upload_bytes": 2 << 20, "live_message_bytes": Limits(upload_mb=2).live_message_bytes}
 
 
 def test_inference_down_is_503_with_a_plain_message(photo_png):
