@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import json
 import select
-import socket
 import threading
 import time
 

@@ -1,1 +1,2 @@
-"""Model tools beside `python -m inference_service.export`: importing any ONNX classifier, writing a Triton repository."""
+"""Model tools beside `python -m inference_service.export`: importing any ONNX classifier, writing
+a Triton repository."""

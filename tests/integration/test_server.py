@@ -1,15 +1,11 @@
 """inference_service/frontdoor/server.py for real: a server bound where it is told (never sharing
-a port silently), SERVING only when told, and a front-end that says how it is started."""
-
-import subprocess
-import sys
+a port silently), SERVING only when told."""
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from inference_service.frontdoor.server import create_server, set_serving
-from tests.conftest import ROOT
 
 
 class NoService:
@@ -31,9 +27,3 @@ async def test_a_port_in_use_is_an_error_and_health_says_what_it_is_told():
                     assert (await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)).status == status
     finally:
         await server.stop(None)
-
-
-def test_a_front_end_run_by_hand_says_how_it_is_started():
-    result = subprocess.run([sys.executable, "-m", "inference_service.frontdoor.frontend"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1 and "--workers N" in result.stderr

@@ -10,7 +10,6 @@ import time
 import urllib.error
 import urllib.request
 
-import numpy as np
 import pytest
 import simple_websocket
 

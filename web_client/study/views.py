@@ -27,7 +27,6 @@ import json
 import re
 from pathlib import Path
 
-import grpc
 import numpy as np
 from PIL import Image
 
