@@ -23,8 +23,9 @@ from typing import Callable
 
 import numpy as np
 
-from inference_service.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
-from inference_service.runtimes.metadata import METADATA_FILE, MODEL_FILE, OUTPUTS, ModelMetadata, sha256_file
+from inference_service.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from inference_service.runtimes.metadata import (METADATA_FILE, MODEL_FILE, OUTPUTS, ModelMetadata, Preprocessing,
+                                                 sha256_file)
 
 # EfficientNet-Lite's own preprocessing, (x * 255 - 127) / 128, written as mean and std.
 LITE_MEAN = (127 / 255,) * 3

@@ -6,14 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import grpc
-
 from inference_service.batching.model_queues import BatchLimits
-from inference_service.frontdoor.security import server_credentials
 from inference_service.pipeline.classification import Limits
 from inference_service.runtimes.models import PRECISIONS, RuntimeOptions
-from maskscope.limits import MAX_IMAGE_PIXELS, UPLOAD_MB
 from maskscope.flags import add_flag, env_file
+from maskscope.limits import MAX_IMAGE_PIXELS, UPLOAD_MB
 
 MB = 1 << 20
 
@@ -111,9 +108,3 @@ def runtime_options_from_args(args: argparse.Namespace) -> RuntimeOptions:
                           concurrent_batches=args.concurrent_batches, pin_workers=args.pin_workers,
                           precision=args.precision, tensorrt=args.tensorrt, tensorrt_cache_dir=args.tensorrt_cache_dir,
                           cudnn_max_workspace=args.cudnn_max_workspace)
-
-
-def credentials_from_args(args: argparse.Namespace) -> grpc.ServerCredentials | None:
-    if bool(args.tls_cert_file) != bool(args.tls_key_file):
-        raise SystemExit("--tls-cert-file and --tls-key-file go together")
-    return server_credentials(args.tls_cert_file, args.tls_key_file) if args.tls_cert_file else None

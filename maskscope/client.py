@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import operator
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -18,7 +17,7 @@ import grpc
 from maskscope.channel import make_channel, photo_sent_again, token_metadata
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.painting import PaintingSession
-from maskscope.photos import Photo, as_photo, mask_bits, mask_png
+from maskscope.photos import Photo, as_photo, mask_bits, mask_png, photo_id
 from maskscope.results import Explanation, ModelInfo, Result
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
@@ -119,7 +118,7 @@ class Client:
 
     def _send(self, photo: Photo, request, call):
         """call(request) with the photo's id where the server has one, else with its bytes."""
-        key = hashlib.sha256(photo.data).digest()
+        key = photo_id(photo.data)
         image_id = self._image_ids.get(key)
         try:
             if image_id:
@@ -129,7 +128,6 @@ class Client:
                 request.image = photo.data
                 answer = call(request)
         except grpc.RpcError as exc:
-            self._image_ids.pop(key, None)
             raise ServiceError.from_rpc(exc) from None
         self._image_ids[key] = answer.image_id
         return answer

@@ -1,5 +1,5 @@
 # Maskscope web page: Flask + the static page under gunicorn (`python -m web_client` starts it with
-# its threaded workers), talking to the inference service over gRPC.
+# its gevent workers), talking to the inference service over gRPC.
 #   docker build -f deploy/docker/web.Dockerfile -t maskscope-web .
 
 FROM python:3.11-slim AS samples

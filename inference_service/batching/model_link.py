@@ -27,8 +27,8 @@ import grpc
 import numpy as np
 
 from inference_service.batching.batcher import Arrivals, BatchStats, Pending, Sink
+from inference_service.batching.postprocess import Ranked
 from inference_service.errors import RequestError, ResourceExhausted, Unavailable
-from inference_service.pipeline.postprocess import Ranked
 from inference_service.runtimes.models import Catalog
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from inference_service.batching.batcher import INTERACTIVE, Arrivals, DynamicBatcher, Pending
+from inference_service.batching.postprocess import DEFAULT_TOP_K, Ranked, rank, softmax
 from inference_service.metrics import Metrics
-from inference_service.pipeline.postprocess import DEFAULT_TOP_K, Ranked, rank, softmax
 from inference_service.runtimes.cpu_runner import CPU
 from inference_service.runtimes.models import Catalog, ModelRegistry, OnnxModel
 

@@ -15,12 +15,12 @@ from grpc_reflection.v1alpha import reflection
 
 from inference_service.batching.model_queues import ModelQueues
 from inference_service.frontdoor.drain import CallCounter, accept_backlog
-from inference_service.frontdoor.security import TokenAuthInterceptor
+from inference_service.frontdoor.security import TokenAuthInterceptor, server_credentials
 from inference_service.frontdoor.servicer import ClassifierServicer
 from inference_service.pipeline.classification import ClassificationService
 from inference_service.runtimes.models import ModelRegistry
-from inference_service.settings import (MB, batch_limits_from_args, credentials_from_args, limits_from_args,
-                                        runtime_options_from_args)
+from inference_service.settings import MB, batch_limits_from_args, limits_from_args, runtime_options_from_args
+from maskscope.limits import UPLOAD_MB
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 
@@ -29,7 +29,7 @@ log = logging.getLogger("inference_service")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Classifier"].full_name
 
 
-def create_server(service: ClassificationService, address: str, *, max_receive_bytes: int = 16 * MB,
+def create_server(service: ClassificationService, address: str, *, max_receive_bytes: int = UPLOAD_MB * MB,
                   credentials: grpc.ServerCredentials | None = None, auth_token: str = "", reuse_port: bool = False
                   ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """A server with the Classifier, health and reflection services, bound to `address` (not started).
@@ -66,6 +66,12 @@ def load_models(args: argparse.Namespace) -> ModelRegistry:
     for model in registry.models.values():
         model.warm_up()
     return registry
+
+
+def credentials_from_args(args: argparse.Namespace) -> grpc.ServerCredentials | None:
+    if bool(args.tls_cert_file) != bool(args.tls_key_file):
+        raise SystemExit("--tls-cert-file and --tls-key-file go together")
+    return server_credentials(args.tls_cert_file, args.tls_key_file) if args.tls_cert_file else None
 
 
 async def serve(args: argparse.Namespace) -> None:

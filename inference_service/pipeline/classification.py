@@ -4,6 +4,7 @@ under the mask, the model's batch, the answer."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import itertools
 import time
@@ -14,16 +15,16 @@ import numpy as np
 
 from inference_service.batching.batcher import BULK, INTERACTIVE, Deferred
 from inference_service.batching.model_queues import Queues
+from inference_service.batching.postprocess import DEFAULT_TOP_K
 from inference_service.errors import InvalidArgument, NotFound
 from inference_service.metrics import Metrics
 from inference_service.pipeline import occlusion
 from inference_service.pipeline.image_cache import CachedImage, ImageCache
-from maskscope.photos import photo_id
-from inference_service.pipeline.postprocess import DEFAULT_TOP_K
 from inference_service.pipeline.preprocess import decode_image, source_crop_box
 from inference_service.runtimes.models import ServedModel
-from maskscope.limits import MAX_IMAGE_PIXELS
 from maskscope.fills import NAME_OF as FILL_NAMES
+from maskscope.limits import MAX_IMAGE_PIXELS
+from maskscope.photos import photo_id
 from maskscope.v1 import classifier_pb2 as pb
 
 # Occluded copies built and queued at a time: the batcher's queue stays free for Classify calls,
@@ -40,21 +41,23 @@ class Limits:
     concurrent_explains: int = 2  # per model; more wait their turn, so painters keep most of the queue
 
 
-# Where a request's model input is made (input_made).
-IN_THE_WORKER = "in the model's worker, just before the run"
-NOW = "now, on the event loop"
-IN_A_PREPROCESSING_THREAD = "in a preprocessing thread"
+class Made(enum.Enum):
+    """Where a request's model input is made (input_made)."""
+
+    IN_A_PREPROCESSING_THREAD = "in a preprocessing thread"
+    NOW = "now, on the event loop"
+    IN_THE_WORKER = "in the model's worker, just before the run"
 
 
-def input_made(cached: bool, cheap: bool, worker_makes_inputs: bool) -> str:
+def input_made(cheap: bool, worker_makes_inputs: bool) -> Made:
     """Where a request's model input is made. Decoding a photo, its first view, a first fill or
     inpainting take milliseconds: a preprocessing thread. When the photo is cached and only the
-    mask is new (`MaskInputs.cheap`), the input is a little arithmetic: the model's worker makes it
-    just before the run where it would run on that core anyway (the CPU: `Queues.makes_inputs`),
-    else it is made at once, here (a GPU's worker must keep the GPU fed)."""
-    if not (cached and cheap):
-        return IN_A_PREPROCESSING_THREAD
-    return IN_THE_WORKER if worker_makes_inputs else NOW
+    mask is new (`cheap`: `MaskInputs.cheap`), the input is a little arithmetic: the model's worker
+    makes it just before the run where it would run on that core anyway (the CPU:
+    `Queues.makes_inputs`), else it is made at once, here (a GPU's worker must keep the GPU fed)."""
+    if not cheap:
+        return Made.IN_A_PREPROCESSING_THREAD
+    return Made.IN_THE_WORKER if worker_makes_inputs else Made.NOW
 
 
 class ClassificationService:
@@ -114,13 +117,12 @@ class ClassificationService:
         `input_made` says."""
         spec = model.metadata.preprocessing
         image = self._image(request) if request.WhichOneof("source") == "image_id" else None
-        where = input_made(image is not None,
-                           image is not None and image.inputs(spec).cheap(request.mask, FILL_NAMES[request.fill],
-                                                                          request.keep_painted),
-                           self.queues.makes_inputs(model.name))
-        if where == IN_THE_WORKER:
+        cheap = image is not None and image.inputs(spec).cheap(request.mask, FILL_NAMES[request.fill],
+                                                                request.keep_painted)
+        where = input_made(cheap, self.queues.makes_inputs(model.name))
+        if where == Made.IN_THE_WORKER:
             return Deferred(functools.partial(prepare, image, request, spec)), image
-        if where == NOW:
+        if where == Made.NOW:
             return prepare(image, request, spec), image
         with self.queues.arrivals(model.name).expect():
             return await asyncio.get_running_loop().run_in_executor(

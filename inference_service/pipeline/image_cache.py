@@ -9,7 +9,7 @@ import numpy as np
 
 from inference_service.pipeline import segments
 from inference_service.pipeline.mask_input import MaskInputs, PhotoFills
-from inference_service.pipeline.preprocess import Preprocessing
+from inference_service.runtimes.metadata import Preprocessing
 
 
 class CachedImage:

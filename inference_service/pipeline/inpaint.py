@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from inference_service.errors import FailedPrecondition
-from inference_service.pipeline.preprocess import _RESAMPLING, Preprocessing, crop_offset, normalise, resized_size
+from inference_service.pipeline.preprocess import _RESAMPLING, crop_offset, normalise, resized_size
+from inference_service.runtimes.metadata import Preprocessing
 
 INPAINT_RADIUS_PX = 3  # the neighbourhood each filled pixel is taken from, at the model's scale
 

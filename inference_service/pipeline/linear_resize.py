@@ -11,7 +11,8 @@ import numpy as np
 from PIL import Image
 
 from inference_service.pipeline.masks import Box
-from inference_service.pipeline.preprocess import Preprocessing, source_crop_box
+from inference_service.pipeline.preprocess import source_crop_box
+from inference_service.runtimes.metadata import Preprocessing
 
 
 def _bilinear(x: np.ndarray) -> np.ndarray:

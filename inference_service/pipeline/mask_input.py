@@ -23,8 +23,9 @@ import numpy as np
 from inference_service.pipeline import inpaint, occlusion
 from inference_service.pipeline.linear_resize import ViewResize
 from inference_service.pipeline.masks import Box, Mask, decode_mask, read_mask
-from inference_service.pipeline.preprocess import (Preprocessing, apply_mask, fill_image, model_view, noise_seed,
-                                                   view_of_part, view_reach)
+from inference_service.pipeline.preprocess import (apply_mask, fill_image, model_view, noise_seed, view_of_part,
+                                                   view_reach)
+from inference_service.runtimes.metadata import Preprocessing
 from maskscope.fills import COLOURS
 
 # Masks (and their model inputs) kept per photo and model, to build the next mask's input on.

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from inference_service.errors import InvalidArgument
+from inference_service.runtimes.metadata import Preprocessing
 from maskscope.fills import COLOURS
 from maskscope.fills import NAMES as FILLS
 from maskscope.limits import MAX_ASPECT_RATIO
@@ -28,33 +27,11 @@ EXIF_ORIENTATION = 0x0112
 # error can say what the limit is, and the limit is the server's --max-image-pixels.
 Image.MAX_IMAGE_PIXELS = None
 
-_RESAMPLING = {
+_RESAMPLING = {  # a model's interpolation (runtimes.metadata.INTERPOLATIONS) as PIL's
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
     "nearest": Image.Resampling.NEAREST,
 }
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """A model's eval transforms: resize the shorter side, centre-crop, normalise."""
-
-    resize: int
-    crop: int
-    interpolation: str
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-
-    @functools.cached_property
-    def std_255(self) -> np.ndarray:
-        """std on 0-255 pixel values, 3 x 1 x 1."""
-        return np.asarray(self.std, np.float32).reshape(3, 1, 1) * 255
-
-    def __post_init__(self):
-        if self.interpolation not in _RESAMPLING:
-            raise ValueError(f"unknown interpolation {self.interpolation!r}; use one of {sorted(_RESAMPLING)}")
-        if self.crop > self.resize:
-            raise ValueError(f"crop {self.crop} is larger than resize {self.resize}")
 
 
 def decode_image(data: bytes, max_pixels: int) -> np.ndarray:

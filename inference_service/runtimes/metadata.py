@@ -1,4 +1,5 @@
-"""A model folder's metadata.json: labels, input, preprocessing, provenance and checksum."""
+"""A model folder's metadata.json: labels, input, preprocessing (its eval transforms), provenance
+and checksum."""
 
 from __future__ import annotations
 
@@ -8,12 +9,37 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from inference_service.pipeline.preprocess import Preprocessing
+import numpy as np
 
 METADATA_FILE = "metadata.json"
 MODEL_FILE = "model.onnx"
 FORMAT_VERSION = 1
 OUTPUTS = ("logits", "probabilities")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """A model's eval transforms: resize the shorter side, centre-crop, normalise."""
+
+    resize: int
+    crop: int
+    interpolation: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @functools.cached_property
+    def std_255(self) -> np.ndarray:
+        """std on 0-255 pixel values, 3 x 1 x 1."""
+        return np.asarray(self.std, np.float32).reshape(3, 1, 1) * 255
+
+    def __post_init__(self):
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(f"unknown interpolation {self.interpolation!r}; use one of {sorted(INTERPOLATIONS)}")
+        if self.crop > self.resize:
+            raise ValueError(f"crop {self.crop} is larger than resize {self.resize}")
+
+
 # ImageNet's 1,000 class names as torchvision has them, joined by newlines: a model with exactly
 # these labels gets the page's ImageNet-only help (the classes models give for masks themselves).
 IMAGENET_LABELS_SHA256 = "0b0f9fee7c952f257418d62aa701f023a9da13b443a14f5c4291e5724d92967c"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,29 +87,35 @@ def providers_for(options: RuntimeOptions) -> list:
     return [(TENSORRT, trt), *providers]
 
 
-# Where a model runs (runtime_plan), from what a GPU runner turned out to be.
-GPU_FAILED = "failed"  # starting a GPU runner raised
-ON_GPU, ON_CPU, ON_CPU_AFTER_GPU_FAILED, GPU_ERROR = "gpu", "cpu", "cpu, the GPU having failed", "the GPU's error"
+GPU_FAILED = "failed"  # what runtime_plan is told when starting a GPU runner raised
 
 
-def runtime_plan(options: RuntimeOptions, gpu: str | None) -> str:
-    """Where a model runs, from what was asked (`options`) and what a GPU runner turned out to be
-    (`gpu`: None where no GPU provider was there to try, GPU_FAILED where starting one raised, else
-    the provider its sessions really run on). A GPU that failed is given up for the CPU only where
-    nothing asked for it by name (device auto, fp32, no TensorRT), else its error stands
-    (GPU_ERROR). RuntimeError, saying what is missing, where what was asked cannot be had."""
-    fell_back = False
+class Runtime(enum.Enum):
+    """Where a model runs (runtime_plan)."""
+
+    GPU = "the GPU"
+    CPU = "the CPU"
+    CPU_INSTEAD = "the CPU, the GPU having failed to start"
+
+
+def runtime_plan(options: RuntimeOptions, gpu: str | None, name: str = "the model",
+                 failure: BaseException | None = None) -> Runtime:
+    """Where model `name` runs, from what was asked (`options`) and what a GPU runner turned out to
+    be (`gpu`: None where no GPU provider was there to try, GPU_FAILED where starting one raised
+    `failure`, else the provider its sessions really run on). A GPU that failed is given up for
+    the CPU only where nothing asked for it by name (device auto, fp32, no TensorRT), else its
+    failure stands; RuntimeError, saying what is missing, where what was asked cannot be had."""
     if gpu == GPU_FAILED:
         if options.device != "auto" or options.precision != "fp32" or options.tensorrt:
-            return GPU_ERROR
-        gpu, fell_back = None, True
+            raise failure or RuntimeError(f"{name}: onnxruntime could not start on the GPU")
+        return Runtime.CPU_INSTEAD
     on_gpu = gpu not in (None, CPU)  # onnxruntime may have fallen back to the CPU by itself
     if options.tensorrt and gpu != TENSORRT:
-        raise RuntimeError("--tensorrt: onnxruntime does not run the model on TensorRT; it needs TensorRT's "
+        raise RuntimeError(f"--tensorrt: onnxruntime does not run {name} on TensorRT; it needs TensorRT's "
                            "libraries (libnvinfer) where it can load them")
     if options.precision == "fp16" and not on_gpu:
         raise RuntimeError("--precision fp16 needs a GPU: onnxruntime's CPU provider runs half precision slowly")
-    return ON_GPU if on_gpu else ON_CPU_AFTER_GPU_FAILED if fell_back else ON_CPU
+    return Runtime.GPU if on_gpu else Runtime.CPU
 
 
 class OnnxModel:
@@ -142,12 +149,10 @@ class OnnxModel:
                 gpu = gpu_runner.provider
             except Exception as exc:
                 gpu, failure = GPU_FAILED, exc
-        plan = runtime_plan(options, gpu)
-        if plan == GPU_ERROR:
-            raise failure
-        if plan == ON_CPU_AFTER_GPU_FAILED:
+        plan = runtime_plan(options, gpu, self.name, failure)
+        if plan == Runtime.CPU_INSTEAD:
             log.warning("could not start onnxruntime with CUDA; using the CPU", exc_info=failure)
-        self.runner = gpu_runner if plan == ON_GPU else None
+        self.runner = gpu_runner if plan == Runtime.GPU else None
         if self.runner is None:
             cores = allowed_cores()
             plan = thread_plan(options.intra_op_threads, options.concurrent_batches, len(cores), cpu_limit(),

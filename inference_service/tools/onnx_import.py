@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_service.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
-from inference_service.runtimes.metadata import METADATA_FILE, MODEL_FILE, OUTPUTS, ModelMetadata, sha256_file
+from inference_service.pipeline.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from inference_service.runtimes.metadata import (METADATA_FILE, MODEL_FILE, OUTPUTS, ModelMetadata, Preprocessing,
+                                                 sha256_file)
 
 RESIZE_OVER_CROP = 256 / 224  # torchvision's usual eval transform: resize to 256, crop 224
 BATCH = "batch"

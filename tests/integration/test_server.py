@@ -5,7 +5,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from inference_service.frontdoor.server import create_server, set_serving
+from inference_service.frontdoor.server import create_server, credentials_from_args, set_serving
+from inference_service.settings import build_parser
 
 
 class NoService:
@@ -27,3 +28,9 @@ async def test_a_port_in_use_is_an_error_and_health_says_what_it_is_told():
                     assert (await stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)).status == status
     finally:
         await server.stop(None)
+
+
+def test_tls_needs_both_files():
+    with pytest.raises(SystemExit, match="go together"):
+        credentials_from_args(build_parser().parse_args(["--tls-cert-file", "server.crt"]))
+    assert credentials_from_args(build_parser().parse_args([])) is None

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from inference_service.batching.batcher import BULK, INTERACTIVE, Arrivals, BatchStats, Deferred
+from inference_service.batching.postprocess import rank
 from inference_service.errors import InvalidArgument, NotFound
 from inference_service.export import ARCHITECTURES
-from inference_service.pipeline.classification import (IN_A_PREPROCESSING_THREAD, IN_THE_WORKER, NOW,
-                                                       ClassificationService, _all_or_none, input_made, prepare)
-from inference_service.pipeline.postprocess import rank
+from inference_service.pipeline.classification import ClassificationService, Made, _all_or_none, input_made, prepare
 from inference_service.runtimes.metadata import ModelMetadata
 from inference_service.runtimes.models import Catalog, ServedModel
 from maskscope.v1 import classifier_pb2 as pb
@@ -40,16 +39,14 @@ class RecordingQueues:
         return rank(probabilities, 5)[0], BatchStats(1, 0.0, 0.001)
 
 
-@pytest.mark.parametrize("cached, cheap, worker_makes_inputs, where", [
-    (False, False, True, IN_A_PREPROCESSING_THREAD),   # a new photo: decoded first
-    (False, False, False, IN_A_PREPROCESSING_THREAD),
-    (True, False, True, IN_A_PREPROCESSING_THREAD),    # cached, but a first view, fill or inpaint to make
-    (True, False, False, IN_A_PREPROCESSING_THREAD),
-    (True, True, True, IN_THE_WORKER),                 # only the mask is new, on the CPU
-    (True, True, False, NOW),                          # ... on a GPU, whose worker must keep it fed
+@pytest.mark.parametrize("cheap, worker_makes_inputs, where", [
+    (False, True, Made.IN_A_PREPROCESSING_THREAD),   # a photo to decode, a first view, fill or inpaint to make
+    (False, False, Made.IN_A_PREPROCESSING_THREAD),
+    (True, True, Made.IN_THE_WORKER),                # only the mask is new, on the CPU
+    (True, False, Made.NOW),                         # ... on a GPU, whose worker must keep it fed
 ])
-def test_where_a_model_input_is_made(cached, cheap, worker_makes_inputs, where):
-    assert input_made(cached, cheap, worker_makes_inputs) == where
+def test_where_a_model_input_is_made(cheap, worker_makes_inputs, where):
+    assert input_made(cheap, worker_makes_inputs) == where
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ def section(text: str, heading: str) -> str:
     return text[start:end if end >= 0 else None]
 
 
-def test_every_server_flag_is_in_the_readme_table():
+def test_every_inference_flag_is_in_the_operators_table_with_its_default():
     rows = dict(re.findall(FLAG_ROW, section(OPERATING, "## The inference service's flags"), flags=re.M))
     for action in build_parser()._actions:
         flag = next((s for s in action.option_strings if s.startswith("--") and s != "--help"), None)
@@ -57,6 +57,11 @@ def test_the_layout_names_every_module_and_only_modules_that_exist():
     modules = {p.name for folder in ("inference_service", "web_client", "web_client/study", "maskscope")
                for p in (root / folder).glob("*.py") if p.name not in ("__init__.py", "__main__.py")}
     modules |= {p.name for p in (root / "inference_service").glob("*/*.py") if p.name != "__init__.py"}
+    # The service's sub-packages are the path a request takes: each of their modules in its folder.
+    in_folders = {f"{p.parent.name}/{p.name}" for p in (root / "inference_service").glob("*/*.py")
+                  if p.name != "__init__.py"}
+    assert in_folders - set(re.findall(r"`([a-z_]+/[a-z_]+\.py)`", layout)) == set(), \
+        "service modules the Layout does not name in their folder"
     modules |= {p.name for p in (root / "web_client/static/js").glob("*.js")}
     assert modules - named == set(), "modules the README's Layout does not name"
     assert named - modules == set(), "names of modules that do not exist"

@@ -3,10 +3,10 @@
 import numpy as np
 
 from inference_service.pipeline.image_cache import CachedImage, ImageCache, budget_bytes
-from maskscope.photos import photo_id
 from inference_service.pipeline.mask_input import RECENT_MASKS
 from inference_service.pipeline.masks import encode_png
-from inference_service.pipeline.preprocess import Preprocessing
+from inference_service.runtimes.metadata import Preprocessing
+from maskscope.photos import photo_id
 
 
 def entry(seed: int, side: int = 10) -> CachedImage:

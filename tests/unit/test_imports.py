@@ -62,3 +62,21 @@ def test_no_import_cycles(package):
     for name in graph:  # a package imports nothing of its modules by being their parent
         graph[name] = {m for m in graph[name] if not name.startswith(m + ".")}
     assert cycle(graph) is None, f"an import cycle: {' -> '.join(cycle(graph))}"
+
+
+def test_the_services_parts_import_down_the_path_of_a_request_never_back_up_it():
+    """Counted by part (a sub-package, or a module at the top), the service's imports have no
+    cycle either: frontdoor imports pipeline, pipeline batching, batching runtimes; never back."""
+    files = list((ROOT / "inference_service").rglob("*.py"))
+    known = {module_name(p) for p in files}
+
+    def part(name: str) -> str:
+        return ".".join(name.split(".")[:2])
+    graph: dict[str, set[str]] = {}
+    for p in files:
+        source = part(module_name(p))
+        graph.setdefault(source, set()).update(part(m) for m in imports_of(p, known) if part(m) != source)
+    graph.pop("inference_service", None)
+    for targets in graph.values():
+        targets.discard("inference_service")
+    assert cycle(graph) is None, f"parts that import each other: {' -> '.join(cycle(graph))}"

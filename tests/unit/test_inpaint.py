@@ -3,7 +3,8 @@
 import numpy as np
 
 from inference_service.pipeline import inpaint
-from inference_service.pipeline.preprocess import Preprocessing, crop_offset
+from inference_service.pipeline.preprocess import crop_offset
+from inference_service.runtimes.metadata import Preprocessing
 
 SPEC = Preprocessing(resize=32, crop=24, interpolation="bilinear", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 

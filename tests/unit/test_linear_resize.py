@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from inference_service.pipeline.linear_resize import ViewResize
-from inference_service.pipeline.preprocess import Preprocessing, source_crop_box
+from inference_service.pipeline.preprocess import source_crop_box
+from inference_service.runtimes.metadata import Preprocessing
 
 
 @pytest.mark.parametrize("interpolation", ["bilinear", "bicubic", "nearest"])

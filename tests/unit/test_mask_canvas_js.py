@@ -5,7 +5,8 @@ import json
 import pytest
 
 from inference_service.export import ARCHITECTURES
-from inference_service.pipeline.preprocess import Preprocessing, source_crop_box
+from inference_service.pipeline.preprocess import source_crop_box
+from inference_service.runtimes.metadata import Preprocessing
 from tests.js import needs_node, run_js
 
 pytestmark = needs_node

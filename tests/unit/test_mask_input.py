@@ -6,9 +6,9 @@ from PIL import Image
 
 from inference_service.export import ARCHITECTURES
 from inference_service.pipeline import mask_input
-from maskscope.photos import photo_id
 from inference_service.pipeline.mask_input import CHEAP_MAX_MASK_BYTES, MaskInputs, PhotoFills
 from inference_service.pipeline.preprocess import apply_mask, to_model_input
+from maskscope.photos import photo_id
 from tests.conftest import png_bytes
 from tests.unit.test_preprocess import encode, torchvision_reference
 

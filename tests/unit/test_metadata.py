@@ -4,8 +4,7 @@ import dataclasses
 
 import pytest
 
-from inference_service.pipeline.preprocess import Preprocessing
-from inference_service.runtimes.metadata import IMAGENET, ModelMetadata, labels_sha256
+from inference_service.runtimes.metadata import IMAGENET, ModelMetadata, Preprocessing, labels_sha256
 
 
 def metadata(**changes) -> ModelMetadata:

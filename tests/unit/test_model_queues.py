@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from inference_service.batching.model_queues import CPU_BULK_BATCH_SIZE, BatchLimits, ModelQueues, infer_and_rank
-from inference_service.pipeline.postprocess import softmax
+from inference_service.batching.postprocess import softmax
 from inference_service.runtimes.models import ModelRegistry, RuntimeOptions
 
 LITE0 = "efficientnet-lite0"

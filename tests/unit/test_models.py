@@ -125,23 +125,23 @@ def test_a_gpu_that_onnxruntime_cannot_use_falls_back_to_the_cpu_only_when_auto(
 
 
 @pytest.mark.parametrize("device, precision, tensorrt, gpu, plan", [
-    ("auto", "fp32", False, None, models.ON_CPU),                      # no GPU provider to try
-    ("auto", "fp32", False, models.CUDA, models.ON_GPU),
-    ("auto", "fp32", False, models.CPU, models.ON_CPU),                # onnxruntime fell back by itself
-    ("auto", "fp32", False, models.GPU_FAILED, models.ON_CPU_AFTER_GPU_FAILED),
-    ("cuda", "fp32", False, models.GPU_FAILED, models.GPU_ERROR),      # asked for by name: its error stands
-    ("auto", "fp16", False, models.GPU_FAILED, models.GPU_ERROR),
-    ("auto", "fp32", True, models.GPU_FAILED, models.GPU_ERROR),
-    ("auto", "fp16", False, models.CUDA, models.ON_GPU),
-    ("auto", "fp32", True, models.TENSORRT, models.ON_GPU),
-    ("auto", "fp32", True, models.CUDA, "--tensorrt: onnxruntime does not run the model on TensorRT"),
+    ("auto", "fp32", False, None, models.Runtime.CPU),                 # no GPU provider to try
+    ("auto", "fp32", False, models.CUDA, models.Runtime.GPU),
+    ("auto", "fp32", False, models.CPU, models.Runtime.CPU),           # onnxruntime fell back by itself
+    ("auto", "fp32", False, models.GPU_FAILED, models.Runtime.CPU_INSTEAD),
+    ("cuda", "fp32", False, models.GPU_FAILED, "no libcudnn"),  # asked for by name: its own error stands
+    ("auto", "fp16", False, models.GPU_FAILED, "no libcudnn"),
+    ("auto", "fp32", True, models.GPU_FAILED, "no libcudnn"),
+    ("auto", "fp16", False, models.CUDA, models.Runtime.GPU),
+    ("auto", "fp32", True, models.TENSORRT, models.Runtime.GPU),
+    ("auto", "fp32", True, models.CUDA, "--tensorrt: onnxruntime does not run lite0 on TensorRT"),
     ("auto", "fp16", False, None, "--precision fp16 needs a GPU"),
     ("auto", "fp16", False, models.CPU, "--precision fp16 needs a GPU"),
 ])
 def test_where_a_model_runs(device, precision, tensorrt, gpu, plan):
     options = models.RuntimeOptions(device=device, precision=precision, tensorrt=tensorrt)
-    if plan.startswith("--"):
+    if isinstance(plan, str):
         with pytest.raises(RuntimeError, match=plan):
-            models.runtime_plan(options, gpu)
+            models.runtime_plan(options, gpu, "lite0", RuntimeError("no libcudnn"))
     else:
-        assert models.runtime_plan(options, gpu) == plan
+        assert models.runtime_plan(options, gpu, "lite0") == plan

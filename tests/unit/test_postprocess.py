@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from inference_service.pipeline.postprocess import rank, softmax, top_k
+from inference_service.batching.postprocess import rank, softmax, top_k
 
 
 def test_softmax_is_stable_and_sums_to_one():

@@ -8,12 +8,13 @@ from PIL import Image
 
 from inference_service.errors import InvalidArgument
 from inference_service.export import ARCHITECTURES
-from inference_service.pipeline.preprocess import (IMAGENET_MEAN_RGB, Preprocessing, apply_mask, decode_image,
-                                                   fill_image, model_view, normalise, resized_size, source_crop_box,
-                                                   to_model_input, view_reach)
+from inference_service.pipeline.preprocess import (IMAGENET_MEAN_RGB, apply_mask, decode_image, fill_image, model_view,
+                                                   normalise, resized_size, source_crop_box, to_model_input, view_reach)
+from inference_service.runtimes.metadata import Preprocessing
+from maskscope.limits import MAX_IMAGE_PIXELS
 from tests.conftest import png_bytes
 
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = MAX_IMAGE_PIXELS
 
 
 def encode(image: Image.Image, fmt="PNG", **kwargs) -> bytes:
@@ -150,3 +151,9 @@ def test_the_view_is_made_from_only_the_part_the_model_sees(interpolation, width
     outside[:top] = outside[bottom:] = 0
     outside[:, :left] = outside[:, right:] = 0
     np.testing.assert_array_equal(model_view(outside, spec), model_view(rgb, spec))
+
+
+def test_every_interpolation_a_model_may_name_is_one_pil_resizes_with():
+    from inference_service.pipeline.preprocess import _RESAMPLING
+    from inference_service.runtimes.metadata import INTERPOLATIONS
+    assert set(INTERPOLATIONS) == set(_RESAMPLING)

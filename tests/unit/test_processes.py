@@ -2,6 +2,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,4 +29,9 @@ def test_proc_readers_on_this_process():
     before = processes.cpu_seconds(me)
     sum(i * i for i in range(2_000_000))
     assert processes.cpu_seconds(me) > before
-    assert isinstance(processes.children(me), list)
+    child = processes.start_logged(["-c", "import time; time.sleep(30)"], Path(os.devnull))
+    try:
+        assert child.pid in processes.children(me)
+    finally:
+        processes.stop_process(child)
+    assert child.pid not in processes.children(me)

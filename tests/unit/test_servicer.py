@@ -29,9 +29,10 @@ class Service:
 
     def __init__(self):
         self.catalog = type("Catalog", (), {"default": "m", "models": {"m": None}})()
-        self.metrics, self.answered, self.held = Metrics(), [], None
+        self.metrics, self.answered, self.held, self.entered = Metrics(), [], None, 0
 
     async def classify(self, request, deadline=None):
+        self.entered += 1
         if self.held is not None:
             await self.held.wait()
         if request.sequence == 13:
@@ -68,13 +69,21 @@ async def test_a_stream_answers_the_newest_and_a_bad_request_does_not_end_it():
         async for answer in ClassifierServicer(service).ClassifyStream(requests(), Context()):
             answers.append(answer)
     reading = asyncio.ensure_future(read())
+
+    async def until(condition):
+        for _ in range(500):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("waited 5 s")
     await queue.put(pb.ClassifyRequest(sequence=1))
-    await asyncio.sleep(0.05)  # 1 is in the service, held
+    await until(lambda: service.entered == 1)  # 1 is in the service, held
     for sequence in (2, 3, 13):
         await queue.put(pb.ClassifyRequest(sequence=sequence))
-    await asyncio.sleep(0.05)
+    await until(queue.empty)
+    await asyncio.sleep(0.01)  # the reader has taken 13, the newest
     service.held.set()
-    await asyncio.sleep(0.05)
+    await until(lambda: len(answers) == 2)
     await queue.put(pb.ClassifyRequest(sequence=4))
     await queue.put(None)
     await asyncio.wait_for(reading, 5)

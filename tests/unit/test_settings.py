@@ -2,8 +2,7 @@
 
 import pytest
 
-from inference_service.settings import (batch_limits_from_args, build_parser, credentials_from_args,
-                                        limits_from_args, runtime_options_from_args)
+from inference_service.settings import batch_limits_from_args, build_parser, limits_from_args, runtime_options_from_args
 from maskscope.limits import MAX_IMAGE_PIXELS, UPLOAD_MB
 
 
@@ -18,9 +17,3 @@ def test_the_defaults_are_the_shared_limits_and_the_flags_make_the_settings(monk
     assert limits_from_args(args).image_cache_bytes == 64 << 20
     runtime = runtime_options_from_args(args)
     assert runtime.precision == "fp16" and runtime.concurrent_batches == 3
-
-
-def test_tls_needs_both_files():
-    with pytest.raises(SystemExit, match="go together"):
-        credentials_from_args(build_parser().parse_args(["--tls-cert-file", "server.crt"]))
-    assert credentials_from_args(build_parser().parse_args([])) is None

@@ -17,28 +17,12 @@ class StoreError(ValueError):
     status = 400
 
 
-class UnknownStudy(StoreError):
-    status = 404
-
-
-class UnknownParticipant(StoreError):
-    status = 404
-
-
 class Finished(StoreError):
     status = 409
 
 
 class AlreadyAnswered(StoreError):
     status = 409
-
-
-class TooLarge(StoreError):
-    status = 413
-
-
-class TooMany(StoreError):
-    status = 429
 
 
 def check_step(study, kind: str, step: int) -> None:

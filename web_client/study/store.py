@@ -21,8 +21,7 @@ import sqlalchemy as sa
 from web_client.limits import MAX_EVENT_BYTES, MAX_SMALL_EVENT_BYTES, Limits
 from web_client.study import protocol
 from web_client.study.definition import Study, parse
-from web_client.study.protocol import (ANSWER_KINDS, AlreadyAnswered, Finished, StoreError, TooLarge,  # noqa: F401
-                                       TooMany, UnknownParticipant, UnknownStudy)
+from web_client.study.protocol import ANSWER_KINDS, AlreadyAnswered, Finished, StoreError  # noqa: F401 (the store's errors)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MASK_KINDS = ("map", "classify")  # may carry a mask: MAX_EVENT_BYTES; the rest MAX_SMALL_EVENT_BYTES
@@ -112,6 +111,22 @@ def _decoded_size(mask_b64, expected: tuple[int, int] | None) -> tuple[int, int]
             return image.size
     except Exception:  # noqa: BLE001: whatever PIL makes of a damaged file (OSError, SyntaxError...)
         return None
+
+
+class UnknownStudy(StoreError):
+    status = 404
+
+
+class UnknownParticipant(StoreError):
+    status = 404
+
+
+class TooLarge(StoreError):
+    status = 413
+
+
+class TooMany(StoreError):
+    status = 429
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ export const getFaithfulness = (body) => postJson("/api/faithfulness", body);
 export const getModels = (labels = false) => request(labels ? "/api/models?labels=1" : "/api/models");
 export const getSamples = () => request("/api/samples");
 export const getHealth = () => request("/api/health");
-// What the web app takes: {upload_bytes, live_message_bytes}.
+// What the web app takes: {upload_bytes (the page checks a photo against it), live_message_bytes}.
 export const getLimits = () => request("/api/limits");
 // A photo the web app serves (a sample, a study's photo), as a Blob.
 export const getPhoto = async (url) => (await send(url)).blob();

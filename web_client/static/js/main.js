@@ -654,6 +654,6 @@ ui.mapLegend.querySelector(".scale").style.background = mapGradient();
 document.querySelector(".swatch.paint").style.background = PAINT_SWATCH;
 painter.setBrushSize(Number(ui.brush.value));
 updateButtons();
-await loadLimits();
+loadLimits(); // beside the rest: the web app checks every upload itself until these arrive
 await loadModels();
 await loadSamples();
