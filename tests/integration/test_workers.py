@@ -133,7 +133,9 @@ def test_sigterm_lets_every_front_end_finish_its_in_flight_requests(model_dir, p
         server.wait_until_refusing(processes=2)
         with pytest.raises(grpc.RpcError) as refused:  # new work is refused while the old finishes
             pb_grpc.ClassifierStub(channels[0]).Classify(pb.ClassifyRequest(image=photo_png["coffee"]), timeout=5)
-        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        # Refused either way: UNAVAILABLE, or CANCELLED when it reached a front-end as it stopped
+        # (gRPC cancels calls not yet handed to a handler when a server stops: docs/reliability.md).
+        assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
         assert [f.result().sequence for f, _ in in_flight] == [i for _, i in in_flight]
         assert server.process.wait(60) == 0
         assert not frontend_pids(server) and "stopped" in server.log()
