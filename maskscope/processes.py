@@ -75,10 +75,11 @@ def start_inference(model_dir: Path, log_path: Path, *args: str) -> tuple[subpro
     return process, address
 
 
-def start_web(inference_address: str, log_path: Path, *args: str) -> tuple[subprocess.Popen, str]:
+def start_web(inference_address: str, log_path: Path, *args: str, env: dict | None = None
+              ) -> tuple[subprocess.Popen, str]:
     """`python -m web_client` on a free loopback port, once it serves: (process, its URL)."""
     process = start_logged(["-m", "web_client", "--host", "127.0.0.1", "--port", "0",
-                            "--inference-addr", inference_address, *args], log_path)
+                            "--inference-addr", inference_address, *args], log_path, env)
     try:
         url = wait_for_log(process, log_path, r"web page on (http://127\.0\.0\.1:\d+/)")
     except BaseException:

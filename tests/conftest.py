@@ -126,10 +126,8 @@ class WebServer:
     """`python -m web_client` as a subprocess on a free loopback port."""
 
     def __init__(self, inference_address: str, *extra_args: str, env: dict | None = None):
-        self.process, self.log_path = start_logged(
-            "web", ["-m", "web_client", "--host", "127.0.0.1", "--port", "0", "--inference-addr", inference_address,
-                    *extra_args], env)
-        self.url = wait_for_log(self.process, self.log_path, r"web page on (http://127\.0\.0\.1:\d+/)")
+        self.log_path = ARTIFACTS / "logs" / f"web-{time.time_ns()}.log"
+        self.process, self.url = processes.start_web(inference_address, self.log_path, *extra_args, env=env)
 
     def log(self) -> str:
         return self.log_path.read_text()

@@ -265,16 +265,12 @@ def photo_bytes(photo: str) -> bytes:
 
 @functools.lru_cache(maxsize=256)
 def _photo_size(samples_dir: Path, photo: str) -> tuple[int, int]:
-    sample = samples_dir / f"{photo}.jpg"
-    return photo_from_file((sample if sample.exists() else Path(photo)).read_bytes()).size
+    return photo_from_file(photo_bytes(photo)).size  # samples_dir: the key (photo_bytes reads it from the app)
 
 
 def photo_size(photo: str) -> tuple[int, int]:
     """A study photo's width and height as the service sees it (upright): its maps' size."""
-    try:
-        return _photo_size(current_app.config["SAMPLES_DIR"], photo)
-    except OSError as exc:
-        raise StoreError(f"photo {photo!r}: neither a sample nor a readable file ({exc.strerror})") from None
+    return _photo_size(current_app.config["SAMPLES_DIR"], photo)
 
 
 def model_view(study, photo: str) -> ModelView:
