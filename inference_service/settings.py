@@ -35,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
              help="most bulk requests (Explain's occluded copies, replays) in one model run (0: 1 on the CPU, "
                   "where a painter would wait for a whole batch; --max-batch-size on a GPU, where bulk fills every run)")
     add_flag(parser, "--concurrent-explains", type=int, default=2,
-             help="occlusion maps computed at once, per model; more wait their turn")
+             help="occlusion maps and region searches computed at once, per model; more wait their turn")
+    add_flag(parser, "--search-classifications", type=int, default=2000,
+             help="copies a region search (Search) may classify when its request names no budget")
+    add_flag(parser, "--max-search-classifications", type=int, default=4096,
+             help="the most copies one region search may classify, whatever its request asks")
     add_flag(parser, "--max-queue-size", type=int, default=256,
              help="requests queued per model before new ones are refused with RESOURCE_EXHAUSTED")
     add_flag(parser, "--max-receive-mb", type=float, default=UPLOAD_MB, help="largest request message, in MiB")
@@ -95,6 +99,8 @@ def print_env(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
 
 def limits_from_args(args: argparse.Namespace) -> Limits:
     return Limits(concurrent_explains=args.concurrent_explains, max_image_pixels=args.max_image_pixels,
+                  search_classifications=args.search_classifications,
+                  max_search_classifications=args.max_search_classifications,
                   image_cache_bytes=int(args.image_cache_mb * MB), preprocess_workers=args.preprocess_workers)
 
 

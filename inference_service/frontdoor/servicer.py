@@ -94,8 +94,19 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
         return pb.ClassifyResponse(sequence=request.sequence, error=pb.Error(code=code.value[0], message=message))
 
     async def Explain(self, request, context):
+        async for response in self._streamed(request, context, self._service.explain(request, _deadline(context)),
+                                             "explain this image"):
+            yield response
+
+    async def Search(self, request, context):
+        async for response in self._streamed(request, context, self._service.search(request, _deadline(context)),
+                                             "search this image's regions"):
+            yield response
+
+    async def _streamed(self, request, context, responses, what: str):
+        """A server-streaming call's responses, with its failures as status codes."""
         try:
-            async for response in self._service.explain(request, _deadline(context)):
+            async for response in responses:
                 yield response
         except RequestError as exc:
             self._count(request, exc.code)
@@ -104,9 +115,9 @@ class ClassifierServicer(pb_grpc.ClassifierServicer):
             self._count(request, grpc.StatusCode.CANCELLED)
             raise
         except Exception:
-            log.exception("Explain failed")
+            log.exception("%s failed", type(request).__name__.removesuffix("Request"))
             self._count(request, grpc.StatusCode.INTERNAL)
-            await context.abort(grpc.StatusCode.INTERNAL, "the server failed to explain this image; see its log")
+            await context.abort(grpc.StatusCode.INTERNAL, f"the server failed to {what}; see its log")
         self._count(request, grpc.StatusCode.OK)
 
     async def Segments(self, request, context):

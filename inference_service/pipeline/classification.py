@@ -15,12 +15,13 @@ import numpy as np
 
 from inference_service.batching.batcher import BULK, INTERACTIVE, Deferred
 from inference_service.batching.model_queues import Queues
-from inference_service.batching.postprocess import DEFAULT_TOP_K
+from inference_service.batching.postprocess import DEFAULT_TOP_K, top_k
 from inference_service.errors import InvalidArgument, NotFound
 from inference_service.metrics import Metrics
-from inference_service.pipeline import occlusion
+from inference_service.pipeline import occlusion, region_search
 from inference_service.pipeline.image_cache import CachedImage, ImageCache
 from inference_service.pipeline.preprocess import decode_image, source_crop_box
+from inference_service.pipeline.region_inputs import RegionInputs, read_labels
 from inference_service.runtimes.models import ServedModel
 from maskscope.fills import NAME_OF as FILL_NAMES
 from maskscope.limits import MAX_IMAGE_PIXELS
@@ -31,6 +32,7 @@ from maskscope.v1 import classifier_pb2 as pb
 # and building the next chunk overlaps running this one.
 EXPLAIN_CHUNK = 32
 PRIORITIES = {pb.PRIORITY_INTERACTIVE: INTERACTIVE, pb.PRIORITY_BULK: BULK}
+DEFAULT_KEEP_SHARE = 0.9  # Sufficient Input Subsets' threshold (Carter et al., AISTATS 2019)
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,14 @@ class Limits:
     max_image_pixels: int = MAX_IMAGE_PIXELS
     image_cache_bytes: int = 512 << 20
     preprocess_workers: int = 2
-    concurrent_explains: int = 2  # per model; more wait their turn, so painters keep most of the queue
+    concurrent_explains: int = 2  # maps and searches per model; more wait their turn, so painters keep most of the queue
+    search_classifications: int = 2000  # a search's budget when its request names none
+    max_search_classifications: int = 4096
+
+    def __post_init__(self):
+        if not 1 <= self.search_classifications <= self.max_search_classifications:
+            raise ValueError("the default search budget must be between 1 and the maximum; got "
+                             f"{self.search_classifications} and {self.max_search_classifications}")
 
 
 class Made(enum.Enum):
@@ -192,6 +201,89 @@ class ClassificationService:
         image, (count, labels) = await asyncio.get_running_loop().run_in_executor(self._preprocess_pool, find)
         return pb.SegmentsResponse(image_id=image.image_id, image_width=image.width, image_height=image.height,
                                    count=count, labels=labels)
+
+    async def search(self, request: pb.SearchRequest, deadline: float | None = None):
+        """Yields SearchResponses: progress after each chunk of copies, then the result.
+
+        Shares the per-model slots of `explain` (at most `concurrent_explains` bulk jobs at once);
+        every copy is a bulk request, so painters' requests run first.
+        """
+        model = self.catalog.get(request.model)
+        goal, budget, share = self._search_terms(request, len(model.metadata.labels))
+        async with self._explain_slots[model.name]:
+            async for response in self._search(request, model, goal, budget, share, deadline):
+                yield response
+
+    def _search_terms(self, request: pb.SearchRequest, num_labels: int) -> tuple[region_search.Goal, int, float]:
+        """The request's goal, budget and keep share, checked."""
+        if request.HasField("class_index") and not 0 <= request.class_index < num_labels:
+            raise InvalidArgument(f"class_index must be between 0 and {num_labels - 1}; got {request.class_index}")
+        _check_fill(request.fill)
+        goals = {pb.SEARCH_GOAL_UNSPECIFIED: region_search.Goal.FLIP, pb.SEARCH_GOAL_FLIP: region_search.Goal.FLIP,
+                 pb.SEARCH_GOAL_KEEP: region_search.Goal.KEEP}
+        if request.goal not in goals:
+            raise InvalidArgument(f"unknown goal {request.goal}; use one of {sorted(goals)}")
+        most = self.limits.max_search_classifications
+        if not 0 <= request.max_classifications <= most:
+            raise InvalidArgument(f"max_classifications must be between 1 and {most} (0: the server's default, "
+                                  f"{self.limits.search_classifications}); got {request.max_classifications}")
+        if not 0 <= request.keep_share <= 1:  # NaN fails too
+            raise InvalidArgument(f"keep_share must be between 0 and 1 (0: {DEFAULT_KEEP_SHARE}); "
+                                  f"got {request.keep_share}")
+        return (goals[request.goal], request.max_classifications or self.limits.search_classifications,
+                request.keep_share or DEFAULT_KEEP_SHARE)
+
+    async def _search(self, request: pb.SearchRequest, model: ServedModel, goal: region_search.Goal, budget: int,
+                      share: float, deadline: float | None):
+        labels, spec = model.metadata.labels, model.metadata.preprocessing
+        loop = asyncio.get_running_loop()
+
+        def regions() -> tuple[CachedImage, RegionInputs]:
+            image = self._image(request)
+            label_image = (read_labels(request.regions, image.width, image.height) if request.regions
+                           else image.region_labels())
+            return image, RegionInputs(image, spec, label_image, request.mask, FILL_NAMES[request.fill])
+
+        image, inputs = await loop.run_in_executor(self._preprocess_pool, regions)
+
+        def submit(x):
+            return self.queues.submit(model.name, x, deadline, BULK)
+
+        async def classify(hidden_sets: list[frozenset]) -> list[np.ndarray]:
+            copies = await loop.run_in_executor(self._preprocess_pool,
+                                                lambda: [inputs.input_for(h) for h in hidden_sets])
+            return [ranked.probabilities for ranked, _ in await _all_or_none([submit(x) for x in copies])]
+
+        base = (await submit(inputs.base))[0].probabilities
+        class_index = request.class_index if request.HasField("class_index") else int(np.argmax(base))
+        target = region_search.Target(goal, class_index, share * float(base[class_index]))
+        progress: asyncio.Queue = asyncio.Queue()
+        search = region_search.RegionSearch(target, inputs.areas, inputs.searchable, inputs.reaching, base, classify,
+                                            budget, lambda done, best: progress.put_nowait((done, best)))
+        task = asyncio.ensure_future(search.run())
+        task.add_done_callback(lambda _: progress.put_nowait(None))
+        try:
+            while (step := await progress.get()) is not None:
+                yield pb.SearchResponse(done=step[0], budget=budget, best_area=step[1] or 0.0)
+            found = await task
+        finally:
+            task.cancel()
+        hidden = b""
+        if found.regions is not None:  # keep: everything but what it keeps, outside the crop too
+            kept_or_hidden = frozenset(found.regions)
+            if goal is region_search.Goal.KEEP:
+                kept_or_hidden = frozenset(range(inputs.count)) - kept_or_hidden
+            hidden = await loop.run_in_executor(self._preprocess_pool, inputs.hidden_png, kept_or_hidden)
+        after = found.probabilities
+        yield pb.SearchResponse(done=found.classifications, budget=budget, best_area=found.area, result=pb.SearchResult(
+            goal=request.goal or pb.SEARCH_GOAL_FLIP, found=found.regions is not None, regions=found.regions or (),
+            area=found.area, minimal=found.minimal, class_index=class_index, label=labels[class_index],
+            base_probability=float(base[class_index]),
+            predictions=[] if after is None else [pb.Prediction(class_index=i, label=labels[i], probability=p)
+                                                  for i, p in top_k(after, DEFAULT_TOP_K)],
+            probability=0.0 if after is None else float(after[class_index]), hidden=hidden,
+            classifications=found.classifications, region_count=len(inputs.searchable), model=model.name,
+            image_id=image.image_id, image_width=image.width, image_height=image.height))
 
     def _image(self, request) -> CachedImage:
         """The request's image (its `source`: an image or an image_id), from the cache if there."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import collections
+import io
 import threading
 
 import numpy as np
+from PIL import Image
 
 from inference_service.pipeline import segments
 from inference_service.pipeline.mask_input import MaskInputs, PhotoFills
@@ -45,6 +47,11 @@ class CachedImage:
                 labels = segments.regions(self.rgb)
                 self._regions = int(labels.max()) + 1, segments.labels_png(labels)
             return self._regions
+
+    def region_labels(self) -> np.ndarray:
+        """The photo's regions as an H x W uint8 array of region numbers."""
+        with Image.open(io.BytesIO(self.regions()[1])) as labels:
+            return np.asarray(labels)
 
     def held_bytes(self) -> int:
         """What it holds besides its pixels, as made so far."""

@@ -110,7 +110,7 @@ class MaskInputs:
         """The model input (3 x crop x crop float32) of the photo with `mask` hidden by `fill`
         (or, with keep_painted, everything else hidden). Do not modify it: it may be shared."""
         if fill == "inpaint":
-            return inpaint.inpainted_input(self._resized_photo(), self._hole(mask, keep_painted), self.spec)
+            return inpaint.inpainted_input(self.resized_photo(), self.hole(mask, keep_painted), self.spec)
         with self._lock:
             first, self._seen = not self._seen, True
         if not mask:
@@ -188,7 +188,7 @@ class MaskInputs:
     def occluded_inputs(self, mask: bytes, fill: str, keep_painted: bool, cells: list[tuple[int, int]], patch: int):
         """The masked input, then one copy per cell with a patch x patch square hidden by `fill`."""
         if fill == "inpaint":
-            small, hole = self._resized_photo(), self._hole(mask, keep_painted)
+            small, hole = self.resized_photo(), self.hole(mask, keep_painted)
             yield inpaint.inpainted_input(small, hole, self.spec)
             for y, x in cells:
                 yield occlusion.occlude_inpainted(small, hole, self.spec, y, x, patch)
@@ -198,15 +198,15 @@ class MaskInputs:
         for y, x in cells:
             yield occlusion.occlude(base, fill_view, y, x, patch)
 
-    def _resized_photo(self) -> np.ndarray:
+    def resized_photo(self) -> np.ndarray:
         """The whole photo at the model's resize (uint8), where inpainting happens; computed once."""
         if self._resized is None:
             self._resized = inpaint.resized_image(self.rgb, self.spec)
         return self._resized
 
-    def _hole(self, mask: bytes, keep_painted: bool) -> np.ndarray:
+    def hole(self, mask: bytes, keep_painted: bool) -> np.ndarray:
         """What the inpaint fill fills, at the resized size (bool)."""
-        small = self._resized_photo()
+        small = self.resized_photo()
         if mask:
             hole = inpaint.resized_hole(decode_mask(mask, self.width, self.height), (small.shape[1], small.shape[0]))
         else:

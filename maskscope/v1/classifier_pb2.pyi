@@ -20,6 +20,12 @@ class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PRIORITY_INTERACTIVE: _ClassVar[Priority]
     PRIORITY_BULK: _ClassVar[Priority]
+
+class SearchGoal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_GOAL_UNSPECIFIED: _ClassVar[SearchGoal]
+    SEARCH_GOAL_FLIP: _ClassVar[SearchGoal]
+    SEARCH_GOAL_KEEP: _ClassVar[SearchGoal]
 FILL_UNSPECIFIED: Fill
 FILL_GRAY: Fill
 FILL_BLACK: Fill
@@ -28,6 +34,9 @@ FILL_NOISE: Fill
 FILL_INPAINT: Fill
 PRIORITY_INTERACTIVE: Priority
 PRIORITY_BULK: Priority
+SEARCH_GOAL_UNSPECIFIED: SearchGoal
+SEARCH_GOAL_FLIP: SearchGoal
+SEARCH_GOAL_KEEP: SearchGoal
 
 class ClassifyRequest(_message.Message):
     __slots__ = ("model", "image", "image_id", "mask", "fill", "keep_painted", "top_k", "sequence", "track", "priority")
@@ -252,3 +261,77 @@ class SegmentsResponse(_message.Message):
     count: int
     labels: bytes
     def __init__(self, image_id: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ..., count: _Optional[int] = ..., labels: _Optional[bytes] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("model", "image", "image_id", "goal", "class_index", "fill", "mask", "regions", "keep_share", "max_classifications")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    FILL_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_SHARE_FIELD_NUMBER: _ClassVar[int]
+    MAX_CLASSIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    image: bytes
+    image_id: str
+    goal: SearchGoal
+    class_index: int
+    fill: Fill
+    mask: bytes
+    regions: bytes
+    keep_share: float
+    max_classifications: int
+    def __init__(self, model: _Optional[str] = ..., image: _Optional[bytes] = ..., image_id: _Optional[str] = ..., goal: _Optional[_Union[SearchGoal, str]] = ..., class_index: _Optional[int] = ..., fill: _Optional[_Union[Fill, str]] = ..., mask: _Optional[bytes] = ..., regions: _Optional[bytes] = ..., keep_share: _Optional[float] = ..., max_classifications: _Optional[int] = ...) -> None: ...
+
+class SearchResult(_message.Message):
+    __slots__ = ("goal", "found", "regions", "area", "minimal", "class_index", "label", "base_probability", "predictions", "probability", "hidden", "classifications", "region_count", "model", "image_id", "image_width", "image_height")
+    GOAL_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    AREA_FIELD_NUMBER: _ClassVar[int]
+    MINIMAL_FIELD_NUMBER: _ClassVar[int]
+    CLASS_INDEX_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    BASE_PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    PREDICTIONS_FIELD_NUMBER: _ClassVar[int]
+    PROBABILITY_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    CLASSIFICATIONS_FIELD_NUMBER: _ClassVar[int]
+    REGION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    goal: SearchGoal
+    found: bool
+    regions: _containers.RepeatedScalarFieldContainer[int]
+    area: float
+    minimal: bool
+    class_index: int
+    label: str
+    base_probability: float
+    predictions: _containers.RepeatedCompositeFieldContainer[Prediction]
+    probability: float
+    hidden: bytes
+    classifications: int
+    region_count: int
+    model: str
+    image_id: str
+    image_width: int
+    image_height: int
+    def __init__(self, goal: _Optional[_Union[SearchGoal, str]] = ..., found: _Optional[bool] = ..., regions: _Optional[_Iterable[int]] = ..., area: _Optional[float] = ..., minimal: _Optional[bool] = ..., class_index: _Optional[int] = ..., label: _Optional[str] = ..., base_probability: _Optional[float] = ..., predictions: _Optional[_Iterable[_Union[Prediction, _Mapping]]] = ..., probability: _Optional[float] = ..., hidden: _Optional[bytes] = ..., classifications: _Optional[int] = ..., region_count: _Optional[int] = ..., model: _Optional[str] = ..., image_id: _Optional[str] = ..., image_width: _Optional[int] = ..., image_height: _Optional[int] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("done", "budget", "best_area", "result")
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    BEST_AREA_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    done: int
+    budget: int
+    best_area: float
+    result: SearchResult
+    def __init__(self, done: _Optional[int] = ..., budget: _Optional[int] = ..., best_area: _Optional[float] = ..., result: _Optional[_Union[SearchResult, _Mapping]] = ...) -> None: ...

@@ -60,6 +60,11 @@ class ClassifierStub:
                 request_serializer=maskscope_dot_v1_dot_classifier__pb2.SegmentsRequest.SerializeToString,
                 response_deserializer=maskscope_dot_v1_dot_classifier__pb2.SegmentsResponse.FromString,
                 _registered_method=True)
+        self.Search = channel.unary_stream(
+                '/maskscope.v1.Classifier/Search',
+                request_serializer=maskscope_dot_v1_dot_classifier__pb2.SearchRequest.SerializeToString,
+                response_deserializer=maskscope_dot_v1_dot_classifier__pb2.SearchResponse.FromString,
+                _registered_method=True)
 
 
 class ClassifierServicer:
@@ -107,6 +112,16 @@ class ClassifierServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Search(self, request, context):
+        """What flips it, what keeps it: the smallest area of regions whose hiding makes the class lose
+        top-1 (flip), or that alone, with everything else hidden, keeps it (keep). Every copy runs
+        through the same batcher as Classify, at bulk priority, within `max_classifications`.
+        Streams progress, then the result.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClassifierServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +149,11 @@ def add_ClassifierServicer_to_server(servicer, server):
                     servicer.Segments,
                     request_deserializer=maskscope_dot_v1_dot_classifier__pb2.SegmentsRequest.FromString,
                     response_serializer=maskscope_dot_v1_dot_classifier__pb2.SegmentsResponse.SerializeToString,
+            ),
+            'Search': grpc.unary_stream_rpc_method_handler(
+                    servicer.Search,
+                    request_deserializer=maskscope_dot_v1_dot_classifier__pb2.SearchRequest.FromString,
+                    response_serializer=maskscope_dot_v1_dot_classifier__pb2.SearchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -272,6 +292,33 @@ class Classifier:
             '/maskscope.v1.Classifier/Segments',
             maskscope_dot_v1_dot_classifier__pb2.SegmentsRequest.SerializeToString,
             maskscope_dot_v1_dot_classifier__pb2.SegmentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Search(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/maskscope.v1.Classifier/Search',
+            maskscope_dot_v1_dot_classifier__pb2.SearchRequest.SerializeToString,
+            maskscope_dot_v1_dot_classifier__pb2.SearchResponse.FromString,
             options,
             channel_credentials,
             insecure,
