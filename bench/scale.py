@@ -14,9 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import raw
 from bench.load import OneClient
-from bench.workload import load_workload, write_requests_file
+from bench.workload import load_workload, uncached_requests, write_requests_file
+from inference_service.pipeline.image_cache import CachedImage
+from inference_service.pipeline.preprocess import decode_image
+from inference_service.runtimes.metadata import ModelMetadata
+from maskscope.fills import NAME_OF as FILL_NAMES
+from maskscope.limits import MAX_IMAGE_PIXELS
 from maskscope.processes import ROOT, start_inference, start_logged, stop_process, wait_for_log
+from maskscope.v1 import classifier_pb2 as pb
 
 LOADGEN_SOURCE = ROOT / "bench" / "loadgen.cc"
 
@@ -97,18 +104,57 @@ def plain_server(model_folder: Path, log: Path):
     return process, "127.0.0.1:" + wait_for_log(process, log, r"plain server on 127.0.0.1:(\d+)")
 
 
-def uncached(models: Path, name: str, build: Path, run_load, turns: int = 3, turn_s: float = 5.0,
-             latency_turn_s: float = 3.0, server_args: tuple = ()) -> dict:
+def uncached_limit(cores: int, decode_s: float, preprocess_s: float, model_images_per_s: float) -> float:
+    """Requests a second `cores` cores could serve new photos at if a request cost only its
+    photo's decoding and preprocessing (core-seconds each, on one thread) and the model's
+    core-time at its best batch (every core busy for 1 / `model_images_per_s` an image)."""
+    return cores / (decode_s + preprocess_s + cores / model_images_per_s)
+
+
+def first_sight_s(model_dir: Path, samples: Path, clients: int = 16, seconds: float = 2.0) -> dict[str, float]:
+    """Core-seconds per photo (one thread, this one) of the uncached load's requests, the photos
+    in the clients' mix: the service's decoding, then its first input of a photo it has never
+    seen (the mask applied, resized, cropped and normalised, on a fresh CachedImage)."""
+    spec = ModelMetadata.load(model_dir).preprocessing
+    workload = load_workload(samples)
+    streams = [uncached_requests(workload[i % len(workload)], (i << 32) + (1 << 31)) for i in range(clients)]
+    decode = preprocess = 0.0
+    photos, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end or photos == 0:
+        for stream in streams:
+            request = pb.ClassifyRequest.FromString(next(stream))
+            t0 = time.thread_time()
+            rgb = decode_image(request.image, MAX_IMAGE_PIXELS)
+            t1 = time.thread_time()
+            CachedImage("0" * 64, rgb).inputs(spec).input_for(request.mask, FILL_NAMES[request.fill],
+                                                              request.keep_painted)
+            t2 = time.thread_time()
+            decode, preprocess, photos = decode + t1 - t0, preprocess + t2 - t1, photos + 1
+    return {"decode_s": decode / photos, "preprocess_s": preprocess / photos, "photos": photos}
+
+
+def uncached(models: Path, name: str, build: Path, run_load, samples: Path, turns: int = 3, turn_s: float = 5.0,
+             latency_turn_s: float = 3.0, raw_s: float = 1.5, server_args: tuple = ()) -> dict:
     """Every request a photo the server has never seen (and a mask), 16 clients and then one, in
-    turns between the service and the plain per-request onnxruntime server, both running.
-    `models`: a folder holding only the model folder `name`."""
-    plain, plain_address = plain_server(models / name, build / "logs" / f"plain-{name}.log")
+    turns between the service and the plain per-request onnxruntime server, both running; with
+    each 16-client turn, in this process, the limit's parts: the photos' decoding and
+    preprocessing (`first_sight_s`) and raw onnxruntime at the two best batch sizes of a short
+    sweep (the limit takes the one fastest over the turns). `models`: a folder holding only the
+    model folder `name`."""
+    model_dir = models / name
+    sweep = raw.measure(model_dir, seconds_each=raw_s)
+    batches = raw.best_batches(sweep, 2)
+    plain, plain_address = plain_server(model_dir, build / "logs" / f"plain-{name}.log")
     service, address = start_inference(models, build / "logs" / f"server-uncached-{name}.log", *server_args)
     try:
-        result = {"16": {"served": [], "plain": []}, "1": {"served": [], "plain": []}}
+        result = {"16": {"served": [], "plain": [], "photos": [], "raw_ways": []},
+                  "1": {"served": [], "plain": []}, "cores": os.cpu_count(), "raw_sweep": sweep}
         for _ in range(turns):
             result["16"]["plain"].append(run_load("http", plain_address, 16, turn_s, 2.0))
             result["16"]["served"].append(run_load("grpc-uncached", address, 16, turn_s, 2.0))
+            result["16"]["photos"].append(first_sight_s(model_dir, samples, 16, raw_s))
+            result["16"]["raw_ways"].append({f"batch {b}": raw.images_per_s(model_dir, b, seconds=raw_s)
+                                             for b in batches})
         for _ in range(turns):
             result["1"]["plain"].append(run_load("http", plain_address, 1, latency_turn_s, 1.0))
             result["1"]["served"].append(run_load("grpc-uncached", address, 1, latency_turn_s, 1.0))

@@ -1,6 +1,9 @@
 """The benchmark's table of ratios against the bars (the measuring itself is `make bench`)."""
 
+import pytest
+
 from bench.__main__ import report, summarise_latency_turns, throughput_limit
+from bench.scale import uncached_limit
 from bench.raw import best_batches
 
 
@@ -159,12 +162,16 @@ def test_the_throughput_turns_are_many_short_ones_of_raw_ways_then_served_load(m
 
 
 def scale_results(uncached_rps=115.0, plain_rps=60.0, uncached_p50=17.0, plain_p50=16.0, single=700.0,
-                  workers_2=1000.0, cores=1.85, alone=10.0, beside=20.0, map_errors=0) -> dict:
+                  workers_2=1000.0, cores=1.85, alone=10.0, beside=20.0, map_errors=0, model_rate=200.0) -> dict:
     def turns(rps, p50):
         return [point(rps, p50)] * 3
+    # 2 cores / (4 + 6 ms a photo + 2 cores / 200 img/s) = 100 req/s at model_rate 200
+    photos = [{"decode_s": 0.004, "preprocess_s": 0.006, "photos": 100}] * 3
+    raw_ways = [{"batch 8": model_rate, "batch 16": model_rate * 0.9}] * 3
     return {"models": {},
-            "uncached": {"model": "efficientnet-lite0", "16": {"served": turns(uncached_rps, 150.0),
-                                                               "plain": turns(plain_rps, 260.0)},
+            "uncached": {"model": "efficientnet-lite0", "cores": 2,
+                         "16": {"served": turns(uncached_rps, 150.0), "plain": turns(plain_rps, 260.0),
+                                "photos": photos, "raw_ways": raw_ways},
                          "1": {"served": turns(60.0, uncached_p50), "plain": turns(60.0, plain_p50)}},
             "overhead": {"cores": 2, "points": {"1": {"requests_per_s": single, "server_cores": 1.4},
                                                 "2": {"requests_per_s": workers_2, "server_cores": cores}}},
@@ -178,7 +185,11 @@ def test_the_scale_bars_are_met_and_each_can_fail_on_its_own():
     assert ok and not failures(text), text
     assert "16 clients: served 115.0 req/s, plain per-request onnxruntime 60.0" in text
     assert "2: 1000 req/s on 1.85 cores" in text and "beside 6 explainers p50 20.0 ms" in text
-    for bad, name in [(dict(uncached_rps=100.0), "uncached, 16 clients"), (dict(uncached_p50=18.5), "uncached, 1 client"),
+    assert "uncached, 16 clients: served / the limit" in text and "1.150" in text
+    assert ("the limit, 2 cores / (decode 4.00 + preprocessing 6.00 ms of a core a photo + the model's 2 cores / "
+            "200.0 img/s at batch 8): 100.0 / 100.0 / 100.0 req/s") in text
+    for bad, name in [(dict(uncached_rps=100.0), "the plain onnxruntime"), (dict(uncached_p50=18.5), "uncached, 1 client"),
+                      (dict(model_rate=400.0), "served / the limit"),
                       (dict(workers_2=900.0), "over one process"), (dict(cores=1.7), "server cores"),
                       (dict(beside=26.0), "beside explainers / alone"), (dict(map_errors=1), "failed painter")]:
         text, ok = report(scale_results(**bad))
@@ -256,3 +267,10 @@ def test_only_the_gevent_server_is_held_to_the_web_bars():
     text, ok = report(run)
     assert ok, text
     assert "p90 900.0" in text
+
+
+def test_the_uncached_limit_is_the_cores_over_a_photos_core_time():
+    # 1 + 2 ms a photo on one core, the model 2 cores / 250 img/s = 8 ms of a core: 2 / 11 ms
+    assert uncached_limit(2, 0.001, 0.002, 250.0) == pytest.approx(2 / 0.011)
+    assert uncached_limit(1, 0.0, 0.0, 100.0) == pytest.approx(100.0)  # the model alone: its own rate
+    assert uncached_limit(4, 0.005, 0.005, 400.0) == pytest.approx(4 / 0.02)
