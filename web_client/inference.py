@@ -140,7 +140,7 @@ def get_inference() -> Inference:
 # calls wait on their future: under gevent that wait is a greenlet's (a blocking call would hold
 # one of gRPC's native polling threads for as long as it takes).
 CLASSIFY_TIMEOUT_S = 30
-EXPLAIN_TIMEOUT_S = 300  # an occlusion map: hundreds of occluded copies, bulk behind painters
+EXPLAIN_TIMEOUT_S = 300  # an occlusion map or a region search: hundreds of copies, bulk behind painters
 LIST_TIMEOUT_S = 5
 
 
@@ -160,6 +160,12 @@ def explain(request: pb.ExplainRequest):
     """The Explain stream: progress, then the map."""
     inference = get_inference()
     return inference.for_photo(request).Explain(request, timeout=EXPLAIN_TIMEOUT_S, metadata=inference.metadata)
+
+
+def search(request: pb.SearchRequest):
+    """The Search stream: progress, then the result."""
+    inference = get_inference()
+    return inference.for_photo(request).Search(request, timeout=EXPLAIN_TIMEOUT_S, metadata=inference.metadata)
 
 
 def segments(request: pb.SegmentsRequest) -> pb.SegmentsResponse:

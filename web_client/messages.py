@@ -135,6 +135,48 @@ def explain_json(response: pb.ExplainResponse) -> dict:
         "image_id": m.image_id, "image_width": m.image_width, "image_height": m.image_height}}
 
 
+GOALS = {"flip": pb.SEARCH_GOAL_FLIP, "keep": pb.SEARCH_GOAL_KEEP}
+GOAL_NAMES = {v: k for k, v in GOALS.items()}
+
+
+def build_search_request(fields, image: bytes | None, mask: bytes | None, regions: bytes | None) -> pb.SearchRequest:
+    """As build_request (no keep_painted), plus goal (flip or keep), class_index (empty: the top
+    class), keep_share, max_classifications (0: the service's default) and `regions` (a PNG)."""
+    goal = _str(fields, "goal") or "flip"
+    if goal not in GOALS:
+        raise BadRequest(f"unknown goal {goal!r}; use flip or keep")
+    if regions and not regions.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise BadRequest("regions must be a PNG (8-bit greyscale, each pixel its region's number)")
+    common = _common(fields, image, mask)
+    common.pop("keep_painted")
+    try:
+        keep_share = float(_str(fields, "keep_share") or 0)
+    except ValueError:
+        raise BadRequest("keep_share must be a number between 0 and 1") from None
+    request = pb.SearchRequest(**common, goal=GOALS[goal], regions=regions or b"", keep_share=keep_share,
+                               max_classifications=_int(fields, "max_classifications", 0))
+    if fields.get("class_index") is not None and fields.get("class_index") != "":
+        request.class_index = _int(fields, "class_index", 0)
+    return request
+
+
+def search_json(response: pb.SearchResponse) -> dict:
+    """Progress ({"done", "budget", "best_area"}), or (last) also "result", its `hidden` mask as a
+    PNG data URL."""
+    out = {"done": response.done, "budget": response.budget, "best_area": response.best_area}
+    if response.HasField("result"):
+        r = response.result
+        out["result"] = {
+            "goal": GOAL_NAMES.get(r.goal, "flip"), "found": r.found, "regions": list(r.regions), "area": r.area,
+            "minimal": r.minimal, "class_index": r.class_index, "label": r.label,
+            "base_probability": r.base_probability, "probability": r.probability,
+            "predictions": [_prediction(p) for p in r.predictions],
+            "hidden": "data:image/png;base64," + base64.b64encode(r.hidden).decode() if r.hidden else "",
+            "classifications": r.classifications, "region_count": r.region_count, "model": r.model,
+            "image_id": r.image_id, "image_width": r.image_width, "image_height": r.image_height}
+    return out
+
+
 def decode_base64(fields, name: str) -> bytes | None:
     raw = _str(fields, name)
     if not raw:

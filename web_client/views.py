@@ -17,8 +17,8 @@ from web_client.inference import error_payload, get_inference
 from web_client.bodies import json_request
 from web_client.limits import MAX_FAITHFULNESS_MAPS, get_budget, get_limits
 from web_client.live_socket import GOING_AWAY, INTERNAL_ERROR, QUIET, HandshakeError, LiveSocket, TakenOver
-from web_client.messages import (BadRequest, build_explain_request, build_request, decode_base64, explain_json,
-                                 live_fields, model_json, response_json)
+from web_client.messages import (BadRequest, build_explain_request, build_request, build_search_request,
+                                 decode_base64, explain_json, live_fields, model_json, response_json, search_json)
 from web_client.metrics import get_metrics
 from web_client.stream import StreamBridge
 
@@ -108,14 +108,31 @@ def segments():
 def explain():
     """The fields of /api/classify plus class_index, patch_size, stride. Answers newline-delimited JSON:
     progress lines {"done", "total"}, then one with "map" (or, if the service fails midway, "error")."""
-    responses = service.explain(_form_request(build_explain_request))
-    first = next(responses)  # bad requests fail before the first answer: they get an HTTP status
+    return _lines(service.explain(_form_request(build_explain_request)), explain_json)
+
+
+@bp.post("/api/search")
+def search():
+    """What flips it, what keeps it. The fields of /api/classify (no keep_painted) plus goal (flip or
+    keep), class_index, keep_share, max_classifications and an optional `regions` file (an 8-bit
+    PNG of region numbers; none: the photo's own). Answers newline-delimited JSON: progress lines
+    {"done", "budget", "best_area"}, then one with "result" (or, if the service fails midway, "error")."""
+    regions = request.files.get("regions")
+    responses = service.search(_form_request(
+        lambda fields, image, mask: build_search_request(fields, image, mask, regions.read() if regions else None)))
+    return _lines(responses, search_json)
+
+
+def _lines(responses, as_json):
+    """A server-streaming call as newline-delimited JSON. A bad request fails before its first
+    answer, so it gets an HTTP status; a failure midway is the last line."""
+    first = next(responses)
 
     def lines():
         try:
-            yield json.dumps(explain_json(first)) + "\n"
+            yield json.dumps(as_json(first)) + "\n"
             for response in responses:
-                yield json.dumps(explain_json(response)) + "\n"
+                yield json.dumps(as_json(response)) + "\n"
         except grpc.RpcError as exc:
             payload, status = error_payload(exc)
             yield json.dumps({**payload, "status": status}) + "\n"  # the HTTP status it would have had
