@@ -2,6 +2,8 @@
 
     python -m inference_service.client IMAGE [--mask PNG] [--model M]       classify (a table)
     python -m inference_service.client explain IMAGE [--class N] [--out MAP.png]   occlusion map
+    python -m inference_service.client search IMAGE [--keep] [--out TINTED.png]   what flips it / keeps it
+    python -m inference_service.client folder DIR --search flip|keep | --rule R --out REPORT.html
     python -m inference_service.client replay SESSION.json [--model M] [--report R.html]
     python -m inference_service.client health                                 exit 0 when SERVING
 """
@@ -13,11 +15,14 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
+
 from maskscope import session as sessions
 from maskscope.client import Client, ServiceError
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.flags import add_flag
-from maskscope.photos import PhotoError, as_photo
+from maskscope.folder import RULES, check_rule, run_folder
+from maskscope.photos import PhotoError, as_photo, mask_png
 
 
 def _connection_flags(parser: argparse.ArgumentParser) -> None:
@@ -173,6 +178,93 @@ def replay_main(argv) -> int:
     return 0
 
 
+def search_main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference_service.client search",
+                                     description="What flips it: the least area of regions whose hiding changes "
+                                                 "the top class (--keep: that alone keeps it).")
+    parser.add_argument("image", type=Path)
+    parser.add_argument("--keep", action="store_true", help="what keeps it, everything else hidden")
+    parser.add_argument("--mask", type=Path, help="hidden from the start (a PNG of the image's size)")
+    parser.add_argument("--regions", type=Path, help="your own regions: an 8-bit PNG of region numbers (as Segments)")
+    parser.add_argument("--model", default="")
+    parser.add_argument("--class", dest="class_index", type=int, help="class index (default: the top class)")
+    parser.add_argument("--fill", choices=sorted(FILLS), default="gray")
+    parser.add_argument("--keep-share", type=float, default=0.0,
+                        help="keep: the share of its probability the class must keep (0: 0.9)")
+    parser.add_argument("--max-classifications", type=int, default=0, help="the search's budget (0: the server's)")
+    parser.add_argument("--out", type=Path, help="write the photo with the hidden part darkened as a PNG")
+    parser.add_argument("--mask-out", type=Path, help="write what is hidden as a mask PNG (to classify, or paint)")
+    _connection_flags(parser)
+    args = parser.parse_args(argv)
+
+    def progress(done: int, budget: int) -> None:
+        print(f"\r{done} classified (at most {budget})", end="", file=sys.stderr, flush=True)
+
+    def call(client):
+        regions = None
+        if args.regions:
+            from PIL import Image
+            with Image.open(args.regions) as labels:
+                regions = np.asarray(labels)
+        return client.search(args.image, args.mask, goal="keep" if args.keep else "flip", class_index=args.class_index,
+                             fill=args.fill, model=args.model, regions=regions, keep_share=args.keep_share,
+                             max_classifications=args.max_classifications, progress=progress)
+
+    found = _client_call(args, call)
+    print(file=sys.stderr)
+    if found is None:
+        return 1
+    print(found)
+    if args.out:
+        found.to_image().save(args.out, "PNG")
+        print(f"photo written to {args.out}")
+    if args.mask_out:
+        args.mask_out.write_bytes(mask_png(found.hidden))
+        print(f"mask written to {args.mask_out}")
+    return 0
+
+
+def folder_main(argv) -> int:
+    parser = argparse.ArgumentParser(prog="python -m inference_service.client folder",
+                                     description="A search or a mask rule over every photo of a folder: one HTML "
+                                                 "report, sorted by effect, with how often the class survives.")
+    parser.add_argument("folder", type=Path)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--search", choices=("flip", "keep"), help="what flips (or keeps) each photo's class")
+    what.add_argument("--rule", help=f"hide by a rule: {', '.join(RULES)} (the photo's own region N)")
+    parser.add_argument("--out", type=Path, default=Path("maskscope-folder.html"), help="the report (HTML)")
+    parser.add_argument("--model", default="")
+    parser.add_argument("--fill", choices=sorted(FILLS), default="gray")
+    parser.add_argument("--max-classifications", type=int, default=0, help="each search's budget (0: the server's)")
+    parser.add_argument("--concurrency", type=int, default=8, help="photos in flight at once (1-64)")
+    parser.add_argument("--bulk", action="store_true",
+                        help="yield to painters on a shared server (slower on a CPU: bulk work runs a copy at a time)")
+    _connection_flags(parser)
+    args = parser.parse_args(argv)
+    if args.rule is not None:
+        try:
+            check_rule(args.rule)
+        except ValueError as exc:
+            parser.error(str(exc))
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total} photos", end="", file=sys.stderr, flush=True)
+
+    try:
+        run = _client_call(args, lambda client: run_folder(
+            client, args.folder, search=args.search, rule=args.rule, model=args.model, fill=args.fill,
+            max_classifications=args.max_classifications, concurrency=args.concurrency, bulk=args.bulk,
+            progress=progress))
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(file=sys.stderr)
+    if run is None:
+        return 1
+    print(run)
+    print(f"report written to {run.save(args.out)}")
+    return 0
+
+
 def health_main(argv) -> int:
     """The container images' HEALTHCHECK: 0 when the service's gRPC health check says SERVING."""
     import grpc
@@ -196,7 +288,8 @@ def health_main(argv) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    commands = {"replay": replay_main, "explain": explain_main, "health": health_main}
+    commands = {"replay": replay_main, "explain": explain_main, "search": search_main, "folder": folder_main,
+                "health": health_main}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     return classify_main(argv)

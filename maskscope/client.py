@@ -8,17 +8,20 @@
 
 from __future__ import annotations
 
+import io
 import operator
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import grpc
+import numpy as np
+from PIL import Image
 
 from maskscope.channel import make_channel, photo_sent_again, token_metadata
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.painting import PaintingSession
-from maskscope.photos import Photo, as_photo, mask_bits, mask_png, photo_id
-from maskscope.results import Explanation, ModelInfo, Result
+from maskscope.photos import Photo, PhotoError, as_photo, mask_bits, mask_png, photo_id
+from maskscope.results import Explanation, ModelInfo, Result, Search
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
 
@@ -104,6 +107,41 @@ class Client:
 
         return Explanation.from_map(self._send(photo, request, run), photo)
 
+    def search(self, photo, mask=None, *, goal: str = "flip", class_index: int | str | None = None,
+               fill: str = "gray", model: str = "", regions=None, keep_share: float = 0.0,
+               max_classifications: int = 0, progress: Callable[[int, int], None] | None = None) -> Search:
+        """What flips it (goal "flip": the least area of regions whose hiding makes the class lose
+        top-1) or what keeps it ("keep": the least area that alone keeps it top-1 at keep_share of
+        its probability; 0: 0.9). The class: an index or a label (None: the photo's top class as
+        masked); `mask` is hidden from the start. `regions`: an H x W array of region numbers
+        (0..255) of the photo's size, or None for the photo's own (`regions()`).
+        max_classifications: the search's budget (0: the server's default). progress(done, budget)."""
+        photo = as_photo(photo)
+        request = pb.SearchRequest(model=model, mask=_mask(mask, photo), fill=_fill(fill), keep_share=keep_share,
+                                   max_classifications=max_classifications, regions=_regions(regions, photo),
+                                   goal={"flip": pb.SEARCH_GOAL_FLIP, "keep": pb.SEARCH_GOAL_KEEP}[_goal(goal)])
+        if class_index is not None:
+            (request.class_index,) = self._class_indices(model, [class_index])
+
+        def run(r: pb.SearchRequest) -> pb.SearchResult:
+            last = None
+            for last in self._stub.Search(r, timeout=self.timeout_s * EXPLAIN_TIMEOUT_FACTOR, metadata=self._metadata):
+                if progress is not None:
+                    progress(last.done, last.budget)
+            return last.result
+
+        return Search.from_pb(self._send(photo, request, run), photo)
+
+    def regions(self, photo) -> np.ndarray:
+        """The photo's own regions (superpixels): an H x W uint8 array of region numbers."""
+        photo = as_photo(photo)
+
+        def run(r: pb.SegmentsRequest) -> pb.SegmentsResponse:
+            return self._stub.Segments(r, timeout=self.timeout_s, metadata=self._metadata)
+
+        with Image.open(io.BytesIO(self._send(photo, pb.SegmentsRequest(), run).labels)) as labels:
+            return np.asarray(labels)
+
     def models(self) -> list[ModelInfo]:
         try:
             response = self._stub.ListModels(pb.ListModelsRequest(), timeout=self.timeout_s, metadata=self._metadata)
@@ -153,6 +191,27 @@ def _label_index(labels: tuple[str, ...], label: str, model: str) -> int:
 
 def _mask(mask, photo: Photo) -> bytes:
     return b"" if mask is None else mask_png(mask_bits(mask, photo.size))
+
+
+def _regions(regions, photo: Photo) -> bytes:
+    """A caller's regions as the Segments PNG; refused here when they cannot be one."""
+    if regions is None:
+        return b""
+    labels = np.asarray(regions)
+    if labels.shape != (photo.height, photo.width):
+        raise PhotoError(f"regions are {labels.shape[1]}x{labels.shape[0]} but the image is "
+                         f"{photo.width}x{photo.height}; they must be the same size")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() > 255:
+        raise PhotoError("regions must be whole numbers from 0 to 255 (each pixel its region's number)")
+    out = io.BytesIO()
+    Image.fromarray(labels.astype(np.uint8), "L").save(out, "PNG")
+    return out.getvalue()
+
+
+def _goal(goal: str) -> str:
+    if goal not in ("flip", "keep"):
+        raise ValueError(f"unknown goal {goal!r}; give flip or keep")
+    return goal
 
 
 def _fill(name: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,8 @@ from maskscope.v1 import classifier_pb2 as pb
 
 HEAT_RED = (230, 30, 30)   # the map's colour where hiding a region costs the class the most
 HEAT_OPACITY = 0.7         # at the largest drop: the photo still shows through
+HIDDEN_TINT = (40, 40, 60)  # a search's hidden area, drawn over the photo
+HIDDEN_OPACITY = 0.75
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,75 @@ class Explanation:
         data = base64.b64encode(png(self.to_image())).decode()
         return (f"<figure><img src='data:image/png;base64,{data}' alt='occlusion map of {html.escape(self.label)}'>"
                 f"<figcaption>{html.escape(str(self))}</figcaption></figure>")
+
+
+@dataclass(frozen=True, eq=False)
+class Search:
+    """What flips it (`goal` "flip": the least area of regions whose hiding makes the class lose
+    top-1) or what keeps it ("keep": the least area that alone keeps it). `hidden` is what is
+    hidden with the answer applied (H x W bool): classify the photo with it as the mask to see it."""
+
+    goal: str
+    found: bool
+    regions: tuple[int, ...]
+    area: float               # the regions' share of the model's crop
+    minimal: bool             # every set of smaller area was tried
+    class_index: int
+    label: str
+    base_probability: float   # the class's, before
+    probability: float        # the class's, with the answer applied
+    predictions: tuple[Prediction, ...]  # the top 5 with the answer applied
+    hidden: np.ndarray = field(repr=False)
+    classifications: int
+    region_count: int
+    model: str
+    image_id: str
+    photo: Photo = field(repr=False)
+
+    @classmethod
+    def from_pb(cls, r: pb.SearchResult, photo: Photo) -> Search:
+        if r.hidden:
+            with Image.open(io.BytesIO(r.hidden)) as mask:
+                hidden = np.asarray(mask.convert("L")) > 0
+        else:
+            hidden = np.zeros((r.image_height, r.image_width), bool)
+        return cls("keep" if r.goal == pb.SEARCH_GOAL_KEEP else "flip", r.found, tuple(r.regions), r.area, r.minimal,
+                   r.class_index, r.label, r.base_probability, r.probability,
+                   tuple(map(Prediction.from_pb, r.predictions)), hidden, r.classifications, r.region_count, r.model,
+                   r.image_id, photo)
+
+    @property
+    def top(self) -> Prediction | None:
+        return self.predictions[0] if self.predictions else None
+
+    def __str__(self) -> str:
+        known = "the least possible with these regions" if self.minimal else "the least the search found"
+        if not self.found:
+            return (f"{self.model}: nothing tried within {self.classifications} classifications "
+                    f"{'changed' if self.goal == 'flip' else 'kept'} {self.label} ({self.base_probability:.1%})")
+        if self.goal == "flip":
+            return (f"{self.model}: hiding {self.area:.1%} of what it sees ({len(self.regions)} of "
+                    f"{self.region_count} regions; {known}) turns {self.label} ({self.base_probability:.1%}) into "
+                    f"{self.top.label} ({self.top.probability:.1%}); {self.classifications} classifications")
+        return (f"{self.model}: keeping only {self.area:.1%} of what it sees ({len(self.regions)} of "
+                f"{self.region_count} regions; {known}), it still says {self.label} at {self.probability:.1%} "
+                f"(of {self.base_probability:.1%}); {self.classifications} classifications")
+
+    def to_image(self) -> Image.Image:
+        """The photo with the hidden part tinted (see `tinted`)."""
+        return tinted(upright_rgb(self.photo), self.hidden)
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(png(self.to_image())).decode()
+        return (f"<figure><img src='data:image/png;base64,{data}' alt='{html.escape(self.goal)} search result'>"
+                f"<figcaption>{html.escape(str(self))}</figcaption></figure>")
+
+
+def tinted(photo: Image.Image, hidden: np.ndarray) -> Image.Image:
+    """The photo with `hidden` (H x W bool) darkened and tinted, the rest as it is."""
+    veil = Image.new("RGB", photo.size, HIDDEN_TINT)
+    alpha = Image.fromarray((hidden * int(255 * HIDDEN_OPACITY)).astype(np.uint8))
+    return Image.composite(veil, photo, alpha)
 
 
 def heat_overlay(photo: Image.Image, drop: np.ndarray, crop: tuple[float, float, float, float]) -> Image.Image:
