@@ -185,9 +185,17 @@ def http_load(addr: str, clients: int, seconds: float, warmup_s: float, samples:
     return summarise(latencies, seconds, errors[0])
 
 
-def explain_load(addr: str, clients: int, seconds: float, samples: Path) -> dict:
-    """`clients` callers asking for occlusion maps back to back (each of its own photo, by image_id),
-    for `seconds`: how many maps completed, and how long each took."""
+BULK_CALLS = {  # kind: (method, request for an image_id)
+    "explain": ("/maskscope.v1.Classifier/Explain", lambda image_id: pb.ExplainRequest(image_id=image_id)),
+    "search": ("/maskscope.v1.Classifier/Search", lambda image_id: pb.SearchRequest(image_id=image_id)),
+}
+
+
+def bulk_load(kind: str, addr: str, clients: int, seconds: float, samples: Path) -> dict:
+    """`clients` callers asking for occlusion maps (kind "explain") or region searches ("search")
+    back to back, each of its own photo by image_id, for `seconds`: how many completed, and how
+    long each took (the median)."""
+    method, make_request = BULK_CALLS[kind]
     workload = load_workload(samples)
     durations, errors, lock = [], [0], threading.Lock()
     end = time.monotonic() + seconds
@@ -197,12 +205,12 @@ def explain_load(addr: str, clients: int, seconds: float, samples: Path) -> dict
         with grpc.insecure_channel(addr, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
             image_id = pb.ClassifyResponse.FromString(channel.unary_unary(CLASSIFY)(
                 full_request(interaction, 0).SerializeToString(), timeout=60)).image_id
-            explain = channel.unary_stream("/maskscope.v1.Classifier/Explain")
-            request = pb.ExplainRequest(image_id=image_id).SerializeToString()
+            call = channel.unary_stream(method)
+            request = make_request(image_id).SerializeToString()
             while time.monotonic() < end:
                 t0 = time.monotonic()
                 try:
-                    for _ in explain(request, timeout=600):
+                    for _ in call(request, timeout=600):
                         pass
                     with lock:
                         durations.append(time.monotonic() - t0)
@@ -222,10 +230,10 @@ def explain_load(addr: str, clients: int, seconds: float, samples: Path) -> dict
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("protocol", choices=("grpc", "grpc-stream", "grpc-uncached", "http", "explain"),
+    parser.add_argument("protocol", choices=("grpc", "grpc-stream", "grpc-uncached", "http", "explain", "search"),
                         help="grpc: a Classify call per mask; grpc-stream: masks on one ClassifyStream per client; "
                              "grpc-uncached: every request a photo the server has never seen; explain: occlusion "
-                             "maps back to back")
+                             "maps back to back; search: region searches (what flips it) back to back")
     parser.add_argument("--addr", required=True)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0, help="measured time, after the warm-up")
@@ -233,8 +241,8 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=Path, default=Path("build/bench/samples"))
     parser.add_argument("--processes", type=int, default=1, help="processes the gRPC clients are split over")
     args = parser.parse_args(argv)
-    if args.protocol == "explain":
-        result = explain_load(args.addr, args.clients, args.seconds, args.samples)
+    if args.protocol in BULK_CALLS:
+        result = bulk_load(args.protocol, args.addr, args.clients, args.seconds, args.samples)
     elif args.protocol.startswith("grpc"):
         result = grpc_load_processes(args.addr, args.clients, args.seconds, args.warmup_s, args.samples,
                                      stream=args.protocol == "grpc-stream", processes=args.processes,

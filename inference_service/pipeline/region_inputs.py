@@ -22,6 +22,10 @@ from inference_service.pipeline.masks import encode_png, read_mask
 from inference_service.pipeline.preprocess import source_crop_box
 from inference_service.runtimes.metadata import Preprocessing
 
+# The most the regions' bounding boxes may cover together, in multiples of what the model sees
+# (the photo's own superpixels cover about 1.5 times it: docs/reliability.md).
+MAX_BOX_COVER = 8
+
 
 def read_labels(data: bytes, width: int, height: int) -> np.ndarray:
     """A caller's regions (SegmentsResponse.labels' format: an 8-bit greyscale PNG of the image's
@@ -89,15 +93,25 @@ class RegionInputs:
         """Each region's change to the input (in the model's normalised units), over its box."""
         import scipy.ndimage
 
+        boxes = {}
+        for index, rows_cols in enumerate(scipy.ndimage.find_objects(self.labels.astype(np.int32) + 1)):
+            if rows_cols is not None:
+                rows, cols = rows_cols
+                box = resize.trim((cols.start, rows.start, cols.stop, rows.stop))
+                if box is not None:
+                    boxes[index] = box
+        # Each region costs the work (and holds the memory) of its box: regions scattered over the
+        # photo (a caller's checkerboard) would each cost the whole photo.
+        covered = sum((r - x) * (b - y) for x, y, r, b in boxes.values())
+        seen = resize.trim((0, 0, self.width, self.height))
+        seen_area = 0 if seen is None else (seen[2] - seen[0]) * (seen[3] - seen[1])
+        if covered > MAX_BOX_COVER * max(1, seen_area):
+            raise InvalidArgument(f"the regions are too scattered: their bounding boxes cover {covered / seen_area:.0f} "
+                                  f"times the part of the photo the model sees; at most {MAX_BOX_COVER} (regions "
+                                  "should be compact parts of the photo, as Segments makes them)")
         changes = {}
         std = self.spec.std_255
-        for index, rows_cols in enumerate(scipy.ndimage.find_objects(self.labels.astype(np.int32) + 1)):
-            if rows_cols is None:
-                continue
-            rows, cols = rows_cols
-            box = resize.trim((cols.start, rows.start, cols.stop, rows.stop))
-            if box is None:
-                continue
+        for index, box in boxes.items():
             left, top, right, bottom = box
             region = self.labels[top:bottom, left:right] == index
             if self.painted is not None:

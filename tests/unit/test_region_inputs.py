@@ -79,3 +79,10 @@ def test_a_callers_regions_are_read_as_segments_writes_them():
 def test_bad_regions_are_refused_with_what_was_wrong(data, message):
     with pytest.raises(InvalidArgument, match=message):
         read_labels(data, 40, 30)
+
+
+def test_scattered_regions_are_refused_before_they_cost_the_photo_each(photo):
+    rows, cols = np.indices(photo.shape[:2])
+    checkerboard = ((rows // 3 * 7 + cols // 3) % 200).astype(np.uint8)  # 200 regions, each all over the photo
+    with pytest.raises(InvalidArgument, match="the regions are too scattered"):
+        RegionInputs(CachedImage(PHOTO_ID, photo), SPEC, checkerboard, b"", "gray")
