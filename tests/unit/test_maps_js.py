@@ -70,3 +70,12 @@ def test_mask_artifact_classes_are_imagenets_only():
     out = run_js("maps.js", """
       return [m.maskArtifact(611, "imagenet-1k"), m.maskArtifact(611, ""), m.maskArtifact(967, "imagenet-1k")];""")
     assert out == ["jigsaw puzzle", None, None]
+
+
+def test_the_share_of_the_crop_a_mask_hides_counts_only_inside_the_crop():
+    out = run_js("maps.js", """
+      const w = 4, h = 2, rgba = new Uint8ClampedArray(w * h * 4);
+      for (const i of [0, 1, 5]) rgba[i * 4 + 3] = 255;  // (0,0) (1,0) outside-left half, (1,1) inside
+      return [m.cropShare(rgba, w, h, [1, 0, 3, 2]), m.cropShare(rgba, w, h, [0.4, 0, 2.4, 1]),
+              m.cropShare(new Uint8ClampedArray(w * h * 4), w, h, [0, 0, 4, 2])];""")
+    assert out == [0.5, 1.0, 0]

@@ -1,4 +1,6 @@
-// Talking to the web app: JSON endpoints, classify uploads, and the live WebSocket stream.
+// Talking to the web app: JSON endpoints, classify uploads, streamed answers (maps, searches) and
+// the live WebSocket stream.
+import { labelsFromRgba } from "./regions.js";
 
 export class ApiError extends Error {
   constructor(message, { status = 0, code = "" } = {}) {
@@ -51,14 +53,27 @@ export const getPhoto = async (url) => (await send(url)).blob();
 export async function getSegments(imageId) {
   const response = await send(`/api/segments?image_id=${encodeURIComponent(imageId)}`);
   const count = Number(response.headers.get("X-Maskscope-Regions"));
-  const bitmap = await createImageBitmap(await response.blob(), { colorSpaceConversion: "none" });
+  const { values: labels, width, height } = await greyPixels(await response.blob());
+  return { labels, count, width, height };
+}
+
+// A greyscale PNG's pixels: {values: Uint8Array (each pixel's grey), width, height}.
+async function greyPixels(blob) {
+  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: "none" });
   const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   ctx.drawImage(bitmap, 0, 0);
   const rgba = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
-  const labels = new Uint8Array(rgba.length / 4);
-  for (let i = 0; i < labels.length; i++) labels[i] = rgba[i * 4]; // greyscale: red is the number
-  return { labels, count, width: bitmap.width, height: bitmap.height };
+  return { values: labelsFromRgba(rgba), width: bitmap.width, height: bitmap.height };
+}
+
+// A data: URL's bytes as a Blob (decoded here: the page's connect-src does not take data: URLs).
+function dataUrlBlob(url) {
+  const [head, data] = url.split(",", 2);
+  const binary = atob(data);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return new Blob([bytes], { type: head.slice(5).split(";")[0] });
 }
 
 // The fields classify and explain share: `image` (a Blob) or `imageId`; `mask` a PNG Blob or null.
@@ -84,6 +99,24 @@ function classifyForm({ topK, track, sequence, ...fields }) {
 // One classification.
 export const classify = (fields) => request("/api/classify", { method: "POST", body: classifyForm(fields) });
 
+// A streamed answer's lines of JSON, parsed, as they come; an {error} line throws.
+async function* jsonLines(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffered = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffered += value;
+    const lines = buffered.split("\n");
+    buffered = lines.pop();
+    for (const line of lines.filter(Boolean)) {
+      const message = JSON.parse(line);
+      if (message.error) throw new ApiError(message.error, { code: message.code, status: message.status });
+      yield message;
+    }
+  }
+}
+
 // An occlusion map: the fields of classify plus classIndex, patchSize, stride. The answer streams
 // in as lines of JSON; `onProgress(done, total)` sees each, and the map is returned at the end.
 export async function explain({ classIndex, patchSize, stride, ...fields }, onProgress, signal) {
@@ -92,22 +125,33 @@ export async function explain({ classIndex, patchSize, stride, ...fields }, onPr
   form.append("patch_size", String(patchSize || 0));
   form.append("stride", String(stride || 0));
   const response = await send("/api/explain", { method: "POST", body: form, signal });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffered += value;
-    const lines = buffered.split("\n");
-    buffered = lines.pop();
-    for (const line of lines.filter(Boolean)) {
-      const message = JSON.parse(line);
-      if (message.error) throw new ApiError(message.error, { code: message.code, status: message.status });
-      onProgress?.(message.done, message.total);
-      if (message.map) return message.map;
-    }
+  for await (const message of jsonLines(response)) {
+    onProgress?.(message.done, message.total);
+    if (message.map) return message.map;
   }
   throw new ApiError("The explanation stopped before it was finished.", { code: "UNAVAILABLE" });
+}
+
+// What flips it (`goal` "flip") or keeps it ("keep"): the photo (`image` or `imageId`, as
+// uploaded: no mask), `model`, `fill`, `keepShare`. `onProgress(done, budget, bestArea)` sees each
+// line; the result comes back with `hiddenMask` (a Uint8Array, 1 where hidden, the photo's size).
+export async function search({ goal, keepShare, ...fields }, onProgress, signal) {
+  const form = imageForm(fields);
+  form.append("goal", goal);
+  if (keepShare) form.append("keep_share", String(keepShare));
+  const response = await send("/api/search", { method: "POST", body: form, signal });
+  for await (const message of jsonLines(response)) {
+    onProgress?.(message.done, message.budget, message.best_area);
+    if (!message.result) continue;
+    const result = message.result;
+    result.hiddenMask = new Uint8Array(result.image_width * result.image_height);
+    if (result.hidden) {
+      const { values } = await greyPixels(dataUrlBlob(result.hidden));
+      for (let i = 0; i < values.length; i++) result.hiddenMask[i] = values[i] > 127 ? 1 : 0;
+    }
+    return result;
+  }
+  throw new ApiError("The search stopped before it was finished.", { code: "UNAVAILABLE" });
 }
 
 // The session's HTML report, rendered by the web app from the session's JSON.

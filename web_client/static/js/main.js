@@ -1,11 +1,13 @@
-// Page wiring: photo choice, tools, classification (one-off and live), results, history, errors.
+// Page wiring: photo choice, tools, classification (one-off and live), results, history, maps,
+// the region search and its challenge, errors.
 // The session's state and rules are painting_session.js's; this file turns them into the page.
 import { ApiError, LiveStream, blobToBase64, classify, explain, getFaithfulness, getHealth, getLimits, getModels,
-  getPhoto, getSamples, getSegments, reportHtml } from "./api.js";
+  getPhoto, getSamples, getSegments, reportHtml, search } from "./api.js";
 import { History, probabilityOf } from "./history.js";
 import { maskArtifact, agreement, emptyCoverage, heatPixels, mapGradient, userMap } from "./maps.js";
 import { MaskCanvas, PAINT_SWATCH, cropBox } from "./mask_canvas.js";
 import { PaintingSession, forgotten } from "./painting_session.js";
+import { Bests, KEEP_SHARE, OVERLAY_RGB, areaText, challengeSentence, overlayPixels, searchSentence } from "./region_search.js";
 import { historyItem, renderAnswer, renderPredictions } from "./results.js";
 import { download, drawChart, fileStem, sessionJson } from "./session.js";
 
@@ -26,6 +28,10 @@ const ui = {
   pinSearch: $("#pin-search"), labels: $("#labels"), pinned: $("#pinned"), pinnedName: $("#pinned-name"),
   pinnedChart: $("#pinned-chart"), explainPainted: $("#explain-painted"), answer: $("#answer"),
   status: $("#status"), mapLegend: $("#map-legend"), regionTool: $("[data-action=region]"),
+  searchWait: $("#search-wait"), searchButtons: $("#search-buttons"), searchCancel: $("[data-action=search-cancel]"),
+  searchProgress: $("#search-progress"), searchProgressText: $("#search-progress-text"),
+  searchSentence: $("#search-sentence"), searchResult: $("#search-result"), showSearch: $("#show-search"),
+  challengeBox: $("#challenge-box"), challengeButton: $("[data-action=challenge]"), challenge: $("#challenge"),
 };
 
 const painter = new MaskCanvas(ui.canvas);
@@ -41,7 +47,13 @@ const page = {
   explaining: null, // AbortController of the occlusion map being computed
   map: null, // the last occlusion map, with `painted`: whether it was of the painted photo
   yourMap: null, // the user's own map beside it, when it can be measured (see drawMaps)
+  shown: null, // the answer on screen (settled), which the search's sentence sets its own beside
+  searching: null, // AbortController of the region search under way
+  search: null, // the last search's result, with `settings`: the {imageId, model, fill} it answers for
+  challenge: null, // while the challenge is on: {imageId, model, fill, flip (the search's flip, once known)}
 };
+// The challenge's bests, per photo, model and fill, in localStorage (errors there only lose them).
+const bests = new Bests({ getItem: (key) => localStorage.getItem(key), setItem: (key, v) => localStorage.setItem(key, v) });
 // When the socket drops (the web app restarted), live mode reconnects after a pause; one closed
 // for being idle stays closed until the next stroke sends (and so reconnects), unless a request
 // was still waiting for its answer as it closed.
@@ -173,6 +185,7 @@ async function loadPhoto(blob, name) {
   session.open({ blob, name });
   history.clear();
   clearMap();
+  clearSearch();
   painter.setImage(bitmap);
   ui.regionTool.disabled = true;
   if (painter.mode === "region") setMode("paint");
@@ -204,6 +217,7 @@ async function classifyBaseline() {
       { fill: ui.fill.value, keepPainted: false });
     show(result);
     compare(null);
+    searchReady(true);
     if (!painter.isEmpty() || ui.keep.checked) await classifyMask(); // model changed mid-session
   } catch (error) {
     handleError(error, classifyBaseline);
@@ -326,6 +340,14 @@ function show(result, settled = true) {
     ui.artifact.textContent = `“${artifact}” is a class models often give for masked photos: the answer may be about `
       + "the paint's shapes and edges, not the photo. Try the inpaint or blur fill.";
   }
+  if (settled) shownSettled(result);
+}
+
+// A settled answer on screen: the search's sentence and the challenge set themselves beside it.
+function shownSettled(result) {
+  page.shown = result;
+  describeSearch();
+  updateChallenge();
 }
 
 function hideBannerIfOffline() {
@@ -334,14 +356,18 @@ function hideBannerIfOffline() {
 
 // ---- history ----
 
+// A step's title: its strokes counted, after the last whole mask put in (the search's answer), if any.
 function describe(strokes) {
-  const count = (test) => strokes.filter(test).length;
+  const used = strokes.findLastIndex((s) => s.mode === "mask");
+  const after = strokes.slice(used + 1);
+  const count = (test) => after.filter(test).length;
   const painted = count((s) => s.mode === "paint"), erased = count((s) => s.mode === "erase");
   const regions = count((s) => s.mode === "region" && s.hide);
   const plural = (n, word) => `${n} ${word}${n > 1 ? "s" : ""}`;
   const parts = [painted && plural(painted, "stroke"), regions && plural(regions, "region")].filter(Boolean);
-  if (!parts.length) return "Unpainted photo";
-  return parts.join(", ") + (erased ? `, ${erased} erased` : "");
+  const start = used >= 0 ? strokes[used].title : null;
+  if (!parts.length) return start || "Unpainted photo";
+  return (start ? `${start}, then ` : "") + parts.join(", ") + (erased ? `, ${erased} erased` : "");
 }
 
 // A step of the session. `settings`: the request's fill and keepPainted. Its parent is the step
@@ -358,6 +384,7 @@ function addHistory(result, title, thumbnail, strokes, mask, coverage, settings)
     renderPredictions(ui.predictions, ui.original, result, session.baseline);
     renderAnswer(ui.answer, result, session.baseline);
     ui.history.querySelectorAll(".history-item").forEach((b) => b.classList.toggle("active", b === item));
+    shownSettled(result);
   });
   ui.history.querySelectorAll(".history-item").forEach((b) => b.classList.remove("active"));
   item.classList.add("active");
@@ -471,6 +498,7 @@ async function runExplain() {
     ui.showMap.checked = true;
     ui.mapLegend.hidden = false;
     painter.showHeatMap(true);
+    showSearchOverlay(false); // one thing over the photo at a time
     ui.explainSummary.textContent = `${map.label}: ${(map.base_probability * 100).toFixed(0)}% on this image; `
       + `hiding the brightest square costs it up to ${(Math.max(...map.drop) * 100).toFixed(0)} points `
       + `(${map.occluded_copies} copies, ${map.patch_size} px squares).`;
@@ -540,6 +568,168 @@ async function measureFaithfulness() {
   }
 }
 
+// ---- what flips it, what keeps it, and the challenge ----
+
+// The search's buttons, once the photo's answer is in (the search starts from the photo's id).
+function searchReady(ready) {
+  ui.searchButtons.hidden = ui.challengeBox.hidden = !ready;
+  ui.searchWait.hidden = ready;
+}
+
+// A new photo, model or fill: no search answer or challenge holds any more.
+function clearSearch() {
+  page.searching?.abort();
+  page.searching = page.search = page.challenge = null;
+  painter.setOverlay(null);
+  showSearchOverlay(false);
+  ui.searchResult.hidden = ui.searchProgress.hidden = ui.searchProgressText.hidden = ui.searchCancel.hidden = true;
+  ui.searchSentence.textContent = "";
+  ui.challengeButton.setAttribute("aria-pressed", "false");
+  ui.challenge.textContent = "";
+  searchReady(Boolean(session.baseline));
+}
+
+function showSearchOverlay(visible) {
+  ui.showSearch.checked = visible;
+  painter.showOverlay(visible);
+}
+
+// The settings a search answers for: the photo as uploaded (no mask: so its answer compares with
+// the user's own mask), with the page's model and fill.
+function searchSettings() { return { imageId: session.imageId, model: ui.model.value, fill: ui.fill.value }; }
+
+const sameSettings = (a, b) => a.imageId === b.imageId && a.model === b.model && a.fill === b.fill;
+
+// `goal`: "flip" or "keep". Returns the result (null when cancelled or failed).
+async function runSearch(goal) {
+  if (!session.baseline || !session.photo) return null;
+  page.searching?.abort();
+  const controller = page.searching = new AbortController();
+  const photo = session.photo, settings = searchSettings();
+  page.search = null;
+  painter.setOverlay(null);
+  ui.searchResult.hidden = true;
+  ui.searchProgress.hidden = ui.searchProgressText.hidden = ui.searchCancel.hidden = false;
+  ui.searchProgress.value = 0;
+  ui.searchProgressText.textContent = "Starting…";
+  const label = session.baseline.top.label;
+  ui.searchSentence.textContent = goal === "flip" ? `Looking for the least to hide that changes its mind about “${label}”…`
+    : `Looking for the least to keep that still says “${label}”…`;
+  const progress = (done, budget, best) => {
+    ui.searchProgress.value = budget ? done / budget : 0;
+    ui.searchProgressText.textContent = `${done} of ${budget} classifications`
+      + (best > 0 ? `; the best so far: ${areaText(best)}` : "");
+  };
+  const ask = (source) => search({ ...source, model: settings.model, fill: settings.fill, goal, keepShare: KEEP_SHARE },
+    progress, controller.signal);
+  try {
+    const sent = settings.imageId ? { imageId: settings.imageId } : { image: photo.blob };
+    let result;
+    try {
+      result = await ask(sent);
+    } catch (error) {
+      if (!forgotten(error, sent)) throw error;
+      result = await ask({ image: photo.blob }); // the service has forgotten the photo: it goes itself
+    }
+    if (controller !== page.searching) return null;
+    page.search = { ...result, settings: { ...settings, imageId: result.image_id } };
+    if (goal === "flip" && page.challenge && sameSettings(page.challenge, page.search.settings)) {
+      page.challenge.flip = page.search;
+    }
+    showSearch();
+    return page.search;
+  } catch (error) {
+    if (controller !== page.searching) return null; // a newer search, photo, model or fill
+    if (error.name === "AbortError") { ui.searchSentence.textContent = "The search was cancelled."; return null; }
+    ui.searchSentence.textContent = "";
+    handleError(error, () => runSearch(goal));
+    return null;
+  } finally {
+    if (controller === page.searching) {
+      ui.searchProgress.hidden = ui.searchProgressText.hidden = ui.searchCancel.hidden = true;
+      page.searching = null;
+    }
+  }
+}
+
+function showSearch() {
+  const result = page.search;
+  const fits = result.found && result.image_width === painter.width && result.image_height === painter.height;
+  ui.searchResult.hidden = !fits;
+  if (fits) {
+    painter.setOverlay(overlayPixels(result.hiddenMask, painter.width, painter.height, result.goal === "keep"));
+    showSearchOverlay(true);
+    ui.showMap.checked = false; // one thing over the photo at a time
+    painter.showHeatMap(false);
+  }
+  describeSearch();
+  updateChallenge();
+}
+
+// The user's mask now: the share of the model's crop it hides (as the search measures its areas)
+// and the top class the page shows for it (null: none for this model yet).
+function yourMask() {
+  const model = currentModel();
+  const share = model && painter.width ? painter.paintedShare(cropBox(painter.width, painter.height, model.preprocessing)) : 0;
+  const painted = ui.keep.checked && !painter.isEmpty() ? 1 - share : share;
+  const now = page.shown?.model === ui.model.value ? page.shown.predictions[0] : null;
+  return { painted, now };
+}
+
+function describeSearch() {
+  if (!page.search) return;
+  const { painted, now } = yourMask();
+  ui.searchSentence.textContent = searchSentence(page.search, painted, now);
+}
+
+// The search's answer as the paint, one step (Undo takes it back); the page then classifies it.
+function useSearch() {
+  const result = page.search;
+  if (!result?.found || result.image_width !== painter.width || result.image_height !== painter.height) return;
+  ui.keep.checked = false; // the answer is what to hide
+  painter.useMask(result.hiddenMask, `Used the search's ${result.goal}`);
+  showSearchOverlay(false); // the paint shows it now
+  if (!ui.live.checked) classifyMask(); // live mode sends it as the canvas changes
+}
+
+// Whether the paint on the canvas starts from the search's own answer (a challenge does not score it).
+function paintFromSearch() {
+  const strokes = painter.strokes;
+  const used = strokes.findLastIndex((s) => s.mode === "mask");
+  return used >= 0 && !strokes.slice(used).some((s) => s.mode === "clear");
+}
+
+async function toggleChallenge() {
+  if (page.challenge) {
+    page.challenge = null;
+    ui.challengeButton.setAttribute("aria-pressed", "false");
+    ui.challenge.textContent = "";
+    return;
+  }
+  if (!session.baseline) return;
+  const challenge = page.challenge = { ...searchSettings(), flip: null };
+  ui.challengeButton.setAttribute("aria-pressed", "true");
+  if (page.search?.goal === "flip" && sameSettings(page.search.settings, challenge)) challenge.flip = page.search;
+  updateChallenge();
+  if (!challenge.flip && !(await runSearch("flip")) && page.challenge === challenge) {
+    ui.challenge.textContent = "The challenge needs the search's answer: start it again to retry.";
+  }
+}
+
+// The challenge against the answer on screen: a mask that changed the top class scores its area.
+function updateChallenge() {
+  const challenge = page.challenge;
+  if (!challenge || !session.baseline) return;
+  const { painted, now } = yourMask();
+  const ownAnswer = paintFromSearch();
+  let best = bests.get(challenge);
+  if (now && now.class_index !== session.baseline.top.class_index && painted > 0 && !ownAnswer) {
+    best = bests.offer(challenge, painted).best;
+  }
+  ui.challenge.textContent = challengeSentence({ base: session.baseline.top, now, painted, flip: challenge.flip, best,
+    ownAnswer });
+}
+
 // ---- keeping a record ----
 
 async function exportSession(asReport) {
@@ -588,6 +778,11 @@ const actions = {
   unpin: () => unpin(),
   "export-report": () => exportSession(true),
   "export-json": () => exportSession(false),
+  "search-flip": () => runSearch("flip"),
+  "search-keep": () => runSearch("keep"),
+  "search-cancel": () => page.searching?.abort(),
+  "search-use": () => useSearch(),
+  challenge: () => toggleChallenge(),
 };
 
 document.addEventListener("click", (event) => {
@@ -610,7 +805,14 @@ for (const list of [ui.predictions, ui.comparePredictions, ui.original]) {
   });
 }
 ui.pinSearch.addEventListener("keydown", (event) => { if (event.key === "Enter") pinFromSearch(); });
-ui.showMap.addEventListener("change", () => painter.showHeatMap(ui.showMap.checked));
+ui.showMap.addEventListener("change", () => {
+  painter.showHeatMap(ui.showMap.checked);
+  if (ui.showMap.checked) showSearchOverlay(false);
+});
+ui.showSearch.addEventListener("change", () => {
+  painter.showOverlay(ui.showSearch.checked);
+  if (ui.showSearch.checked) { ui.showMap.checked = false; painter.showHeatMap(false); }
+});
 ui.compareModel.addEventListener("change", async () => compare(await painter.maskBlob()));
 ui.brush.addEventListener("input", () => painter.setBrushSize(Number(ui.brush.value)));
 ui.model.addEventListener("change", () => {
@@ -619,9 +821,14 @@ ui.model.addEventListener("change", () => {
   // A class pinned on another model is followed here by its label, if this model has it.
   if (session.changeModel(currentModel()?.labels || [])) unpin();
   clearMap();
+  clearSearch();
   classifyBaseline();
 });
-ui.fill.addEventListener("change", () => (ui.live.checked ? sendLive(true) : classifyMask()));
+ui.fill.addEventListener("change", () => {
+  clearSearch(); // the search answered for the other fill
+  if (ui.live.checked) sendLive(true);
+  else classifyMask();
+});
 ui.keep.addEventListener("change", () => (ui.live.checked ? sendLive(true) : classifyMask()));
 ui.live.addEventListener("change", () => {
   document.body.classList.toggle("live", ui.live.checked);
@@ -652,6 +859,7 @@ document.addEventListener("paste", (event) => {
 setMode("paint");
 ui.mapLegend.querySelector(".scale").style.background = mapGradient();
 document.querySelector(".swatch.paint").style.background = PAINT_SWATCH;
+document.querySelector(".swatch.search").style.background = `rgb(${OVERLAY_RGB.join(", ")})`;
 painter.setBrushSize(Number(ui.brush.value));
 updateButtons();
 loadLimits(); // beside the rest: the web app checks every upload itself until these arrive

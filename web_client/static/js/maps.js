@@ -20,6 +20,17 @@ export function coverage(rgba, width, height, maxSide = COVERAGE_SIDE) {
   return { width: w, height: h, data: sum };
 }
 
+// The share of a crop box that a mask hides: the painted pixels inside [left, top, right, bottom]
+// (photo pixels, rounded as the service rounds them) over the box's pixels. The search measures
+// its answers' areas the same way, so the two can be set side by side.
+export function cropShare(rgba, width, height, [left, top, right, bottom]) {
+  const [x0, y0] = [Math.max(0, Math.round(left)), Math.max(0, Math.round(top))];
+  const [x1, y1] = [Math.min(width, Math.round(right)), Math.min(height, Math.round(bottom))];
+  let painted = 0;
+  for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (rgba[(y * width + x) * 4 + 3] > 0) painted += 1;
+  return painted / Math.max(1, (x1 - x0) * (y1 - y0));
+}
+
 // Nothing painted, on the grid `coverage` uses for a width x height mask.
 export function emptyCoverage(width, height, maxSide = COVERAGE_SIDE) {
   const scale = Math.min(1, maxSide / Math.max(width, height));

@@ -1,8 +1,9 @@
-// The drawing engine: a photo, the user's strokes and region taps as data (so undo/redo is a
-// replay), and the mask they make at the photo's own resolution; zoom and pan (pinch, wheel, keys).
+// The drawing engine: a photo, the user's strokes, region taps and whole masks put in as data (so
+// undo/redo is a replay), and the mask they make at the photo's own resolution; zoom and pan (pinch,
+// wheel, keys).
 // Knows nothing about classification or the page.
 
-import { coverage, emptyCoverage, heatPixels } from "./maps.js";
+import { coverage, cropShare, emptyCoverage, heatPixels } from "./maps.js";
 import { oneBitPng } from "./png.js";
 import { outlinePixels, paintedFraction, regionAt, regionPixels } from "./regions.js";
 import { clamp, fitted, layout, panBy, pinch, toPhoto, zoomAround } from "./view.js";
@@ -40,6 +41,9 @@ export class MaskCanvas extends EventTarget {
     this.heat = null; // an occlusion map drawn over the photo: {canvas, crop}
     this.heatVisible = false;
     this.regions = null; // {labels, outline (canvas), count}
+    this.masks = []; // whole masks put in by useMask, as canvases in the paint colour (strokes name them)
+    this.overlay = null; // a canvas of the photo's size drawn over it while overlayVisible
+    this.overlayVisible = false;
     this._bindPointer();
     this._bindWheelAndKeys();
     new ResizeObserver(() => this.render()).observe(canvas.parentElement);
@@ -54,6 +58,8 @@ export class MaskCanvas extends EventTarget {
     this.strokes = [];
     this.redoStack = [];
     this.regions = null;
+    this.masks = [];
+    this.overlay = null;
     this.view = fitted(this.width, this.height);
     this.pointer = null;
     this.replay();
@@ -92,6 +98,20 @@ export class MaskCanvas extends EventTarget {
 
   showHeatMap(visible) { this.heatVisible = visible; this.render(); }
 
+  // `rgba`: the photo's width x height RGBA pixels to lay over it (null: none); shown while overlayVisible.
+  setOverlay(rgba) {
+    this.overlay = null;
+    if (rgba) {
+      this.overlay = document.createElement("canvas");
+      this.overlay.width = this.width;
+      this.overlay.height = this.height;
+      this.overlay.getContext("2d").putImageData(new ImageData(rgba, this.width, this.height), 0, 0);
+    }
+    this.render();
+  }
+
+  showOverlay(visible) { this.overlayVisible = visible; this.render(); }
+
   // ---- zoom and pan ----
 
   get zoom() { return this.view.zoom; }
@@ -125,6 +145,12 @@ export class MaskCanvas extends EventTarget {
   maskCoverage() {
     if (!this.width) return emptyCoverage(1, 1);
     return coverage(this._maskPixels(), this.width, this.height);
+  }
+
+  // The share of a crop box ([left, top, right, bottom], photo pixels) painted now (0 .. 1).
+  paintedShare(box) {
+    if (!this.strokes.length) return 0;
+    return cropShare(this._maskPixels(), this.width, this.height, box);
   }
 
   // The share of the photo's pixels painted now (0 .. 1).
@@ -163,6 +189,17 @@ export class MaskCanvas extends EventTarget {
     const hidden = paintedFraction(this.regions.labels, this._maskPixels(), region) > 0.5;
     this._add({ mode: "region", region, hide: !hidden });
     return true;
+  }
+
+  // Replaces all the paint with `hidden` (a width x height Uint8Array, 1 where hidden), as one
+  // step: undo brings the paint before it back. `title` names the step (the page's history shows it).
+  useMask(hidden, title) {
+    const canvas = document.createElement("canvas");
+    canvas.width = this.width;
+    canvas.height = this.height;
+    canvas.getContext("2d").putImageData(new ImageData(regionPixels(hidden, 1, PAINT_RGB), this.width, this.height), 0, 0);
+    this.masks.push(canvas);
+    this._add({ mode: "mask", mask: this.masks.length - 1, title });
   }
 
   snapshot() { return structuredClone(this.strokes); }
@@ -234,6 +271,9 @@ export class MaskCanvas extends EventTarget {
       ctx.drawImage(this.regions.outline, x, y, this.width * scale, this.height * scale);
       ctx.globalAlpha = 1;
     }
+    if (this.overlay && this.overlayVisible) {
+      ctx.drawImage(this.overlay, x, y, this.width * scale, this.height * scale);
+    }
     if (this.heat && this.heatVisible) {
       const { canvas: heat, crop } = this.heat;
       ctx.imageSmoothingEnabled = true;
@@ -290,6 +330,11 @@ export class MaskCanvas extends EventTarget {
     const ctx = this.maskCtx;
     if (stroke.mode === "clear") { ctx.clearRect(0, 0, this.width, this.height); return; }
     if (stroke.mode === "region") { this._drawRegion(stroke); return; }
+    if (stroke.mode === "mask") {
+      ctx.clearRect(0, 0, this.width, this.height);
+      ctx.drawImage(this.masks[stroke.mask], 0, 0);
+      return;
+    }
     ctx.save();
     ctx.globalCompositeOperation = stroke.mode === "erase" ? "destination-out" : "source-over";
     ctx.strokeStyle = ctx.fillStyle = PAINT_COLOUR;
