@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.__main__ import report, summarise_latency_turns, throughput_limit
+from bench.__main__ import report, summarise_latency_turns, throughput_limit, uncached_limit_figures
 from bench.scale import uncached_limit
 from bench.raw import best_batches
 
@@ -187,7 +187,8 @@ def test_the_scale_bars_are_met_and_each_can_fail_on_its_own():
     assert "2: 1000 req/s on 1.85 cores" in text and "beside 6 explainers p50 20.0 ms" in text
     assert "uncached, 16 clients: served / the limit" in text and "1.150" in text
     assert ("the limit, 2 cores / (decode 4.00 + preprocessing 6.00 ms of a core a photo + the model's 2 cores / "
-            "200.0 img/s at batch 8): 100.0 / 100.0 / 100.0 req/s") in text
+            "200.0 img/s at batch 8): 100.0 req/s; per turn 100.0 / 100.0 / 100.0 req/s, served 115.0 / 115.0 / "
+            "115.0 req/s, served / the turn's limit 1.15 / 1.15 / 1.15") in text
     for bad, name in [(dict(uncached_rps=100.0), "the plain onnxruntime"), (dict(uncached_p50=18.5), "uncached, 1 client"),
                       (dict(model_rate=400.0), "served / the limit"),
                       (dict(workers_2=900.0), "over one process"), (dict(cores=1.7), "server cores"),
@@ -274,3 +275,17 @@ def test_the_uncached_limit_is_the_cores_over_a_photos_core_time():
     assert uncached_limit(2, 0.001, 0.002, 250.0) == pytest.approx(2 / 0.011)
     assert uncached_limit(1, 0.0, 0.0, 100.0) == pytest.approx(100.0)  # the model alone: its own rate
     assert uncached_limit(4, 0.005, 0.005, 400.0) == pytest.approx(4 / 0.02)
+
+
+def test_the_uncached_limit_takes_each_part_at_its_best_turn():
+    # A busy turn (others' jobs) slows the raw run and the photos: the limit is the quiet turns' parts.
+    run = scale_results()["uncached"]
+    run["16"]["photos"] = [{"decode_s": d, "preprocess_s": p, "photos": 100}
+                           for d, p in ((0.004, 0.009), (0.008, 0.006), (0.005, 0.007))]
+    run["16"]["raw_ways"] = [{"batch 8": 60.0, "batch 16": 150.0}, {"batch 8": 200.0, "batch 16": 40.0},
+                             {"batch 8": 190.0, "batch 16": 180.0}]
+    figures = uncached_limit_figures(run)
+    assert figures["way"] == "batch 8" and figures["model_images_per_s"] == 200.0
+    assert (figures["decode_s"], figures["preprocess_s"]) == (0.004, 0.006)
+    assert figures["limit"] == pytest.approx(100.0)
+    assert figures["per_turn"] == pytest.approx([2 / (0.013 + 2 / 150), 2 / (0.014 + 0.01), 2 / (0.012 + 2 / 190)])
