@@ -165,10 +165,11 @@ def uncached(models: Path, name: str, build: Path, run_load, samples: Path, turn
 
 
 def fairness(model_dir: Path, samples: Path, run_load, explainers: int = 6, alone_s: float = 4.0,
-             beside_s: float = 8.0, server_args: tuple = (), build: Path | None = None) -> dict:
+             beside_s: float = 8.0, server_args: tuple = (), build: Path | None = None, bulk: str = "explain") -> dict:
     """One painter's latency (image_id + mask, one call at a time) alone, then while `explainers`
-    clients ask for occlusion maps back to back, then alone again."""
-    log = (build or ROOT / "build" / "bench") / "logs" / "server-fairness.log"
+    clients ask for occlusion maps (bulk "explain") or region searches ("search") back to back,
+    then alone again."""
+    log = (build or ROOT / "build" / "bench") / "logs" / f"server-fairness-{bulk}.log"
     service, address = start_inference(model_dir, log, *server_args)
     try:
         painter = OneClient(address, samples)
@@ -177,7 +178,7 @@ def fairness(model_dir: Path, samples: Path, run_load, explainers: int = 6, alon
             before, _ = painter.latencies_ms(alone_s)
             maps = {}
             explaining = threading.Thread(target=lambda: maps.update(
-                run_load("explain", address, explainers, beside_s + 4.0, 0.0)))
+                run_load(bulk, address, explainers, beside_s + 4.0, 0.0)))
             explaining.start()
             time.sleep(2.0)  # every explainer under way
             beside, errors = painter.latencies_ms(beside_s)
