@@ -118,3 +118,17 @@ def parallel_images_per_s(model_dir, batch: int, sessions: int, seconds: float =
     for thread in threads:
         thread.join()
     return sum(counts) / (time.perf_counter() - start)
+
+
+def thread_core_s(model_dir, batch: int, seconds: float = 1.0) -> float:
+    """CPU seconds an image of one one-thread session's runs at `batch`, from the thread's own
+    clock: unlike a rate, it hardly moves when others' jobs take the cores."""
+    session, metadata = session_for(model_dir, "cpu", threads=1)
+    x = np.zeros((batch, 3, metadata.input_size, metadata.input_size), np.float32)
+    feed = {metadata.input_name: x}
+    session.run(None, feed)
+    images, started, cpu = 0, time.perf_counter(), time.thread_time()
+    while time.perf_counter() - started < seconds:
+        session.run(None, feed)
+        images += batch
+    return (time.thread_time() - cpu) / images

@@ -139,7 +139,8 @@ def uncached(models: Path, name: str, build: Path, run_load, samples: Path, turn
     turns between the service and the plain per-request onnxruntime server, both running; with
     each 16-client turn, in this process, the limit's parts: the photos' decoding and
     preprocessing (`first_sight_s`) and raw onnxruntime at the two best batch sizes of a short
-    sweep (the limit takes the one fastest over the turns). `models`: a folder holding only the
+    sweep (the limit takes the one fastest over the turns), and a one-thread session's CPU time
+    an image (a check that the cores were not taken by others). `models`: a folder holding only the
     model folder `name`."""
     model_dir = models / name
     sweep = raw.measure(model_dir, seconds_each=raw_s)
@@ -147,7 +148,7 @@ def uncached(models: Path, name: str, build: Path, run_load, samples: Path, turn
     plain, plain_address = plain_server(model_dir, build / "logs" / f"plain-{name}.log")
     service, address = start_inference(models, build / "logs" / f"server-uncached-{name}.log", *server_args)
     try:
-        result = {"16": {"served": [], "plain": [], "photos": [], "raw_ways": []},
+        result = {"16": {"served": [], "plain": [], "photos": [], "raw_ways": [], "thread_core_s": []},
                   "1": {"served": [], "plain": []}, "cores": os.cpu_count(), "raw_sweep": sweep}
         for _ in range(turns):
             result["16"]["plain"].append(run_load("http", plain_address, 16, turn_s, 2.0))
@@ -155,6 +156,7 @@ def uncached(models: Path, name: str, build: Path, run_load, samples: Path, turn
             result["16"]["photos"].append(first_sight_s(model_dir, samples, 16, raw_s))
             result["16"]["raw_ways"].append({f"batch {b}": raw.images_per_s(model_dir, b, seconds=raw_s)
                                              for b in batches})
+            result["16"]["thread_core_s"].append(raw.thread_core_s(model_dir, batches[0], raw_s))
         for _ in range(turns):
             result["1"]["plain"].append(run_load("http", plain_address, 1, latency_turn_s, 1.0))
             result["1"]["served"].append(run_load("grpc-uncached", address, 1, latency_turn_s, 1.0))
