@@ -11,6 +11,7 @@ Areas are shares of the model's crop, counted as the service counts them."""
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import raw
+from bench.workload import load_workload, unique_photo
 from maskscope import Client
 from maskscope.processes import ROOT, start_inference, stop_process
 
@@ -141,6 +144,109 @@ def run(model_dir: Path, build: Path, model: str = "efficientnet-lite0", server_
     finally:
         stop_process(service)
     return out
+
+
+def folder_parts_s(model_dir: Path, folder: Path, rule: str, seconds: float = 2.0) -> dict[str, float]:
+    """Core-seconds per photo (one thread, this one) of what a rule's folder run asks of the
+    service: decoding, the photo's first input (no mask), its second (the rule's mask, on the
+    photo now cached), as the service makes them."""
+    from inference_service.pipeline.image_cache import CachedImage
+    from inference_service.pipeline.preprocess import decode_image
+    from inference_service.runtimes.metadata import ModelMetadata
+    from maskscope.folder import rule_mask
+    from maskscope.limits import MAX_IMAGE_PIXELS
+    from maskscope.photos import mask_png
+
+    spec = ModelMetadata.load(model_dir).preprocessing
+    paths = sorted(folder.iterdir())
+    decode = first = second = 0.0
+    photos, end = 0, time.monotonic() + seconds
+    while time.monotonic() < end or photos == 0:
+        data = paths[photos % len(paths)].read_bytes()
+        t0 = time.thread_time()
+        rgb = decode_image(data, MAX_IMAGE_PIXELS)
+        t1 = time.thread_time()
+        inputs = CachedImage("0" * 64, rgb).inputs(spec)
+        inputs.input_for(b"", "gray", False)
+        t2 = time.thread_time()
+        mask = mask_png(rule_mask(rule, rgb.shape[1], rgb.shape[0]))
+        t3 = time.thread_time()
+        inputs.input_for(mask, "gray", False)
+        t4 = time.thread_time()
+        decode, first, second, photos = decode + t1 - t0, first + t2 - t1, second + t4 - t3, photos + 1
+    return {"decode_s": decode / photos, "first_input_s": first / photos, "second_input_s": second / photos}
+
+
+def folder_limit(cores: int, parts: dict[str, float], model_images_per_s: float) -> float:
+    """Photos a second `cores` cores could take a rule's folder run through if a photo cost only
+    its decoding, its two inputs and two model runs at the model's best batch."""
+    return cores / (parts["decode_s"] + parts["first_input_s"] + parts["second_input_s"]
+                    + 2 * cores / model_images_per_s)
+
+
+def folder_throughput(models: Path, name: str, build: Path, samples: Path, turns: int = 3, photos: int = 192,
+                      concurrency: int = 16, rule: str = "outside-centre", raw_s: float = 1.5,
+                      server_args: tuple = ()) -> dict:
+    """The CLI's folder run (run_folder, a rule: two Classify calls a photo) over folders of photos
+    the server has never seen, in turns; with each, in this process, the limit's parts (decoding,
+    both inputs, and raw onnxruntime at the sweep's two best batch sizes)."""
+    import os
+
+    from maskscope.folder import run_folder
+
+    model_dir = models / name
+    batches = raw.best_batches(raw.measure(model_dir, seconds_each=raw_s), 2)
+    workload = load_workload(samples)
+    service, address = start_inference(models, build / "logs" / f"server-folder-{name}.log", *server_args)
+    out = {"cores": os.cpu_count(), "rule": rule, "photos": photos, "concurrency": concurrency, "turns": []}
+    try:
+        with Client(address, timeout_s=120) as client:
+            run_folder(client, _new_folder(build, workload, 16, 1 << 40), rule=rule, concurrency=concurrency)  # warm
+            for turn in range(turns):
+                folder = _new_folder(build, workload, photos, (turn + 2) << 40)
+                started = time.monotonic()
+                run = run_folder(client, folder, rule=rule, concurrency=concurrency)
+                seconds = time.monotonic() - started
+                failed = [r.error for r in run.rows if r.error]
+                out["turns"].append({"photos_per_s": photos / seconds, "failed": len(failed),
+                                     "parts": folder_parts_s(model_dir, folder, rule),
+                                     "raw": {f"batch {b}": raw.images_per_s(model_dir, b, seconds=raw_s)
+                                             for b in batches}})
+                print(f"[bench] folder run turn {turn}: {out['turns'][-1]}", flush=True)
+    finally:
+        stop_process(service)
+    return out
+
+
+def _new_folder(build: Path, workload, count: int, first_number: int) -> Path:
+    """A folder of `count` photos (the samples, each made a new file) the server has not seen."""
+    folder = build / "folder-run"
+    if folder.exists():
+        for old in folder.iterdir():
+            old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        interaction = workload[i % len(workload)]
+        (folder / f"{i:05d}-{interaction.photo}.jpg").write_bytes(unique_photo(interaction.image, first_number + i))
+    return folder
+
+
+def folder_checks(result: dict) -> tuple[str, list[tuple[str, float, float, bool, str]]]:
+    """The folder run's line and its check: photos a second over the limit, each part at its best turn."""
+    turns = result["turns"]
+    best = {key: min(t["parts"][key] for t in turns) for key in turns[0]["parts"]}
+    way = max(turns[0]["raw"], key=lambda w: sum(t["raw"][w] for t in turns))
+    rate = max(t["raw"][way] for t in turns)
+    limit = folder_limit(result["cores"], best, rate)
+    served = statistics.mean(t["photos_per_s"] for t in turns)
+    text = (f"folder run ({result['rule']}, two Classify calls a photo, {result['photos']} new photos a turn, "
+            f"{result['concurrency']} in flight): " + " / ".join(f"{t['photos_per_s']:.1f}" for t in turns)
+            + f" photos/s; the limit {limit:.1f} photos/s ({result['cores']} cores / (decode "
+            f"{best['decode_s'] * 1e3:.2f} + inputs {best['first_input_s'] * 1e3:.2f} + "
+            f"{best['second_input_s'] * 1e3:.2f} ms + 2 x the model at {rate:.0f} img/s, {way}))")
+    failed = sum(t["failed"] for t in turns)
+    return text, [("folder run: photos a second / the limit", served / limit, 0.9, True, ""),
+                  ("folder run: photos that failed", failed, 0, False, "")]
 
 
 def checks(result: dict) -> list[tuple[str, float, float, bool, str]]:
