@@ -140,3 +140,19 @@ def test_an_unknown_image_id_is_not_found(stub):
     with pytest.raises(grpc.RpcError) as error:
         search(stub, image_id="0" * 64)
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_search_runs_in_a_front_end_of_a_workers_server(model_dir, photo_png):
+    """With --workers, a front-end process makes the copies and the model process runs them."""
+    from tests.conftest import ServerProcess
+
+    server = ServerProcess(model_dir, "--workers", "2")
+    try:
+        with server.channel() as channel:
+            result = search(pb_grpc.ClassifierStub(channel), image=photo_png["coffee"])[-1].result
+            assert result.found and result.predictions[0].class_index != ESPRESSO
+            again = pb_grpc.ClassifierStub(channel).Classify(
+                pb.ClassifyRequest(image_id=result.image_id, mask=result.hidden), timeout=30)
+            assert again.predictions[0].class_index == result.predictions[0].class_index
+    finally:
+        server.stop()
