@@ -8,16 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskscope import Client
 from maskscope.folder import run_folder
 from maskscope.photos import PhotoError
 from maskscope.processes import ROOT
-
-
-@pytest.fixture
-def client(server):
-    with Client(server.address) as c:
-        yield c
+from tests.integration.test_client_library import client  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
