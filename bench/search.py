@@ -190,8 +190,6 @@ def folder_throughput(models: Path, name: str, build: Path, samples: Path, turns
     """The CLI's folder run (run_folder, a rule: two Classify calls a photo) over folders of photos
     the server has never seen, in turns; with each, in this process, the limit's parts (decoding,
     both inputs, and raw onnxruntime at the sweep's two best batch sizes)."""
-    import os
-
     from maskscope.folder import run_folder
 
     model_dir = models / name

@@ -11,7 +11,7 @@ from PIL import Image
 
 from maskscope.v1 import classifier_pb2 as pb
 from maskscope.v1 import classifier_pb2_grpc as pb_grpc
-from tests.integration.test_classify import CUP, rect_mask
+from tests.integration.test_classify import rect_mask
 
 ESPRESSO = 967
 
