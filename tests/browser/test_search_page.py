@@ -4,13 +4,19 @@ laptop), against the real web app and inference service: progress, the overlay a
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 
+import numpy as np
 import pytest
+from PIL import Image
+
+from maskscope import session as sessions
 
 from tests.browser.conftest import opened, serving
 from tests.browser.test_page import SCREENSHOTS
-from tests.browser.test_devices import (answer_text, axe_violations, device_page, layout, on_device,  # noqa: F401
+from tests.browser.test_devices import (answer_text, classify_mask, axe_violations, device_page, layout, on_device,  # noqa: F401
                                         press, shot, stroke, to_page, touch, wait_for_answer_change,
                                         wait_for_opening)
 
@@ -82,8 +88,9 @@ def test_what_flips_it_then_use_this_and_undo(device_page):
     page.wait_for_selector("#search-buttons:not([hidden])")
     record_searches(page)
     dab(page)
-    painted = classify(page)
-    assert painted.startswith("espresso"), painted  # a dab leaves the class
+    dabbed = classify_mask(page)
+    painted = answer_text(page)
+    assert dabbed.any() and painted.startswith("espresso"), painted  # a dab leaves the class
 
     press(page, "[data-action=search-flip]")
     result = wait_for_search(page, 1)
@@ -111,14 +118,18 @@ def test_what_flips_it_then_use_this_and_undo(device_page):
     assert not overlay_shown(page)  # the paint shows the answer now
     shot(page, "search-2-used")
 
-    press(page, "[data-action=undo]")  # one step: the dab is back
-    assert classify(page) == painted
+    press(page, "[data-action=undo]")  # one step: the dab is back, and its answer
+    assert np.array_equal(classify_mask(page), dabbed) and answer_text(page) == painted
     press(page, "[data-action=redo]")
     assert classify(page).startswith(new_class)
 
 
+def png_mask(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("L")) > 0
+
+
 @on_device("laptop")
-def test_what_keeps_it_says_what_it_keeps(device_page):
+def test_what_keeps_it_says_what_it_keeps(device_page, tmp_path):
     page = device_page
     wait_for_opening(page)
     page.wait_for_selector("#search-buttons:not([hidden])")
@@ -135,6 +146,15 @@ def test_what_keeps_it_says_what_it_keeps(device_page):
     page.wait_for_function(f"() => document.querySelectorAll('.history-item').length > {steps}", timeout=20_000)
     assert answer_text(page).startswith("espresso")
     assert titles(page)[-1] == "Used the search's keep"
+    # The session file carries the step as any paint: its title, and the search's very mask.
+    with page.expect_download() as download:
+        page.click("[data-action=export-json]")
+    path = tmp_path / "session.json"
+    download.value.save_as(path)
+    step = sessions.parse(path.read_bytes()).steps[-1]
+    assert step.title == "Used the search's keep" and step.predictions[0]["label"] == "espresso"
+    hidden = png_mask(base64.b64decode(result["hidden"].split(",", 1)[1]))
+    assert np.array_equal(png_mask(step.mask), hidden)
 
 
 @on_device("laptop")
