@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maskscope.v1 import classifier_pb2 as pb
 
-NAMES = ("gray", "black", "blur", "noise", "inpaint")
+NAMES = ("gray", "black", "blur", "noise", "inpaint", "impute")
 # The gray fill: the ImageNet mean colour, (0.485, 0.456, 0.406) * 255, the least informative for
 # the model; the black one. One colour each: nothing to compute per photo.
 COLOURS = {"gray": (124, 116, 104), "black": (0, 0, 0)}

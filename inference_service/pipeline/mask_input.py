@@ -102,15 +102,16 @@ class MaskInputs:
     def cheap(self, mask: bytes, fill: str, keep_painted: bool) -> bool:
         """Whether this input is cheap to make, so that the model's worker may make it just before
         the run: only the mask is new work (the views and the fill it needs are made)."""
-        return (fill != "inpaint" and self.width * self.height <= CHEAP_MAX_PIXELS
+        return (fill not in inpaint.HOLE_FILLS and self.width * self.height <= CHEAP_MAX_PIXELS
                 and len(mask) <= CHEAP_MAX_MASK_BYTES and None in self._views and self.fills.made(fill)
                 and (not keep_painted or fill in self._views))
 
     def input_for(self, mask: bytes, fill: str, keep_painted: bool) -> np.ndarray:
         """The model input (3 x crop x crop float32) of the photo with `mask` hidden by `fill`
         (or, with keep_painted, everything else hidden). Do not modify it: it may be shared."""
-        if fill == "inpaint":
-            return inpaint.inpainted_input(self.resized_photo(), self.hole(mask, keep_painted), self.spec)
+        if fill in inpaint.HOLE_FILLS:
+            return inpaint.hole_filled_input(fill, self.resized_photo(), self.hole(mask, keep_painted), self.spec,
+                                             self.fills.seed)
         with self._lock:
             first, self._seen = not self._seen, True
         if not mask:
@@ -187,11 +188,11 @@ class MaskInputs:
 
     def occluded_inputs(self, mask: bytes, fill: str, keep_painted: bool, cells: list[tuple[int, int]], patch: int):
         """The masked input, then one copy per cell with a patch x patch square hidden by `fill`."""
-        if fill == "inpaint":
+        if fill in inpaint.HOLE_FILLS:
             small, hole = self.resized_photo(), self.hole(mask, keep_painted)
-            yield inpaint.inpainted_input(small, hole, self.spec)
+            yield inpaint.hole_filled_input(fill, small, hole, self.spec, self.fills.seed)
             for y, x in cells:
-                yield occlusion.occlude_inpainted(small, hole, self.spec, y, x, patch)
+                yield occlusion.occlude_hole_filled(fill, small, hole, self.spec, y, x, patch, self.fills.seed)
             return
         base, fill_view = self.input_for(mask, fill, keep_painted), self.view(fill)
         yield base

@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from inference_service.errors import InvalidArgument
-from inference_service.pipeline.inpaint import inpainted_input
+from inference_service.pipeline.inpaint import hole_filled_input
 from inference_service.pipeline.preprocess import crop_offset
 
 MAX_OCCLUDED_COPIES = 1024  # 32 x 32 positions: patch 14, stride 7 on a 224 input
@@ -53,12 +53,14 @@ def occlude(base: np.ndarray, fill_view: np.ndarray, y: int, x: int, patch: int)
     return out
 
 
-def occlude_inpainted(small: np.ndarray, hole: np.ndarray, spec, y: int, x: int, patch: int) -> np.ndarray:
-    """The inpaint fill's occluded copy: the patch joins the hole and everything is inpainted."""
+def occlude_hole_filled(fill: str, small: np.ndarray, hole: np.ndarray, spec, y: int, x: int, patch: int,
+                        seed: int) -> np.ndarray:
+    """An occluded copy for a fill made from the hole (inpaint, impute): the patch joins the hole
+    and the whole hole is filled again."""
     left, top = crop_offset(small.shape[1], small.shape[0], spec.crop)
     hole = hole.copy()
     hole[top + y:top + y + patch, left + x:left + x + patch] = True
-    return inpainted_input(small, hole, spec)
+    return hole_filled_input(fill, small, hole, spec, seed)
 
 
 def cell_map(drops, cells: list[tuple[int, int]], size: int, patch: int, stride: int) -> np.ndarray:

@@ -96,8 +96,8 @@ def fill_image(rgb: np.ndarray, fill: str, seed: int = 0) -> np.ndarray:
         return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(radius)))
     if fill == "noise":
         return np.random.default_rng(seed).integers(0, 256, size=rgb.shape, dtype=np.uint8)
-    if fill == "inpaint":
-        raise ValueError("the inpaint fill depends on the mask: see inference_service.pipeline.inpaint")
+    if fill in ("inpaint", "impute"):
+        raise ValueError(f"the {fill} fill depends on the mask: see inference_service.pipeline.inpaint")
     raise InvalidArgument(f"unknown fill {fill!r}; use one of {', '.join(FILLS)}")
 
 

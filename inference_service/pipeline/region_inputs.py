@@ -3,8 +3,8 @@
 Hiding is linear in the photo before the resize (mask_input.py's docstring): each region's change
 to the model input is made once, over the region's own box, and the input for a set of hidden
 regions is the masked photo's input plus the changes of its regions: a few small additions per
-copy, where a mask of its own would cost a resize of the photo. The inpaint fill is not linear:
-its copies are inpainted from the set's mask each time.
+copy, where a mask of its own would cost a resize of the photo. The fills made from the hole
+(inpaint, impute) are not: their copies are filled from the set's mask each time.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 
 from inference_service.errors import InvalidArgument
 from inference_service.pipeline.image_cache import CachedImage
+from inference_service.pipeline.inpaint import HOLE_FILLS
 from inference_service.pipeline.mask_input import difference_in
 from inference_service.pipeline.masks import encode_png, read_mask
 from inference_service.pipeline.preprocess import source_crop_box
@@ -74,7 +75,7 @@ class RegionInputs:
         self._all_hidden: np.ndarray | None = None
         self.base = inputs.input_for(mask, fill, False)
         self._inputs = inputs
-        if fill == "inpaint":
+        if fill in HOLE_FILLS:
             self.changes: dict[int, Change] = {}
             self.reaching = tuple(range(self.count))  # inpainting reads the whole photo around the crop
         else:
@@ -128,8 +129,8 @@ class RegionInputs:
 
     def input_for(self, hidden) -> np.ndarray:
         """The model input (3 x crop x crop float32) with the mask and the `hidden` regions filled."""
-        if self.fill == "inpaint":  # the hole as Classify would make it from the same mask
-            return self._inputs.input_for(self.hidden_png(hidden), "inpaint", False)
+        if self.fill in HOLE_FILLS:  # the hole as Classify would make it from the same mask
+            return self._inputs.input_for(self.hidden_png(hidden), self.fill, False)
         hidden = frozenset(hidden) & self.changes.keys()
         if len(hidden) <= len(self.changes) // 2:
             return self._changed(self.base, hidden, 1.0)

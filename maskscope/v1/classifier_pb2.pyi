@@ -15,6 +15,7 @@ class Fill(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FILL_BLUR: _ClassVar[Fill]
     FILL_NOISE: _ClassVar[Fill]
     FILL_INPAINT: _ClassVar[Fill]
+    FILL_IMPUTE: _ClassVar[Fill]
 
 class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -32,6 +33,7 @@ FILL_BLACK: Fill
 FILL_BLUR: Fill
 FILL_NOISE: Fill
 FILL_INPAINT: Fill
+FILL_IMPUTE: Fill
 PRIORITY_INTERACTIVE: Priority
 PRIORITY_BULK: Priority
 SEARCH_GOAL_UNSPECIFIED: SearchGoal

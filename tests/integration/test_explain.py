@@ -88,3 +88,14 @@ def test_inpaint_fill_hides_the_cup_differently_from_gray(stub, photo_png, photo
     assert top3[pb.FILL_INPAINT] != top3[pb.FILL_GRAY], top3
     unmasked = stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"], fill=pb.FILL_INPAINT), timeout=30)
     assert unmasked.predictions[0].class_index == ESPRESSO  # nothing painted, nothing inpainted
+
+
+def test_the_impute_fill_removes_the_cup_the_same_way_every_time(stub, photo_png, photos):
+    """ROAD's noisy linear imputation: the cup goes, and its seeded noise gives the same answer twice."""
+    mask = rect_mask(photos["coffee"].shape, CUP)
+    answers = [stub.Classify(pb.ClassifyRequest(image=photo_png["coffee"], mask=mask, fill=pb.FILL_IMPUTE,
+                                                track=[ESPRESSO]), timeout=60) for _ in range(2)]
+    assert answers[0].tracked[0].probability < 0.2
+    assert answers[0].tracked[0].probability == answers[1].tracked[0].probability
+    m = explain(stub, image=photo_png["coffee"], fill=pb.FILL_IMPUTE, patch_size=112, stride=112)[-1].map
+    assert m.occluded_copies == 4 and m.label == "espresso"
