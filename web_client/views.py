@@ -222,9 +222,11 @@ def _live_message(ws: LiveSocket, bridge: StreamBridge) -> bool:
 
 @bp.post("/api/faithfulness")
 def faithfulness():
-    """JSON: image_id, model, fill, class_index, steps, maps ({name: {rows, cols, drop, crop}}).
-    Answers each map's deletion curve and its area, and a random order's (web_client/faithfulness.py)."""
-    from web_client.faithfulness import DEFAULT_STEPS, FaithfulnessError, check_cost, curves
+    """JSON: image_id, model, fill, class_index, steps, maps ({name: {rows, cols, drop, crop}}),
+    kinds (["deletion"], and/or "insertion"), orders (["most"], and/or "least"). Answers, per map and
+    for a random order, `curves` (the first kind and order's curve and its area, as before) and
+    `all` (every kind and order: {name: {"deletion-most": ..., ...}}; web_client/faithfulness.py)."""
+    from web_client.faithfulness import DEFAULT_STEPS, FaithfulnessError, check_cost, check_kinds, curves
     body = json_request("the body")
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object: image_id, model, fill, class_index, steps, maps")
@@ -234,14 +236,18 @@ def faithfulness():
         raise BadRequest(f"maps is an object of 1 to {MAX_FAITHFULNESS_MAPS} maps: {{name: {{rows, cols, drop, crop}}}}")
     if not isinstance(body.get("steps", 10), int) or isinstance(body.get("steps"), bool):
         raise BadRequest("steps (how many parts each map's cells are hidden in) is a whole number")
-    base = build_request({k: body[k] for k in ("image_id", "model", "fill", "keep_painted") if k in body}, None, None)
+    base = build_request({k: body[k] for k in ("image_id", "model", "fill") if k in body}, None, None)
     limits, steps = get_limits(), body.get("steps", DEFAULT_STEPS)
     try:
-        check_cost(steps, len(body["maps"]), max_classifications=limits.faithfulness_classifications)  # before any
+        kinds, orders = check_kinds(body.get("kinds", ["deletion"]), body.get("orders", ["most"]))
+        check_cost(steps, len(body["maps"]), max_classifications=limits.faithfulness_classifications,
+                   curves_per_map=len(kinds) * len(orders))  # before the service is asked anything
         first = service.classify(pb.ClassifyRequest(image_id=base.image_id, model=base.model, top_k=1))
         result = curves(service.classify, base, first.image_width, first.image_height, body["maps"], body["class_index"],
                         steps, max_classifications=limits.faithfulness_classifications,
-                        max_mask_pixels=limits.faithfulness_mask_pixels)
+                        max_mask_pixels=limits.faithfulness_mask_pixels, kinds=kinds, orders=orders)
     except (FaithfulnessError, ValueError) as exc:
         raise BadRequest(str(exc)) from None
-    return jsonify({"class_index": body["class_index"], "fill": body.get("fill") or "gray", "curves": result})
+    first_curve = f"{kinds[0]}-{orders[0]}"
+    return jsonify({"class_index": body["class_index"], "fill": body.get("fill") or "gray",
+                    "curves": {name: each[first_curve] for name, each in result.items()}, "all": result})

@@ -55,3 +55,37 @@ def test_a_malformed_map_is_refused(client, photo_png):
     response = client.post("/api/faithfulness", json={"image_id": image_id, "class_index": 1, "steps": 500,
                                                       "maps": {"m": {**bad, "drop": [1, 2, 3, 4]}}})
     assert response.status_code == 400 and "steps must be between 1 and 50" in response.get_json()["error"]
+
+
+def test_insertion_and_both_orders_agree_with_what_the_map_says(client, photo_png):
+    """The model's map, most important first: deletion falls soon and insertion rises soon; least
+    important first, the other way round (ROAD's MoRF and LeRF)."""
+    image_id = post(client, image=photo_png["coffee"]).get_json()["image_id"]
+    m = explain_map(client, image_id)
+    response = client.post("/api/faithfulness", json={
+        "image_id": image_id, "class_index": m["class_index"], "steps": 4, "maps": {"model": m},
+        "kinds": ["deletion", "insertion"], "orders": ["most", "least"]})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    model = body["all"]["model"]
+    assert set(model) == {"deletion-most", "deletion-least", "insertion-most", "insertion-least"}
+    assert set(body["all"]) == {"model", "random"} and body["curves"]["model"] == model["deletion-most"]
+    assert model["deletion-most"]["auc"] < model["deletion-least"]["auc"]
+    assert model["insertion-most"]["auc"] > model["insertion-least"]["auc"]
+    # Insertion starts from everything hidden and ends with the whole crop shown (the pixels just
+    # outside it, which the resize reads at its edge, stay hidden); deletion the other way.
+    assert model["insertion-most"]["probabilities"][-1] == pytest.approx(m["base_probability"], abs=0.01)
+    assert model["insertion-most"]["probabilities"][0] == pytest.approx(model["deletion-most"]["probabilities"][-1],
+                                                                       abs=0.01)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"kinds": ["sideways"]}, "kinds is a list of one or more of deletion, insertion"),
+    ({"kinds": []}, "kinds is a list"),
+    ({"orders": ["most", "most"]}, "orders is a list of one or more of most, least, each once"),
+    ({"kinds": ["deletion", "insertion"], "orders": ["most", "least"], "steps": 20}, "4 curve(s) each"),
+])
+def test_bad_kinds_and_orders_say_what_is_wrong(client, fields, message):
+    m = {"rows": 2, "cols": 2, "drop": [1, 2, 3, 4], "crop": {"left": 0, "top": 0, "right": 10, "bottom": 10}}
+    response = client.post("/api/faithfulness", json={"image_id": "x", "class_index": 1, "maps": {"m": m}, **fields})
+    assert response.status_code == 400 and message in response.get_json()["error"]
