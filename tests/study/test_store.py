@@ -237,3 +237,92 @@ def test_events_are_read_a_batch_at_a_time_and_each_participants_together(store,
     assert together == [people[0].id] * 4 + [people[1].id] * 4
     ids = [e["id"] for e in store.events("does-painting-teach")]
     assert ids == sorted(ids) and len(set(ids)) == 8
+
+
+FOUR = {**STUDY, "id": "four-conditions",
+        "conditions": [{"name": "paint"}, {"name": "paint+map", "map": True},
+                       {"name": "map", "paint": False, "map": True}, {"name": "none", "paint": False}],
+        "steps": [{"kind": "before", "only": ["paint", "paint+map"]}, {"kind": "explore"}, {"kind": "after"}]}
+
+
+def test_forty_joins_into_four_conditions_are_ten_each_by_the_recorded_seed(engine):
+    from collections import Counter
+
+    from web_client.study.assignment import condition_for
+    store = Store(engine)
+    store.put_study(parse(FOUR))  # no seed in the file: one is drawn and kept
+    seed = store.seed("four-conditions")
+    assert seed is not None
+    store.put_study(parse({**FOUR, "title": "Reworded"}))  # replaced before anyone joined: the same seed
+    assert store.seed("four-conditions") == seed
+    joined = [store.new_participant("four-conditions") for _ in range(40)]
+    assert [p.number for p in joined] == list(range(40))
+    assert Counter(p.condition for p in joined) == {"paint": 10, "paint+map": 10, "map": 10, "none": 10}
+    names = ["paint", "paint+map", "map", "none"]
+    assert [p.condition for p in joined] == [condition_for(i, names, 4, seed) for i in range(40)]
+    stored = {p.id: (p.condition, p.number, p.step) for p in store.participants("four-conditions")}
+    # Stored as given; a condition that skips the first step starts on its next one.
+    assert stored == {p.id: (p.condition, p.number, 0 if p.condition in ("paint", "paint+map") else 1)
+                      for p in joined}
+    store.delete_participant(joined[-1].id, "four-conditions")  # who withdraws does not give back a number
+    assert store.new_participant("four-conditions").number == 40
+
+
+def test_a_seed_in_the_file_is_the_seed_and_the_steps_a_condition_skips_are_skipped(engine):
+    store = Store(engine)
+    store.put_study(parse({**FOUR, "assignment": {"seed": 1234, "block": 8}}))
+    assert store.seed("four-conditions") == 1234
+    p = next(p for p in iter(lambda: store.new_participant("four-conditions"), None) if p.condition == "map")
+    store.record(p.id, "four-conditions", "consent", 0, {})
+    with pytest.raises(StoreError, match="on step 1, not 0"):
+        store.record(p.id, "four-conditions", "map", 0, {"photo": 0, "mask": ""})
+    from web_client.study.protocol import NotInCondition
+    with pytest.raises(NotInCondition, match="condition 'map' does not paint"):
+        store.record(p.id, "four-conditions", "stroke", 1, {"photo": 0})
+    with pytest.raises(NotInCondition, match="does not paint"):
+        store.record(p.id, "four-conditions", "classify", 1, {"mask": "iVBOR"})
+    store.record(p.id, "four-conditions", "classify", 1, {"mask": ""})  # the photo itself
+    store.record(p.id, "four-conditions", "map-view", 1, {"photo": 0, "label": "espresso"})
+    store.record(p.id, "four-conditions", "step-end", 1, {})
+    assert {e["condition"] for e in store.events("four-conditions", p.id)} == {"map"}
+    assert [e["kind"] for e in store.events("four-conditions", p.id)] == ["consent", "classify", "map-view", "step-end"]
+
+
+def test_joins_at_once_never_share_a_number(engine):
+    """Eight threads joining together, several times each: every number once, and the conditions
+    exactly as the assignment gives them (a lost update would repeat a number and skew the counts)."""
+    import threading
+    from collections import Counter
+    store = Store(engine)
+    store.put_study(parse(FOUR))
+    joined, errors, start = [], [], threading.Barrier(8)
+
+    def join():
+        start.wait()
+        for _ in range(5):
+            try:
+                joined.append(store.new_participant("four-conditions"))
+            except Exception as exc:  # noqa: BLE001: a database error is the failure to see
+                errors.append(exc)
+
+    threads = [threading.Thread(target=join) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and sorted(p.number for p in joined) == list(range(40))
+    assert Counter(p.condition for p in joined) == {"paint": 10, "paint+map": 10, "map": 10, "none": 10}
+
+
+def test_the_conditions_migration_keeps_earlier_participants_in_all_and_counts_them(engine):
+    store = Store(engine)
+    store.put_study(parse(STUDY))
+    old = [store.new_participant("does-painting-teach") for _ in range(3)]
+    store.record(old[0].id, "does-painting-teach", "consent", 0, {})
+    downgrade(engine, "0002")  # as a database from before conditions: no condition, no count
+    assert "condition" not in {c["name"] for c in sa.inspect(engine).get_columns("participants")}
+    migrate(engine)
+    assert {p.condition for p in store.participants("does-painting-teach")} == {None}
+    assert {e["condition"] for e in store.events("does-painting-teach")} == {"all"}
+    assert store.seed("does-painting-teach") is None
+    assert store.new_participant("does-painting-teach").number == 3  # the count goes on after them

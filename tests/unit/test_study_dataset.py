@@ -35,3 +35,26 @@ def test_a_row_per_participant_and_step_from_each_participants_events_together()
 
 def test_a_cell_is_text_a_spreadsheet_shows():
     assert cell("+1") == "'+1" and cell("plain") == "plain" and cell({"a": 1}) == '{"a":1}' and cell(3) == 3
+
+
+def test_the_condition_is_a_new_last_column_of_each_export_and_participants_have_their_own():
+    from types import SimpleNamespace
+
+    from web_client.study.dataset import EVENT_COLUMNS, PARTICIPANT_COLUMNS, event_rows, participant_rows
+    # The columns researchers' scripts already read, in their order; new ones after them.
+    assert EVENT_COLUMNS[:6] == ("id", "participant_id", "step", "kind", "at", "payload")
+    assert EVENT_COLUMNS[-1] == STEP_COLUMNS[-1] == "condition"
+    assert STEP_COLUMNS[:13] == ("participant_id", "step", "kind", "task", "started_at", "ended_at", "seconds",
+                                 "classifications", "strokes", "map_views", "first_map_view_s", "prediction", "answer")
+    logged = [{**event("a", 0, "step-start", 0), "id": 1, "condition": "paint+map"}]
+    assert next(event_rows(logged))["condition"] == "paint+map"
+    assert next(step_rows(STUDY, iter(logged)))["condition"] == "paint+map"
+    assert next(step_rows(STUDY, iter([event("a", 0, "step-start", 0)])))["condition"] == "all"
+    people = [SimpleNamespace(id="a", condition="none", number=3, created_at=T0, consented_at=None, step=1,
+                              finished_at=None),
+              SimpleNamespace(id="b", condition=None, number=None, created_at=T0, consented_at=T0, step=2,
+                              finished_at=T0)]
+    rows = list(participant_rows(people))
+    assert [r["condition"] for r in rows] == ["none", "all"] and rows[0]["number"] == 3
+    assert rows[0]["consented_at"] == "" and rows[1]["finished_at"] == T0.isoformat()
+    assert tuple(rows[0]) == PARTICIPANT_COLUMNS

@@ -111,3 +111,23 @@ def test_a_stored_map_is_read_by_the_services_rule_for_painted_pixels():
     Image.fromarray(rgba, "RGBA").save(buffer, "PNG")
     painted = mask_array(base64.b64encode(buffer.getvalue()).decode())
     assert painted.sum() == 6 and painted[1:3, 2:5].all()
+
+
+def test_each_conditions_figures_over_its_own_participants():
+    from web_client.study.summary import by_condition
+    study = parse({"id": "s", "title": "t", "consent": "c", "photos": ["coffee"], "steps": [
+        {"kind": "before", "task": "paint"}, {"kind": "before", "task": "predict"}, {"kind": "explore"},
+        {"kind": "after", "task": "paint"}, {"kind": "after", "task": "predict"}],
+        "conditions": [{"name": "paint"}, {"name": "map", "paint": False, "map": True}, {"name": "none", "paint": False}]})
+    log = ([{**e, "condition": "paint"} for e in events("learned", "left", "right", "cup", "espresso")]
+           + [{**e, "condition": "map"} for e in events("stayed", "left", "left", "cup", "cup", 30)])
+    rows = participant_rows(study, log, {"coffee": VIEW})
+    assert {r["participant_id"]: r["condition"] for r in rows} == {"learned": "paint", "stayed": "map"}
+    figures = by_condition(study, rows)
+    assert list(figures) == ["paint", "map", "none"]  # every condition, the empty one too
+    assert figures["paint"]["moved_toward_the_model"] == 1 and figures["paint"]["participants"] == 1
+    assert figures["map"]["moved_toward_the_model"] == 0 and figures["map"]["seconds"] == 30
+    assert figures["none"]["participants"] == 0 and figures["none"]["before_agreement"] is None
+    # Events of a store from before conditions carry none: their participants are in `all`.
+    assert {r["condition"] for r in participant_rows(STUDY, events("old", "left", "right", "cup", "cup"),
+                                                     {"coffee": VIEW})} == {"all"}

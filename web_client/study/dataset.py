@@ -1,5 +1,7 @@
-"""A study's data as researchers take it away: every event (one row each), and one row per
-participant and step (times, classifications, answers). Pure: rows in, rows out, one at a time
+"""A study's data as researchers take it away: every event (one row each), one row per
+participant and step (times, classifications, answers), and one row per participant (their
+condition and the order they joined in). Columns added later go at the end: a researcher's script
+that reads columns by position keeps working. Pure: rows in, rows out, one at a time
 (an export of any size is written as it is read)."""
 
 from __future__ import annotations
@@ -10,18 +12,32 @@ import itertools
 import json
 from typing import Iterable, Iterator
 
-EVENT_COLUMNS = ("id", "participant_id", "step", "kind", "at", "payload")
+from web_client.study.definition import IMPLICIT
+
+EVENT_COLUMNS = ("id", "participant_id", "step", "kind", "at", "payload", "condition")
 # A step's row as it starts; its keys, in this order, are the steps export's columns.
 STEP_ROW = {"participant_id": "", "step": 0, "kind": "", "task": "", "started_at": None, "ended_at": None,
             "seconds": None, "classifications": 0, "strokes": 0, "map_views": 0, "first_map_view_s": None,
-            "prediction": "", "answer": ""}
+            "prediction": "", "answer": "", "condition": IMPLICIT}
 STEP_COLUMNS = tuple(STEP_ROW)
+PARTICIPANT_COLUMNS = ("participant_id", "condition", "number", "joined_at", "consented_at", "step", "finished_at")
 
 
 def event_rows(events: Iterable[dict]) -> Iterator[dict]:
     for e in events:
         yield {"id": e["id"], "participant_id": e["participant_id"], "step": e["step"], "kind": e["kind"],
-               "at": e["at"].isoformat(), "payload": e["payload"]}
+               "at": e["at"].isoformat(), "payload": e["payload"], "condition": e.get("condition", IMPLICIT)}
+
+
+def participant_rows(participants: Iterable) -> Iterator[dict]:
+    """One row per participant (store.Participant): `number` is the order they joined in, from 0,
+    by which their condition was drawn (empty for those who joined before conditions existed)."""
+    def at(value):
+        return value.isoformat() if value else ""
+    for p in participants:
+        yield {"participant_id": p.id, "condition": p.condition or IMPLICIT, "number": p.number,
+               "joined_at": at(p.created_at), "consented_at": at(p.consented_at), "step": p.step,
+               "finished_at": at(p.finished_at)}
 
 
 def step_rows(study, events: Iterable[dict]) -> Iterator[dict]:
@@ -39,7 +55,7 @@ def _participant_steps(study, events: Iterable[dict]) -> list[dict]:
         step = study.steps[e["step"]]
         row = rows.setdefault((e["participant_id"], e["step"]), {
             **STEP_ROW, "participant_id": e["participant_id"], "step": e["step"], "kind": step.kind,
-            "task": step.task or step.scale})
+            "task": step.task or step.scale, "condition": e.get("condition", IMPLICIT)})
         kind, payload = e["kind"], e["payload"]
         if kind == "step-start" and row["started_at"] is None:
             row["started_at"] = e["at"]

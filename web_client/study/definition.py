@@ -15,6 +15,18 @@ participant never meets a broken step.
       - {kind: after, task: paint}
       - {kind: question, id: clarity, text: The model's answers made sense to me, scale: likert5}
       - {kind: question, id: notes, text: Anything else?, scale: text}
+
+Conditions (optional: without them a study is one condition, `all`, and each explore step's own
+`map` says whether the model's map is shown):
+
+    conditions:
+      - {name: paint}                       # paint, with the model's answers (paint: true is the default)
+      - {name: paint+map, map: true}        # and the model's occlusion map
+      - {name: map, paint: false, map: true}
+      - {name: none, paint: false}          # the photos and the model's answer only
+    assignment: {block: 8, seed: 20261207}  # optional: permuted blocks (assignment.py)
+    steps:
+      - {kind: question, id: painted-before, text: ..., only: [paint, paint+map]}
 """
 
 from __future__ import annotations
@@ -30,7 +42,10 @@ KINDS = ("before", "explore", "after", "question")
 TASKS = ("paint", "predict")
 SCALES = ("likert5", "likert7", "text")
 ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-MAX_STEPS, MAX_PHOTOS, MAX_TEXT = 50, 50, 10_000
+CONDITION = re.compile(r"^[a-z0-9][a-z0-9+-]{0,31}$")  # in every export row: short, and safe in a CSV cell
+MAX_STEPS, MAX_PHOTOS, MAX_TEXT, MAX_CONDITIONS, MAX_BLOCK = 50, 50, 10_000, 8, 64
+MAX_SEED = 2 ** 53 - 1  # exact in every JSON reader (JavaScript's, jq's numbers are doubles)
+IMPLICIT = "all"  # the one condition of a study that names none
 
 
 class StudyError(ValueError):
@@ -46,6 +61,18 @@ class Step:
     id: str = ""          # question: the answer's key in the dataset
     text: str = ""        # question: what is asked
     scale: str = ""       # question: likert5, likert7 or text
+    only: tuple[str, ...] = ()  # the conditions that see this step (none: all of them)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What one group of participants sees in the explore steps: painting with the model's
+    answers, and the model's occlusion map. `map` None (the implicit condition of a study without
+    conditions): each explore step's own `map` flag."""
+
+    name: str
+    paint: bool = True
+    map: bool | None = False
 
 
 @dataclass(frozen=True)
@@ -58,12 +85,38 @@ class Study:
     model: str = ""
     fill: str = "gray"
     extra: dict = field(default_factory=dict)
+    conditions: tuple[Condition, ...] = ()  # none: one implicit condition (`conditions_or_all`)
+    block: int = 0                          # assignment's block size (0: one of each condition)
+    seed: int | None = None                 # assignment's seed (None: the store draws one)
+
+    @property
+    def conditions_or_all(self) -> tuple[Condition, ...]:
+        return self.conditions or (Condition(IMPLICIT, paint=True, map=None),)
+
+    @property
+    def block_size(self) -> int:
+        return self.block or len(self.conditions_or_all)
+
+    def condition(self, name: str | None) -> Condition:
+        """A condition by name; None (a participant stored before conditions existed) is `all`."""
+        name = name or IMPLICIT
+        for condition in self.conditions_or_all:
+            if condition.name == name:
+                return condition
+        raise StudyError(f"study {self.id!r} has no condition {name!r}")
 
     def to_json(self) -> str:
-        return json.dumps({"id": self.id, "title": self.title, "consent": self.consent, "photos": list(self.photos),
-                           "model": self.model, "fill": self.fill,
-                           "steps": [{k: v for k, v in vars(s).items() if v not in ("", 0, 0.0, False) or k == "kind"}
-                                     for s in self.steps]}, indent=2)
+        body = {"id": self.id, "title": self.title, "consent": self.consent, "photos": list(self.photos),
+                "model": self.model, "fill": self.fill,
+                "steps": [{k: list(v) if k == "only" else v for k, v in vars(s).items()
+                           if v not in ("", 0, 0.0, False, ()) or k == "kind"} for s in self.steps]}
+        # Only when given: a study without conditions keeps the JSON it always had.
+        if self.conditions:
+            body["conditions"] = [{"name": c.name, "paint": c.paint, "map": c.map} for c in self.conditions]
+        assignment = {k: v for k, v in (("block", self.block), ("seed", self.seed)) if v not in (0, None)}
+        if assignment:
+            body["assignment"] = assignment
+        return json.dumps(body, indent=2)
 
 
 def _text(data: dict, key: str, where: str, required: bool = True, limit: int = MAX_TEXT) -> str:
@@ -82,12 +135,20 @@ def _step(raw, number: int) -> Step:
     kind = raw.get("kind")
     if kind not in KINDS:
         raise StudyError(f"{where}: kind {kind!r}; use one of {', '.join(KINDS)}")
+    only = raw.get("only", [])
+    if not isinstance(only, list) or not all(isinstance(name, str) for name in only):
+        raise StudyError(f"{where} ({kind}): `only` is a list of condition names")
+    step = _step_itself({k: v for k, v in raw.items() if k != "only"}, kind, where)
+    return Step(**{**vars(step), "only": tuple(dict.fromkeys(only))})
+
+
+def _step_itself(raw: dict, kind: str, where: str) -> Step:
     allowed = {"before": {"kind", "task"}, "after": {"kind", "task"}, "explore": {"kind", "map", "minutes"},
                "question": {"kind", "id", "text", "scale"}}[kind]
     unknown = set(raw) - allowed
     if unknown:
         raise StudyError(f"{where} ({kind}): unknown field(s) {', '.join(sorted(unknown))}; "
-                         f"a {kind} step takes {', '.join(sorted(allowed))}")
+                         f"a {kind} step takes {', '.join(sorted(allowed | {'only'}))}")
     if kind in ("before", "after"):
         task = raw.get("task", "paint")
         if task not in TASKS:
@@ -142,11 +203,78 @@ def parse(data, where: str = "the study") -> Study:
     model = data.get("model", "")
     if not isinstance(model, str):
         raise StudyError(f"{where}: `model` is a model's name")
-    unknown = set(data) - {"id", "title", "consent", "photos", "steps", "fill", "model"}
+    unknown = set(data) - {"id", "title", "consent", "photos", "steps", "fill", "model", "conditions", "assignment"}
     if unknown:
         raise StudyError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
+    conditions = _conditions(data.get("conditions"), where)
+    _check_conditions_of_steps(parsed, conditions, where)
+    block, seed = _assignment(data.get("assignment"), len(conditions), where)
     return Study(id=study_id, title=_text(data, "title", where, limit=200), consent=_text(data, "consent", where),
-                 photos=tuple(photos), steps=parsed, model=model, fill=fill)
+                 photos=tuple(photos), steps=parsed, model=model, fill=fill, conditions=conditions, block=block,
+                 seed=seed)
+
+
+def _conditions(raw, where: str) -> tuple[Condition, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise StudyError(f"{where}: `conditions` is a non-empty list of {{name, paint, map}}")
+    if len(raw) > MAX_CONDITIONS:
+        raise StudyError(f"{where}: {len(raw)} conditions; at most {MAX_CONDITIONS}")
+    conditions = []
+    for number, item in enumerate(raw, 1):
+        here = f"{where}: condition {number}"
+        if not isinstance(item, dict):
+            raise StudyError(f"{here}: a condition is a mapping {{name, paint, map}}")
+        unknown = set(item) - {"name", "paint", "map"}
+        if unknown:
+            raise StudyError(f"{here}: unknown field(s) {', '.join(sorted(unknown))}; a condition takes name, "
+                             "paint and map")
+        name = item.get("name")
+        if not isinstance(name, str) or not CONDITION.match(name):
+            raise StudyError(f"{here}: `name` must be lower-case letters, digits, dashes and +, up to 32 "
+                             "(it is in every row of the exports)")
+        paint, shown = item.get("paint", True), item.get("map", False)
+        if not isinstance(paint, bool) or not isinstance(shown, bool):
+            raise StudyError(f"{here} ({name}): `paint` and `map` are true or false")
+        conditions.append(Condition(name, paint=paint, map=shown))
+    names = [c.name for c in conditions]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise StudyError(f"{where}: condition(s) {', '.join(twice)} named twice; each name is one group")
+    return tuple(conditions)
+
+
+def _check_conditions_of_steps(steps: tuple[Step, ...], conditions: tuple[Condition, ...], where: str) -> None:
+    names = [c.name for c in conditions] or [IMPLICIT]
+    for number, step in enumerate(steps, 1):
+        unknown = [name for name in step.only if name not in names]
+        if unknown:
+            raise StudyError(f"{where}: step {number} ({step.kind}): `only` names {', '.join(unknown)}; the "
+                             f"conditions are {', '.join(names)}")
+        # With conditions the condition says it: a step's own flag would be a second answer.
+        if conditions and step.kind == "explore" and step.map:
+            raise StudyError(f"{where}: step {number} (explore): `map` is each condition's when a study has "
+                             "conditions; leave it out of the step")
+    for name in names:
+        if not any(not step.only or name in step.only for step in steps):
+            raise StudyError(f"{where}: condition {name} sees no step (every step's `only` leaves it out)")
+
+
+def _assignment(raw, conditions: int, where: str) -> tuple[int, int | None]:
+    if raw is None:
+        return 0, None
+    if not isinstance(raw, dict) or set(raw) - {"block", "seed"}:
+        raise StudyError(f"{where}: `assignment` is a mapping with `block` and `seed`, both optional")
+    block, seed = raw.get("block", 0), raw.get("seed")
+    groups = conditions or 1
+    if "block" in raw and (not isinstance(block, int) or isinstance(block, bool) or block <= 0
+                           or block % groups or block > MAX_BLOCK):
+        raise StudyError(f"{where}: assignment's `block` is a multiple of the number of conditions ({groups}) "
+                         f"up to {MAX_BLOCK}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED):
+        raise StudyError(f"{where}: assignment's `seed` is a whole number from 0 to 2^53 - 1")
+    return block, seed
 
 
 def load(path: Path) -> Study:

@@ -20,7 +20,8 @@ import sqlalchemy as sa
 
 from web_client.limits import MAX_EVENT_BYTES, MAX_SMALL_EVENT_BYTES, Limits
 from web_client.study import protocol
-from web_client.study.definition import Study, parse
+from web_client.study.assignment import condition_for
+from web_client.study.definition import IMPLICIT, MAX_SEED, Study, parse
 from web_client.study.protocol import ANSWER_KINDS, AlreadyAnswered, Finished, StoreError  # noqa: F401 (the store's errors)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -37,6 +38,8 @@ studies = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("events", sa.Integer, nullable=False, server_default="0"),
     sa.Column("event_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("seed", sa.BigInteger),  # the assignment's (the file's, or drawn when the study was added)
+    sa.Column("joined", sa.Integer, nullable=False, server_default="0"),  # participants ever joined
 )
 participants = sa.Table(
     "participants", metadata,
@@ -48,6 +51,8 @@ participants = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("events", sa.Integer, nullable=False, server_default="0"),
     sa.Column("event_bytes", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("condition", sa.String(32)),  # None: joined before conditions, read as `all`
+    sa.Column("number", sa.Integer),  # the order they joined in, from 0: what their condition was drawn by
 )
 events = sa.Table(
     "events", metadata,
@@ -139,6 +144,8 @@ class Participant:
     finished_at: dt.datetime | None
     events: int = 0       # what they have stored: counted against their quota
     event_bytes: int = 0
+    condition: str | None = None  # None: joined before conditions existed (`all`)
+    number: int | None = None     # the order they joined the study in, from 0
 
 
 def now() -> dt.datetime:
@@ -223,10 +230,15 @@ class Store:
         participants keeps the steps they saw: give a changed study a new id)."""
         with self._writer.begin() as db:
             # Locked, so that no participant joins between the count below and the update.
-            exists = db.execute(sa.select(studies.c.id).where(studies.c.id == study.id).with_for_update()).first()
+            exists = db.execute(sa.select(studies.c.id, studies.c.seed).where(studies.c.id == study.id)
+                                .with_for_update()).first()
+            # The file's seed, else the one drawn before, else a new one: kept, so the assignment
+            # can be recomputed from summary.json.
+            seed = study.seed if study.seed is not None else (
+                exists.seed if exists is not None and exists.seed is not None else secrets.randbelow(MAX_SEED + 1))
             if exists is None:
                 db.execute(studies.insert().values(id=study.id, title=study.title, definition=study.to_json(),
-                                                   created_at=now()))
+                                                   created_at=now(), seed=seed))
                 return
             taken = db.execute(sa.select(sa.func.count()).select_from(participants)
                                .where(participants.c.study_id == study.id)).scalar()
@@ -234,7 +246,7 @@ class Store:
                 raise StoreError(f"study {study.id!r} already has {taken} participant(s): its steps cannot change "
                                  "under them; give the new version a new id")
             db.execute(studies.update().where(studies.c.id == study.id)
-                       .values(title=study.title, definition=study.to_json()))
+                       .values(title=study.title, definition=study.to_json(), seed=seed))
 
     def study(self, study_id: str) -> Study:
         with self.engine.connect() as db:
@@ -242,6 +254,14 @@ class Store:
         if row is None:
             raise UnknownStudy(f"no study {study_id!r}")
         return parse(json.loads(row.definition))
+
+    def seed(self, study_id: str) -> int | None:
+        """The study's assignment seed (None: a study stored before conditions that has none yet)."""
+        with self.engine.connect() as db:
+            row = db.execute(sa.select(studies.c.seed).where(studies.c.id == study_id)).first()
+        if row is None:
+            raise UnknownStudy(f"no study {study_id!r}")
+        return row.seed
 
     def study_ids(self) -> list[str]:
         with self.engine.connect() as db:
@@ -276,14 +296,27 @@ class Store:
     # ---- participants ----
 
     def new_participant(self, study_id: str) -> Participant:
-        participant = Participant(secrets.token_urlsafe(16), study_id, now(), None, 0, None)
+        """A participant, in the condition their join's number gives (assignment.py): the number is
+        taken by incrementing the study's count of joins in the insert's transaction, which holds
+        the study's row (PostgreSQL's row lock; SQLite's write lock, BEGIN IMMEDIATE) until it
+        commits, so two joins never share a number, and a put_study of this study waits and then
+        counts the join."""
         with self._writer.begin() as db:
-            # Shared-locked: a put_study of this study waits for the join, and then counts it.
-            if db.execute(sa.select(studies.c.id).where(studies.c.id == study_id)
-                          .with_for_update(read=True)).first() is None:
+            row = db.execute(studies.update().where(studies.c.id == study_id).values(joined=studies.c.joined + 1)
+                             .returning(studies.c.joined, studies.c.seed, studies.c.definition)).first()
+            if row is None:
                 raise UnknownStudy(f"no study {study_id!r}")
+            study = parse(json.loads(row.definition))
+            number = row.joined - 1
+            names = [c.name for c in study.conditions_or_all]
+            # A study stored before conditions has no seed; it has one condition, so any seed gives it.
+            condition = condition_for(number, names, study.block_size, row.seed or 0)
+            step = protocol.next_step(study, study.condition(condition), -1)
+            participant = Participant(secrets.token_urlsafe(16), study_id, now(), None, step, None,
+                                      condition=condition, number=number)
             db.execute(participants.insert().values(id=participant.id, study_id=study_id,
-                                                    created_at=participant.created_at, step=0))
+                                                    created_at=participant.created_at, step=step,
+                                                    condition=condition, number=number))
         return participant
 
     def participant(self, participant_id: str, study_id: str) -> Participant:
@@ -317,7 +350,8 @@ class Store:
                 raise UnknownParticipant(f"no participant {participant_id!r} in study {study_id!r}")
             answered = self._answered(db, participant_id, step, kind) if kind in ANSWER_KINDS else set()
             at = now()
-            changes = protocol.changes(row, study, kind, step, at, payload.get("photo"), answered)
+            changes = protocol.changes(row, study, kind, step, at, payload.get("photo"), answered,
+                                       masked=kind == "classify" and bool(payload.get("mask")))
             self._within_quota(db, row, study_id, len(text))
             counted = {"events": participants.c.events + 1, "event_bytes": participants.c.event_bytes + len(text)}
             db.execute(participants.update().where(participants.c.id == participant_id).values(**changes, **counted))
@@ -362,12 +396,15 @@ class Store:
         """A study's events in the order they happened (one participant's, if given), read from the
         database EVENTS_PER_READ at a time as they are wanted, each read on a connection of its
         own: an export or a summary of a study of any size holds one batch, and a slow download
-        holds no connection. `by_participant`: each participant's together, in the order they joined."""
+        holds no connection. `by_participant`: each participant's together, in the order they joined.
+        Each carries its participant's `condition` (`all` for one who joined before conditions)."""
         if by_participant and not participant_id:
             for participant in self.participants(study_id):
                 yield from self.events(study_id, participant.id)
             return
-        query = sa.select(events).where(events.c.study_id == study_id)
+        condition = sa.func.coalesce(participants.c.condition, IMPLICIT).label("condition")
+        query = (sa.select(events, condition).join(participants, participants.c.id == events.c.participant_id)
+                 .where(events.c.study_id == study_id))
         if participant_id:
             query = query.where(events.c.participant_id == participant_id)
         after = 0
@@ -383,5 +420,5 @@ class Store:
     def participants(self, study_id: str) -> list[Participant]:
         with self.engine.connect() as db:
             rows = db.execute(sa.select(participants).where(participants.c.study_id == study_id)
-                              .order_by(participants.c.created_at))
+                              .order_by(participants.c.created_at, participants.c.number))
             return [Participant(**row._mapping) for row in rows]

@@ -19,6 +19,7 @@ from PIL import Image
 from maskscope.maps import agreement, coverage
 from maskscope.photos import painted_plane
 from web_client import cpu
+from web_client.study.definition import IMPLICIT
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def participant_rows(study, events, views: dict[str, ModelView], run=cpu.run) ->
     for e in events:
         row = people.setdefault(e["participant_id"], {"participant_id": e["participant_id"], "agreement": {
             "before": [], "after": []}, "correct": {"before": [], "after": []}, "first": e["at"], "last": e["at"],
-            "finished": False})
+            "finished": False, "condition": e.get("condition", IMPLICIT)})
         row["last"] = e["at"]
         row["finished"] |= e["kind"] == "finish"
         phase = phases.get(e["step"])
@@ -79,7 +80,8 @@ def participant_rows(study, events, views: dict[str, ModelView], run=cpu.run) ->
     return [{"participant_id": pid, "finished": r["finished"],
              "before_agreement": _mean(r["agreement"]["before"]), "after_agreement": _mean(r["agreement"]["after"]),
              "before_correct": _mean(r["correct"]["before"]), "after_correct": _mean(r["correct"]["after"]),
-             "seconds": round((r["last"] - r["first"]).total_seconds(), 1)} for pid, r in people.items()]
+             "seconds": round((r["last"] - r["first"]).total_seconds(), 1), "condition": r["condition"]}
+            for pid, r in people.items()]
 
 
 def overall(rows: list[dict]) -> dict:
@@ -97,6 +99,12 @@ def overall(rows: list[dict]) -> dict:
             "paired": len(paired), "paired_correct": len(paired_correct),
             "paired_means": {**{k: _mean(r[k] for r in paired) for k in keys[:2]},
                              **{k: _mean(r[k] for r in paired_correct) for k in keys[2:4]}}}
+
+
+def by_condition(study, rows: list[dict]) -> dict:
+    """`overall`'s figures for each of the study's conditions (every one, those nobody is in yet
+    too), over the participants in it."""
+    return {c.name: overall([r for r in rows if r["condition"] == c.name]) for c in study.conditions_or_all}
 
 
 def deletion_areas(study, events, views: dict[str, ModelView], measure, run=cpu.run) -> dict:

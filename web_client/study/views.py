@@ -12,6 +12,7 @@ random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
     GET    /api/admin/studies                                 the studies and their participant counts
     GET    /api/admin/studies/<study>/events.{json,csv}       every event
     GET    /api/admin/studies/<study>/steps.{json,csv}        one row per participant and step
+    GET    /api/admin/studies/<study>/participants.{json,csv} one row per participant: condition, join order
     GET    /api/admin/studies/<study>/summary.json            before/after agreement, predictions, time
     DELETE /api/admin/studies/<study>                         the study and all its data
     DELETE /api/admin/studies/<study>/participants/<id>       one participant's data (who withdraws)
@@ -42,7 +43,7 @@ from maskscope.fills import BY_NAME as FILLS
 from maskscope.photos import photo_from_file
 from maskscope.v1 import classifier_pb2 as pb
 from web_client.study import dataset
-from web_client.study.summary import ModelView, deletion_areas, overall, participant_rows
+from web_client.study.summary import ModelView, by_condition, deletion_areas, overall, participant_rows
 from web_client.study.definition import StudyError, parse
 from web_client.study.limits import WriteLimits
 from web_client.study import protocol
@@ -124,14 +125,29 @@ def join(study_id):
     return jsonify({"participant": participant.id, "step": participant.step}), 201
 
 
+def participants_view(study, condition) -> dict:
+    """The study as one participant's page sees it: the photos by number (the researcher's file
+    paths stay on the server), and only the steps their condition goes through, each with its
+    `index` in the study's whole list (what events name it by) and what it allows resolved
+    (`map`, `paint`); other conditions, the assignment and its seed are not theirs to see."""
+    whole = json.loads(study.to_json())
+    steps = [{**{k: v for k, v in whole["steps"][i].items() if k != "only"}, "index": i,
+              "map": protocol.shows_map(study.steps[i], condition), "paint": protocol.paints(study.steps[i], condition)}
+             for i in protocol.visible_steps(study, condition)]
+    shown = {k: v for k, v in whole.items() if k not in ("conditions", "assignment")}
+    return {**shown, "photos": len(study.photos), "steps": steps, "step_count": len(study.steps)}
+
+
 @bp.get("/api/study/<study_id>/participants/<participant_id>")
 def where(study_id, participant_id):
+    """`step` and every event's step: the number in the study's whole list; `study.steps`: the
+    ones this participant goes through (the step after the last is `study.step_count`: finish)."""
     p = store().participant(participant_id, study_id)
     study = store().study(study_id)
-    # The page names photos by number: the researcher's file paths stay on the server.
-    shown = {**json.loads(study.to_json()), "photos": len(study.photos)}
+    condition = study.condition(p.condition)
     return jsonify({"participant": p.id, "step": p.step, "consented": p.consented_at is not None,
-                    "finished": p.finished_at is not None, "study": shown,
+                    "finished": p.finished_at is not None, "study": participants_view(study, condition),
+                    "condition": {"name": condition.name, "paint": condition.paint, "map": condition.map},
                     "photo": store().photos_answered(p.id, study_id, p.step)})
 
 
@@ -159,13 +175,14 @@ def classify(study_id, participant_id):
     step = request.form.get("step", "")
     if not step.isdigit():
         raise StoreError("`step` (the step this classification belongs to) is a whole number")
-    # Refused before the service does any work, by the rule the store applies when it logs it.
-    protocol.changes(store().participant(participant_id, study_id), store().study(study_id), "classify", int(step),
-                     now())
     image, mask = request.files.get("image"), request.files.get("mask")
     mask_bytes = mask.read() if mask else b""
     if len(mask_bytes) > MAX_LOGGED_MASK_BYTES:
         raise TooLarge(f"the mask is {len(mask_bytes)} bytes; a study logs masks of at most {MAX_LOGGED_MASK_BYTES}")
+    # Refused before the service does any work, by the rule the store applies when it logs it
+    # (a painted photo where the participant's condition does not paint, too).
+    protocol.changes(store().participant(participant_id, study_id), store().study(study_id), "classify", int(step),
+                     now(), masked=bool(mask_bytes))
     classify_request = build_request(request.form, image.read() if image else None, mask_bytes or None)
     response = service.classify(classify_request)
     answer = response_json(response)
@@ -225,11 +242,14 @@ def list_studies():
 @bp.get("/api/admin/studies/<study_id>/<table>.<fmt>")
 def export(study_id, table, fmt):
     """Streamed as it is read from the database: a study of any size is exported in bounded memory."""
-    if table not in ("events", "steps") or fmt not in ("json", "csv"):
-        return jsonify({"error": "exports are events.json, events.csv, steps.json and steps.csv",
+    if table not in ("events", "steps", "participants") or fmt not in ("json", "csv"):
+        return jsonify({"error": "exports are events, steps and participants, each .json or .csv",
                         "code": "NotFound"}), 404
     study = store().study(study_id)
-    rows, columns = dataset.table(study, store().events(study_id, by_participant=table == "steps"), table)
+    if table == "participants":
+        rows, columns = dataset.participant_rows(store().participants(study_id)), dataset.PARTICIPANT_COLUMNS
+    else:
+        rows, columns = dataset.table(study, store().events(study_id, by_participant=table == "steps"), table)
     if fmt == "json":
         return Response(dataset.json_lines(rows), mimetype="application/json")
     return Response(dataset.csv_lines(rows, columns), mimetype="text/csv",
@@ -312,8 +332,8 @@ class DeletionAreas:
         result = curves(lambda r: self._by_id(photo, r), base, sized.image_width, sized.image_height, {"map": shape},
                         sized.predictions[0].class_index, baseline=photo not in self.random)
         if "random" in result:
-            self.random[photo] = result["random"]["auc"]
-        return result["map"]["auc"]
+            self.random[photo] = result["random"]["deletion-most"]["auc"]
+        return result["map"]["deletion-most"]["auc"]
 
 
 @bp.get("/api/admin/studies/<study_id>/summary.json")
@@ -324,7 +344,12 @@ def summary(study_id):
     views = {photo: model_view(study, photo) for photo in study.photos}
     rows = participant_rows(study, store().events(study_id), views)
     body = {"study": study_id, "overall": overall(rows), "participants": rows,
-            "model": {photo: {"label": v.label} for photo, v in views.items()}}
+            "model": {photo: {"label": v.label} for photo, v in views.items()},
+            # Each condition's figures, and what its participants were assigned by: with the seed,
+            # assignment.condition_for gives every join's condition again.
+            "conditions": by_condition(study, rows),
+            "assignment": {"conditions": [c.name for c in study.conditions_or_all], "block": study.block_size,
+                           "seed": store().seed(study_id)}}
     if request.args.get("faithfulness") in ("1", "true"):
         measure = DeletionAreas(study)
         areas = deletion_areas(study, store().events(study_id), views, measure)

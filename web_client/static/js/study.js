@@ -1,10 +1,11 @@
-// A participant's way through a study: consent, then each step in order (paint what the model
-// needs, predict its class, explore with answers, questions), everything recorded by the web app.
-// The participant's random id stays in this browser, so a reload resumes on the same step.
+// A participant's way through a study: consent, then each step of their condition in order (paint
+// what the model needs, predict its class, explore with answers, questions), everything recorded by
+// the web app. The participant's random id stays in this browser, so a reload resumes on the same
+// step. Steps are named by their number in the study's whole list; the server says which are theirs.
 import { StudyApi, blobToBase64, explain, getModels, getPhoto } from "./api.js";
 import { MaskCanvas } from "./mask_canvas.js";
 import { forgotten } from "./painting_session.js";
-import { stepCapabilities } from "./study_steps.js";
+import { stepCapabilities, stepPosition } from "./study_steps.js";
 
 const studyId = document.body.dataset.study;
 const api = new StudyApi(studyId);
@@ -13,7 +14,9 @@ const $ = (selector) => document.querySelector(selector);
 const ui = {
   title: $("#study-title"), progress: $("#study-progress"), banner: $("#banner"), consent: $("#consent"),
   consentText: $("#consent-text"), task: $("#task"), taskTitle: $("#task-title"), taskHelp: $("#task-help"),
-  tools: $("#task-tools"), classify: $("[data-action=classify]"), showMap: $("[data-action=show-map]"), stage: $("#task-stage"), answer: $("#answer"),
+  tools: $("#task-tools"), undo: $("[data-action=undo]"), clear: $("[data-action=clear]"),
+  classify: $("[data-action=classify]"), showMap: $("[data-action=show-map]"), stage: $("#task-stage"),
+  canvas: $("#canvas"), answer: $("#answer"),
   predict: $("#predict"), predictLabel: $("#predict-label"), labels: $("#labels"), likert: $("#likert"),
   likertText: $("#likert-text"), likertOptions: $("#likert-options"), freeText: $("#free-text"),
   freeTextLabel: $("#free-text-label"), freeTextValue: $("#free-text-value"), done: $("#done"),
@@ -36,6 +39,7 @@ const TITLES = {
   "before:predict": "Which class do you expect the model to say?",
   "after:predict": "Again: which class do you expect the model to say?",
   explore: "Explore: paint over the photo and classify it",
+  "explore:look": "Explore: what the model says about each photo",
 };
 
 const record = (kind, payload = {}, step = state.step) => api.record(state.participant, { kind, step, payload });
@@ -83,13 +87,12 @@ async function agree() {
   await startStep();
 }
 
-function currentStep() { return state.study.steps[state.step]; }
+function currentStep() { return stepPosition(state.study.steps, state.step).step; }
 const photoUrl = () => `/study/${encodeURIComponent(studyId)}/photos/${state.photo}`;
 
 async function startStep() {
-  const steps = state.study.steps;
-  if (state.step >= steps.length) {
-    await record("finish", {}, steps.length);
+  if (!currentStep()) { // past their last step (the server moved them to the study's end)
+    await record("finish", {}, state.study.step_count);
     show(ui.done);
     ui.progress.textContent = "";
     return;
@@ -107,8 +110,8 @@ async function startStep() {
 }
 
 async function endStep() {
-  await record("step-end");
-  state.step += 1;
+  // The server says which step comes next: the next one this participant's condition sees.
+  state.step = (await record("step-end")).step;
   await startStep();
 }
 
@@ -126,21 +129,27 @@ async function showTask() {
   const step = currentStep();
   const can = stepCapabilities(step);
   show(ui.task);
-  ui.progress.textContent = `Step ${state.step + 1} of ${state.study.steps.length}`;
-  ui.taskTitle.textContent = can.asks ? "A question" : TITLES[can.explores ? "explore"
+  const { number, of } = stepPosition(state.study.steps, state.step);
+  ui.progress.textContent = `Step ${number} of ${of}`;
+  ui.taskTitle.textContent = can.asks ? "A question" : TITLES[can.explores ? (can.paints ? "explore" : "explore:look")
     : `${step.kind}:${step.task || "paint"}`];
   const suggested = can.explores && step.minutes
     ? ` Take about ${step.minutes} minute${step.minutes === 1 ? "" : "s"}.` : "";
   ui.taskHelp.textContent = can.photos ? `Photo ${state.photo + 1} of ${state.study.photos}.${suggested}` : "";
   ui.stage.hidden = !can.photos;
-  ui.tools.hidden = !can.paints;
-  ui.classify.hidden = !can.explores;
+  // Only what the participant's condition allows is on the page: no painting tools (and no painting
+  // on the photo) without paint, no "where does the model look?" without the map.
+  ui.tools.hidden = !can.paints && !can.showsMap;
+  ui.undo.hidden = ui.clear.hidden = !can.paints;
+  ui.classify.hidden = !can.classifies;
   ui.showMap.hidden = !can.showsMap;
+  ui.canvas.style.pointerEvents = can.answersPlainPhoto ? "none" : "";
   ui.answer.textContent = "";
   ui.predict.hidden = !can.predicts;
   ui.likert.hidden = !can.scalePoints;
   ui.freeText.hidden = !can.freeText;
   if (can.photos) painter.setImage(await createImageBitmap(await getPhoto(photoUrl())));
+  if (can.answersPlainPhoto) await classifyHere(); // nothing painted: the model's answer for the photo
   if (can.predicts) { ui.predictLabel.value = ""; await loadLabels(); }
   if (can.asks) showQuestion(step, can);
 }
@@ -206,7 +215,8 @@ async function showModelMap() {
 // Each finished stroke, as a summary: how many strokes and how much of the photo is painted.
 painter.addEventListener("change", ({ detail: { final } }) => {
   const step = state.study && currentStep();
-  if (!final || !step || !stepCapabilities(step).photos || ui.task.hidden) return;
+  const can = step && stepCapabilities(step);
+  if (!final || !can || !can.photos || can.answersPlainPhoto || ui.task.hidden) return;
   const payload = { photo: state.photo, strokes: painter.strokes.length,
     painted: Number(painter.paintedFraction().toFixed(4)) };
   state.strokes = state.strokes.then(() => record("stroke", payload)).catch(() => {});
