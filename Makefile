@@ -11,7 +11,7 @@ SAMPLES := web_client/static/samples/index.json
 INFERENCE_PORT ?= 50051
 WEB_PORT ?= 8000
 
-.PHONY: install browser npm postgres scanners grpc-cpp proto deploy-config models models-resnet50 samples demo test bench experiments clean
+.PHONY: install browser npm postgres scanners grpc-cpp proto deploy-config models models-resnet50 samples demo test bench experiments faithfulness clean
 
 install: $(INSTALLED)
 
@@ -102,6 +102,11 @@ clean:
 # see docs/benchmarks.md.
 bench: models samples grpc-cpp
 	$(PY) -m bench
+
+# The model's occlusion map measured as the field does (deletion and insertion, both orders, three
+# fills) and the model-randomisation sanity check, on every sample photo; writes docs/faithfulness.md.
+faithfulness: models
+	$(PY) -m experiments.faithfulness --model-dir $(MODEL_DIR)
 
 # The paper's protocol on every sample photo (masks from occlusion maps); writes docs/experiments.md.
 experiments: models

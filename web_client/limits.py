@@ -45,7 +45,7 @@ class Limits:
     inflight_upload_mb: float = 256.0        # memory for large bodies worked on at once, per worker process
     report_steps: int = 300                  # steps of one session report
     report_mask_megapixels: float = 1000.0   # all a report's masks together
-    faithfulness_classifications: int = 128  # one /api/faithfulness call: (steps + 1) x (maps + random)
+    faithfulness_classifications: int = 128  # one /api/faithfulness call: (steps + 1) x (maps + random) x curves
     faithfulness_mask_megapixels: float = 1000.0  # ... and its masks' pixels, all of them together
     study_participant_events: int = 5000
     study_participant_mb: float = 32.0
