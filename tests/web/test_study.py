@@ -10,6 +10,7 @@ import yaml
 
 from tests.web.test_views import cup_mask, post
 from web_client import create_app
+from web_client.study.assignment import condition_for
 
 TOKEN = "s3cret-admin-token"
 STUDY = {"id": "does-painting-teach", "title": "What does the classifier look at?", "consent": "I agree.",
@@ -279,3 +280,86 @@ def test_a_participant_id_of_another_shape_is_no_one_and_exports_stream(client):
     assert event(client, base, "consent").status_code == 201
     export = client.get(f"/api/admin/studies/{STUDY['id']}/events.csv", headers=ADMIN)
     assert export.is_streamed and "consent" in export.get_data(as_text=True)
+
+
+CONDITIONS = {"id": "four-conditions", "title": "Which help?", "consent": "I agree.", "photos": ["coffee"],
+              "conditions": [{"name": "paint"}, {"name": "paint+map", "map": True},
+                             {"name": "map", "paint": False, "map": True}, {"name": "none", "paint": False}],
+              "assignment": {"seed": 20261207},
+              "steps": [{"kind": "before", "task": "paint"}, {"kind": "explore", "minutes": 2},
+                        {"kind": "question", "id": "painting", "text": "Did painting help?",
+                         "only": ["paint", "paint+map"]}]}
+
+
+def test_each_condition_sees_and_may_record_only_what_it_allows(client, photos, photo_png):
+    assert client.post("/api/admin/studies", json=CONDITIONS, headers=ADMIN).status_code == 201
+    people = {}
+    for _ in range(4):  # one block: one of each
+        joined = client.post("/api/study/four-conditions/participants").get_json()["participant"]
+        base = f"/api/study/four-conditions/participants/{joined}"
+        state = client.get(base).get_json()
+        people[state["condition"]["name"]] = (base, state)
+    assert set(people) == {"paint", "paint+map", "map", "none"}
+    for name, (base, state) in people.items():
+        explore = next(s for s in state["study"]["steps"] if s["kind"] == "explore")
+        assert (explore["paint"], explore["map"]) == {"paint": (True, False), "paint+map": (True, True),
+                                                      "map": (False, True), "none": (False, False)}[name]
+        # Their own steps, by their number in the study; nothing of the other conditions or the seed.
+        assert [s["index"] for s in state["study"]["steps"]] == ([0, 1, 2] if "paint" in name else [0, 1])
+        assert state["study"]["step_count"] == 3
+        assert not {"conditions", "assignment"} & set(state["study"]) and "20261207" not in str(state)
+        event(client, base, "consent")
+        event(client, base, "step-start", 0)
+        assert event(client, base, "step-end", 0).get_json()["step"] == 1
+        event(client, base, "step-start", 1)
+
+    def refused(response):
+        assert response.status_code == 403 and response.get_json()["code"] == "NotInCondition", response.get_json()
+        return response.get_json()["error"]
+
+    assert "does not show the model's map" in refused(event(client, people["paint"][0], "map-view", 1, photo=0))
+    assert "does not show" in refused(event(client, people["none"][0], "map-view", 1, photo=0))
+    assert "does not paint" in refused(event(client, people["map"][0], "stroke", 1, photo=0, strokes=1))
+    masked = post(client, image=photo_png["coffee"], mask=cup_mask(photos["coffee"].shape),
+                  path=f"{people['none'][0]}/classify", step=1)
+    assert "does not paint" in refused(masked)
+    plain = post(client, image=photo_png["coffee"], path=f"{people['none'][0]}/classify", step=1)
+    assert plain.status_code == 200 and plain.get_json()["predictions"][0]["label"] == "espresso"
+    assert event(client, people["map"][0], "map-view", 1, photo=0, label="espresso").status_code == 201
+    assert event(client, people["paint+map"][0], "map-view", 1, photo=0, label="espresso").status_code == 201
+    assert event(client, people["paint"][0], "stroke", 1, photo=0, strokes=1).status_code == 201
+    # Past the explore step: the question for the painting conditions, the end for the others.
+    assert event(client, people["none"][0], "step-end", 1).get_json()["step"] == 3
+    assert event(client, people["none"][0], "step-start", 2).status_code == 400  # not their step
+    assert event(client, people["none"][0], "finish", 3).status_code == 201
+    assert event(client, people["paint"][0], "step-end", 1).get_json()["step"] == 2
+
+    events = list(csv.DictReader(io.StringIO(
+        client.get("/api/admin/studies/four-conditions/events.csv", headers=ADMIN).get_data(as_text=True))))
+    assert list(events[0])[-1] == "condition" and list(events[0])[:6] == ["id", "participant_id", "step", "kind",
+                                                                           "at", "payload"]
+    assert {(e["kind"], e["condition"]) for e in events if e["kind"] in ("map-view", "stroke", "classify")} == {
+        ("map-view", "map"), ("map-view", "paint+map"), ("stroke", "paint"), ("classify", "none")}
+    steps = client.get("/api/admin/studies/four-conditions/steps.json", headers=ADMIN).get_json()
+    assert {(s["condition"], s["step"], s["map_views"]) for s in steps if s["step"] == 1} == {
+        ("paint", 1, 0), ("paint+map", 1, 1), ("map", 1, 1), ("none", 1, 0)}
+    joined = list(csv.DictReader(io.StringIO(
+        client.get("/api/admin/studies/four-conditions/participants.csv", headers=ADMIN).get_data(as_text=True))))
+    names = [c["name"] for c in CONDITIONS["conditions"]]
+    assert sorted((p["number"], p["condition"]) for p in joined) == [  # recomputable from the file's seed
+        (str(i), condition_for(i, names, 4, 20261207)) for i in range(4)]
+    summary = client.get("/api/admin/studies/four-conditions/summary.json", headers=ADMIN).get_json()
+    assert summary["assignment"] == {"conditions": ["paint", "paint+map", "map", "none"], "block": 4,
+                                     "seed": 20261207}
+    assert set(summary["conditions"]) == {"paint", "paint+map", "map", "none"}
+    assert summary["conditions"]["none"]["finished"] == 1 and summary["overall"]["participants"] == 4
+    client.delete("/api/admin/studies/four-conditions", headers=ADMIN)
+
+
+def test_a_study_without_conditions_reads_as_before_with_one_condition(client):
+    base = participant(client)
+    state = client.get(base).get_json()
+    assert state["condition"] == {"name": "all", "paint": True, "map": None}
+    assert [s["index"] for s in state["study"]["steps"]] == [0, 1, 2, 3]
+    summary = client.get(f"/api/admin/studies/{STUDY['id']}/summary.json", headers=ADMIN).get_json()
+    assert list(summary["conditions"]) == ["all"] and summary["assignment"]["block"] == 1
