@@ -26,7 +26,10 @@ def test_load_list_export_delete(tmp_path):
     store.record(p.id, "cli-study", "consent", 0, {})
     assert "cli-study\t1 participants" in run(tmp_path, "list").stdout
     exported = json.loads(run(tmp_path, "export", "cli-study", "--format", "json").stdout)
-    assert [e["kind"] for e in exported] == ["consent"]
+    assert [e["kind"] for e in exported] == ["consent"] and exported[0]["condition"] == "all"
+    joined = run(tmp_path, "export", "cli-study", "--table", "participants").stdout.splitlines()
+    assert joined[0] == "participant_id,condition,number,joined_at,consented_at,step,finished_at"
+    assert joined[1].startswith(f"{p.id},all,0,")
     refused = run(tmp_path, "delete", "cli-study")
     assert refused.returncode == 1 and "add --yes" in refused.stderr
     assert "deleted cli-study (1 events)" in run(tmp_path, "delete", "cli-study", "--yes").stdout

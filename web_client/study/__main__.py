@@ -2,7 +2,7 @@
 
     python -m web_client.study load STUDY.yaml            add a study (or replace one nobody has begun)
     python -m web_client.study list                       studies and their participants
-    python -m web_client.study export ID [--table steps] [--format json] [--out FILE]
+    python -m web_client.study export ID [--table steps|participants] [--format json] [--out FILE]
     python -m web_client.study delete ID --yes            the study with all its data
 """
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("list", help="the studies")
     export = commands.add_parser("export", help="a study's data")
     export.add_argument("study")
-    export.add_argument("--table", choices=("events", "steps"), default="events")
+    export.add_argument("--table", choices=dataset.TABLES, default="events")
     export.add_argument("--format", choices=("csv", "json"), default="csv")
     export.add_argument("--out", type=Path, help="a file (default: standard output)")
     delete = commands.add_parser("delete", help="remove a study and all its data")
@@ -45,8 +45,8 @@ def run(args, store: Store) -> str:
         return "\n".join(f"{sid}\t{len(store.participants(sid))} participants" for sid in store.study_ids()) \
             or "no studies"
     if args.command == "export":
-        rows, columns = dataset.table(store.study(args.study),
-                                      store.events(args.study, by_participant=args.table == "steps"), args.table)
+        rows, columns = dataset.table(store.study(args.study), dataset.source(store, args.study, args.table),
+                                      args.table)
         rows = list(rows)
         text = json.dumps(rows, indent=1) + "\n" if args.format == "json" else dataset.to_csv(rows, columns)
         if not args.out:

@@ -118,9 +118,21 @@ def json_lines(rows: Iterable[dict]) -> Iterator[str]:
     yield "]\n"
 
 
-def table(study, events: Iterable[dict], name: str) -> tuple[Iterator[dict], tuple[str, ...]]:
-    """The rows and columns of one of the exports: "events" or "steps" (for steps, `events` holds
-    each participant's together: Store.events(by_participant=True))."""
+TABLES = ("events", "steps", "participants")
+
+
+def source(store, study_id: str, name: str):
+    """What one of the exports is made from, as the store reads it a batch at a time (for steps,
+    each participant's events together)."""
+    if name == "participants":
+        return store.participants(study_id)
+    return store.events(study_id, by_participant=name == "steps")
+
+
+def table(study, rows: Iterable, name: str) -> tuple[Iterator[dict], tuple[str, ...]]:
+    """The rows and columns of one of the exports (TABLES), from its `source`."""
     if name == "events":
-        return event_rows(events), EVENT_COLUMNS
-    return step_rows(study, events), STEP_COLUMNS
+        return event_rows(rows), EVENT_COLUMNS
+    if name == "participants":
+        return participant_rows(rows), PARTICIPANT_COLUMNS
+    return step_rows(study, rows), STEP_COLUMNS

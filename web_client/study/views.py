@@ -242,14 +242,11 @@ def list_studies():
 @bp.get("/api/admin/studies/<study_id>/<table>.<fmt>")
 def export(study_id, table, fmt):
     """Streamed as it is read from the database: a study of any size is exported in bounded memory."""
-    if table not in ("events", "steps", "participants") or fmt not in ("json", "csv"):
+    if table not in dataset.TABLES or fmt not in ("json", "csv"):
         return jsonify({"error": "exports are events, steps and participants, each .json or .csv",
                         "code": "NotFound"}), 404
     study = store().study(study_id)
-    if table == "participants":
-        rows, columns = dataset.participant_rows(store().participants(study_id)), dataset.PARTICIPANT_COLUMNS
-    else:
-        rows, columns = dataset.table(study, store().events(study_id, by_participant=table == "steps"), table)
+    rows, columns = dataset.table(study, dataset.source(store(), study_id, table), table)
     if fmt == "json":
         return Response(dataset.json_lines(rows), mimetype="application/json")
     return Response(dataset.csv_lines(rows, columns), mimetype="text/csv",
