@@ -2,7 +2,7 @@
 
     python -m web_client.study load STUDY.yaml            add a study (or replace one nobody has begun)
     python -m web_client.study list                       studies and their participants
-    python -m web_client.study export ID [--table steps|participants] [--format json] [--out FILE]
+    python -m web_client.study export ID [--table steps|participants|trials] [--format json] [--out FILE]
     python -m web_client.study delete ID --yes            the study with all its data
 """
 

@@ -21,6 +21,10 @@ STEP_ROW = {"participant_id": "", "step": 0, "kind": "", "task": "", "started_at
             "prediction": "", "answer": "", "condition": IMPLICIT}
 STEP_COLUMNS = tuple(STEP_ROW)
 PARTICIPANT_COLUMNS = ("participant_id", "condition", "number", "joined_at", "consented_at", "step", "finished_at")
+# One row per participant and trial answered: the codebook is in docs/study.md.
+TRIAL_COLUMNS = ("participant_id", "condition", "step", "kind", "phase", "photo", "choice", "confidence", "correct",
+                 "model_label", "true_label", "model_correct", "ms", "answered_at", "candidates", "hidden_by",
+                 "hidden_label")
 
 
 def event_rows(events: Iterable[dict]) -> Iterator[dict]:
@@ -38,6 +42,29 @@ def participant_rows(participants: Iterable) -> Iterator[dict]:
         yield {"participant_id": p.id, "condition": p.condition or IMPLICIT, "number": p.number,
                "joined_at": at(p.created_at), "consented_at": at(p.consented_at), "step": p.step,
                "finished_at": at(p.finished_at)}
+
+
+def trial_rows(events: Iterable[dict]) -> Iterator[dict]:
+    """One row per `trial` event (a trial's answer), tidy: each column one variable, each row one
+    participant's one trial. `candidates` is a JSON list in a CSV cell; booleans are True/False,
+    unknowns (a photo with no true label, a forward trial's hidden_by) empty."""
+    for e in events:
+        if e["kind"] != "trial":
+            continue
+        p = e["payload"]
+        yield {"participant_id": e["participant_id"], "condition": e.get("condition", IMPLICIT), "step": e["step"],
+               "kind": p.get("kind"), "phase": p.get("phase"), "photo": p.get("photo"), "choice": p.get("choice"),
+               "confidence": p.get("confidence"), "correct": p.get("correct"), "model_label": p.get("model_label"),
+               "true_label": p.get("true_label"), "model_correct": p.get("model_correct"), "ms": p.get("ms"),
+               "answered_at": e["at"].isoformat(), "candidates": p.get("candidates"),
+               "hidden_by": p.get("hidden_by"), "hidden_label": p.get("hidden_label")}
+
+
+def analysis_rows(rows: Iterable[dict]) -> list[dict]:
+    """Trial rows as web_client.study.analysis reads them."""
+    return [{"participant": r["participant_id"], "condition": r["condition"], "phase": r["phase"],
+             "correct": bool(r["correct"]), "confidence": r["confidence"], "model_correct": r["model_correct"]}
+            for r in rows]
 
 
 def step_rows(study, events: Iterable[dict]) -> Iterator[dict]:
@@ -118,7 +145,7 @@ def json_lines(rows: Iterable[dict]) -> Iterator[str]:
     yield "]\n"
 
 
-TABLES = ("events", "steps", "participants")
+TABLES = ("events", "steps", "participants", "trials")
 
 
 def source(store, study_id: str, name: str):
@@ -135,4 +162,6 @@ def table(study, rows: Iterable, name: str) -> tuple[Iterator[dict], tuple[str, 
         return event_rows(rows), EVENT_COLUMNS
     if name == "participants":
         return participant_rows(rows), PARTICIPANT_COLUMNS
+    if name == "trials":
+        return trial_rows(rows), TRIAL_COLUMNS
     return step_rows(study, rows), STEP_COLUMNS

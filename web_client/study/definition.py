@@ -38,7 +38,9 @@ from pathlib import Path
 
 from maskscope.fills import BY_NAME as FILLS
 
-KINDS = ("before", "explore", "after", "question")
+KINDS = ("before", "explore", "after", "question", "forward", "counterfactual")
+TRIAL_KINDS = ("forward", "counterfactual")  # simulation trials: web_client/study/trials.py
+PHASES = ("pre", "post")
 TASKS = ("paint", "predict")
 SCALES = ("likert5", "likert7", "text")
 ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -62,6 +64,8 @@ class Step:
     text: str = ""        # question: what is asked
     scale: str = ""       # question: likert5, likert7 or text
     only: tuple[str, ...] = ()  # the conditions that see this step (none: all of them)
+    phase: str = ""       # forward / counterfactual: pre or post (the analysis compares them)
+    photos: tuple[str, ...] = ()  # forward / counterfactual: the held-out photos of its trials
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Study:
     conditions: tuple[Condition, ...] = ()  # none: one implicit condition (`conditions_or_all`)
     block: int = 0                          # assignment's block size (0: one of each condition)
     seed: int | None = None                 # assignment's seed (None: the store draws one)
+    labels: dict = field(default_factory=dict)  # photo -> its true class (the model's label), where known
+    control: str = ""                       # the condition utility is measured against ("": none)
 
     @property
     def conditions_or_all(self) -> tuple[Condition, ...]:
@@ -108,7 +114,7 @@ class Study:
     def to_json(self) -> str:
         body = {"id": self.id, "title": self.title, "consent": self.consent, "photos": list(self.photos),
                 "model": self.model, "fill": self.fill,
-                "steps": [{k: list(v) if k == "only" else v for k, v in vars(s).items()
+                "steps": [{k: list(v) if k in ("only", "photos") else v for k, v in vars(s).items()
                            if v not in ("", 0, 0.0, False, ()) or k == "kind"} for s in self.steps]}
         # Only when given: a study without conditions keeps the JSON it always had.
         if self.conditions:
@@ -116,6 +122,10 @@ class Study:
         assignment = {k: v for k, v in (("block", self.block), ("seed", self.seed)) if v not in (0, None)}
         if assignment:
             body["assignment"] = assignment
+        if self.labels:
+            body["labels"] = dict(self.labels)
+        if self.control:
+            body["control"] = self.control
         return json.dumps(body, indent=2)
 
 
@@ -144,7 +154,8 @@ def _step(raw, number: int) -> Step:
 
 def _step_itself(raw: dict, kind: str, where: str) -> Step:
     allowed = {"before": {"kind", "task"}, "after": {"kind", "task"}, "explore": {"kind", "map", "minutes"},
-               "question": {"kind", "id", "text", "scale"}}[kind]
+               "question": {"kind", "id", "text", "scale"}, "forward": {"kind", "phase", "photos"},
+               "counterfactual": {"kind", "phase", "photos"}}[kind]
     unknown = set(raw) - allowed
     if unknown:
         raise StudyError(f"{where} ({kind}): unknown field(s) {', '.join(sorted(unknown))}; "
@@ -154,6 +165,16 @@ def _step_itself(raw: dict, kind: str, where: str) -> Step:
         if task not in TASKS:
             raise StudyError(f"{where} ({kind}): task {task!r}; use one of {', '.join(TASKS)}")
         return Step(kind, task=task)
+    if kind in TRIAL_KINDS:
+        phase, photos = raw.get("phase"), raw.get("photos")
+        if phase not in PHASES:
+            raise StudyError(f"{where} ({kind}): `phase` is pre or post (before or after the explore steps)")
+        if not isinstance(photos, list) or not photos or not all(isinstance(p, str) and p for p in photos):
+            raise StudyError(f"{where} ({kind}): `photos` is a non-empty list of sample names or image paths "
+                             "(held out: not among the study's own `photos`)")
+        if len(photos) > MAX_PHOTOS or len(set(photos)) != len(photos):
+            raise StudyError(f"{where} ({kind}): each photo once, at most {MAX_PHOTOS}")
+        return Step(kind, phase=phase, photos=tuple(photos))
     if kind == "explore":
         shown, minutes = raw.get("map", False), raw.get("minutes", 0)
         if not isinstance(shown, bool):
@@ -203,15 +224,58 @@ def parse(data, where: str = "the study") -> Study:
     model = data.get("model", "")
     if not isinstance(model, str):
         raise StudyError(f"{where}: `model` is a model's name")
-    unknown = set(data) - {"id", "title", "consent", "photos", "steps", "fill", "model", "conditions", "assignment"}
+    unknown = set(data) - {"id", "title", "consent", "photos", "steps", "fill", "model", "conditions", "assignment",
+                           "labels", "control"}
     if unknown:
         raise StudyError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
     conditions = _conditions(data.get("conditions"), where)
     _check_conditions_of_steps(parsed, conditions, where)
     block, seed = _assignment(data.get("assignment"), len(conditions), where)
+    _check_trials(parsed, photos, where)
+    labels = _labels(data.get("labels"), parsed, photos, where)
+    control = data.get("control", "")
+    names = [c.name for c in conditions] or [IMPLICIT]
+    if control and (not isinstance(control, str) or control not in names):
+        raise StudyError(f"{where}: `control` names the condition the others are compared with; the conditions "
+                         f"are {', '.join(names)}")
     return Study(id=study_id, title=_text(data, "title", where, limit=200), consent=_text(data, "consent", where),
                  photos=tuple(photos), steps=parsed, model=model, fill=fill, conditions=conditions, block=block,
-                 seed=seed)
+                 seed=seed, labels=labels, control=control)
+
+
+def _check_trials(steps: tuple[Step, ...], photos: list[str], where: str) -> None:
+    """A trial's photo is held out: the explore steps show the model's answers for the study's own
+    photos, so a trial on one of them would test memory, not understanding."""
+    for number, step in enumerate(steps, 1):
+        shown = [p for p in step.photos if p in photos]
+        if shown:
+            raise StudyError(f"{where}: step {number} ({step.kind}): {', '.join(shown)} is among the study's "
+                             "`photos` (whose answers the explore steps show); a trial's photos are held out")
+
+
+def _labels(raw, steps: tuple[Step, ...], photos: list[str], where: str) -> dict:
+    """`labels: {photo: class}`: the true class of any of the study's photos (the model's own label
+    names: `check_labels` holds them to the model's when the study is added)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) and v.strip()
+                                            for k, v in raw.items()):
+        raise StudyError(f"{where}: `labels` maps a photo to its true class, as the model names it")
+    known = set(photos) | {p for s in steps for p in s.photos}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise StudyError(f"{where}: `labels` names photo(s) the study does not show: {', '.join(unknown)}")
+    return {k: v.strip() for k, v in raw.items()}
+
+
+def check_labels(study: Study, model_labels) -> None:
+    """Every true class is one of the model's labels (else a trial's candidates could never hold
+    it as the model names it): StudyError naming the photo and its label."""
+    names = set(model_labels)
+    wrong = [f"{photo} ({label!r})" for photo, label in study.labels.items() if label not in names]
+    if wrong:
+        raise StudyError(f"the study: `labels` gives classes the model {study.model or '(the default)'} does not "
+                         f"have: {', '.join(wrong)}; use its labels' exact names")
 
 
 def _conditions(raw, where: str) -> tuple[Condition, ...]:

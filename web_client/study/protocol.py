@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-ANSWER_KINDS = ("map", "prediction")  # one per photo and step: what a before or after step asks
+ANSWER_KINDS = ("map", "prediction", "trial")  # one per photo and step: what a before or after step, or a trial, asks
+TRIAL_EVENTS = ("trial-start", "trial")  # written by the web app itself (views.py), only in a trial step
 
 
 class StoreError(ValueError):
@@ -96,7 +97,10 @@ def changes(participant, study, kind: str, step: int, at: dt.datetime, photo: st
     if (kind == "stroke" or (kind == "classify" and masked)) and not paints(here, condition):
         raise NotInCondition(f"condition {condition.name!r} does not paint in explore steps: the model answers "
                              "for the photo itself (a classification without a mask)")
+    if kind in TRIAL_EVENTS and (here.kind not in ("forward", "counterfactual") or photo not in here.photos):
+        raise StoreError(f"step {step} ({here.kind}) has no trial of this photo")
     if kind in ANSWER_KINDS and photo in answered:
-        raise AlreadyAnswered(f"this participant's {kind} of photo {study.photos.index(photo)} in step {step} is "
+        named = study.photos.index(photo) if photo in study.photos else here.photos.index(photo)
+        raise AlreadyAnswered(f"this participant's {kind} of photo {named} in step {step} is "
                               "stored already; it cannot be given again")
     return {"step": next_step(study, condition, step)} if kind == "step-end" else {}

@@ -25,9 +25,9 @@ from web_client.study.definition import IMPLICIT, MAX_SEED, Study, parse
 from web_client.study.protocol import ANSWER_KINDS, AlreadyAnswered, Finished, StoreError  # noqa: F401 (the store's errors)
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-MASK_KINDS = ("map", "classify")  # may carry a mask: MAX_EVENT_BYTES; the rest MAX_SMALL_EVENT_BYTES
+MASK_KINDS = ("map", "classify", "trial-start")  # trial-start: a counterfactual's hidden region  # may carry a mask: MAX_EVENT_BYTES; the rest MAX_SMALL_EVENT_BYTES
 EVENT_KINDS = ("consent", "step-start", "step-end", "classify", "stroke", "prediction", "answer", "map", "map-view",
-               "finish")
+               "finish", "trial-start", "trial")
 
 metadata = sa.MetaData()
 studies = sa.Table(
@@ -383,6 +383,19 @@ class Store:
         rows = db.execute(sa.select(events.c.payload).where(events.c.participant_id == participant_id,
                                                             events.c.step == step, events.c.kind == kind))
         return {json.loads(r.payload).get("photo") for r in rows}
+
+    def trial_start(self, participant_id: str, study_id: str, step: int, photo: str) -> dict | None:
+        """The first `trial-start` event of this participant's trial of `photo` in `step` (its `at`
+        is when the trial was first shown; its payload what the model said), or None."""
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(events).where(events.c.participant_id == participant_id,
+                                                      events.c.study_id == study_id, events.c.step == step,
+                                                      events.c.kind == "trial-start").order_by(events.c.id))
+            for row in rows:
+                payload = json.loads(row.payload)
+                if payload.get("photo") == photo:
+                    return {**row._mapping, "payload": payload}
+        return None
 
     def photos_answered(self, participant_id: str, study_id: str, step: int) -> int:
         """How many of the study's photos this participant has answered in `step` (a map or a

@@ -7,12 +7,15 @@ random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
     GET    /api/study/<study>/participants/<id>               the study and where this participant is
     POST   /api/study/<study>/participants/<id>/events        {"kind", "step", "payload"}
     POST   /api/study/<study>/participants/<id>/classify      /api/classify's fields plus `step`; logged
+    POST   /api/study/<study>/participants/<id>/trials        {"step", "photo"}: a trial shown (never the model's answer)
+    POST   /api/study/<study>/participants/<id>/trials/answer {"step", "photo", "choice", "confidence"}: its answer, once
     GET    /admin/studies/<study>                             the summary page (asks for the token)
     POST   /api/admin/studies                                 a study file (YAML or JSON) in the body
     GET    /api/admin/studies                                 the studies and their participant counts
     GET    /api/admin/studies/<study>/events.{json,csv}       every event
     GET    /api/admin/studies/<study>/steps.{json,csv}        one row per participant and step
     GET    /api/admin/studies/<study>/participants.{json,csv} one row per participant: condition, join order
+    GET    /api/admin/studies/<study>/trials.{json,csv}       one row per participant and trial (the codebook: docs/study.md)
     GET    /api/admin/studies/<study>/summary.json            before/after agreement, predictions, time
     DELETE /api/admin/studies/<study>                         the study and all its data
     DELETE /api/admin/studies/<study>/participants/<id>       one participant's data (who withdraws)
@@ -21,6 +24,7 @@ random id) and the researcher's API behind MASKSCOPE_ADMIN_TOKEN.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import hmac
 import io
@@ -42,11 +46,11 @@ from maskscope.channel import photo_sent_again
 from maskscope.fills import BY_NAME as FILLS
 from maskscope.photos import photo_from_file
 from maskscope.v1 import classifier_pb2 as pb
-from web_client.study import dataset
+from web_client.study import analysis, dataset
 from web_client.study.summary import ModelView, by_condition, deletion_areas, overall, participant_rows
-from web_client.study.definition import StudyError, parse
+from web_client.study.definition import TRIAL_KINDS, StudyError, check_labels, parse
 from web_client.study.limits import WriteLimits
-from web_client.study import protocol
+from web_client.study import protocol, trials
 from web_client.study.store import Store, StoreError, TooLarge, UnknownParticipant, UnknownStudy, now
 
 bp = Blueprint("study", __name__)
@@ -131,10 +135,11 @@ def participants_view(study, condition) -> dict:
     `index` in the study's whole list (what events name it by) and what it allows resolved
     (`map`, `paint`); other conditions, the assignment and its seed are not theirs to see."""
     whole = json.loads(study.to_json())
-    steps = [{**{k: v for k, v in whole["steps"][i].items() if k != "only"}, "index": i,
+    steps = [{**{k: (len(v) if k == "photos" else v) for k, v in whole["steps"][i].items() if k != "only"}, "index": i,
               "map": protocol.shows_map(study.steps[i], condition), "paint": protocol.paints(study.steps[i], condition)}
              for i in protocol.visible_steps(study, condition)]
-    shown = {k: v for k, v in whole.items() if k not in ("conditions", "assignment")}
+    # The true classes and the control are the researcher's: a participant who saw them could score the trials.
+    shown = {k: v for k, v in whole.items() if k not in ("conditions", "assignment", "labels", "control")}
     return {**shown, "photos": len(study.photos), "steps": steps, "step_count": len(study.steps)}
 
 
@@ -162,6 +167,8 @@ def record(study_id, participant_id):
         raise StoreError('an event is {"kind": a string, "step": a whole number, "payload": an object}')
     if kind == "classify":
         raise StoreError("classifications are logged by the service itself: POST them to .../classify")
+    if kind in protocol.TRIAL_EVENTS:
+        raise StoreError("trials are shown and scored by the service itself: POST them to .../trials")
     event = store().record(participant_id, study_id, kind, step, payload)
     return jsonify({"event": event, "step": store().participant(participant_id, study_id).step}), 201
 
@@ -191,6 +198,155 @@ def classify(study_id, participant_id):
         "fill": request.form.get("fill", ""), "predictions": answer["predictions"][:5], "tracked": answer["tracked"],
         "timings": answer["timings"]})
     return jsonify(answer)
+
+
+# ---- simulation trials ----
+
+def model_labels(model: str) -> list[str]:
+    """The class names of `model` ("": the service's default), as the service lists them."""
+    listed = service.list_models()
+    name = model or listed.default_model
+    for info in listed.models:
+        if info.name == name:
+            return list(info.labels)
+    raise StudyError(f"the study: the service has no model {name!r}")
+
+
+def _trial_request(study_id: str, participant_id: str, with_answer: bool = False):
+    """The participant, the study, the trial step and its photo (name and number) a trial request
+    names, each checked."""
+    body = _json_body()
+    step, number = body.get("step"), body.get("photo")
+    study = store().study(study_id)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (step, number)) \
+            or not 0 <= step < len(study.steps) or study.steps[step].kind not in TRIAL_KINDS:
+        raise StoreError("a trial is {\"step\": a forward or counterfactual step's number, \"photo\": its photo's number}")
+    here = study.steps[step]
+    if not 0 <= number < len(here.photos):
+        raise StoreError(f"step {step} has photos 0 to {len(here.photos) - 1}")
+    return body, study, step, here, number, here.photos[number]
+
+
+def _classify_photo(study, photo: str, mask: bytes = b"", top_k: int = 1) -> pb.ClassifyResponse:
+    return service.classify(pb.ClassifyRequest(image=photo_bytes(photo), model=study.model, top_k=top_k,
+                                               mask=mask, fill=FILLS[study.fill]))
+
+
+def flip_search(study, photo: str) -> pb.SearchResult:
+    """The smallest region the model's search found to change its answer for the photo (once per
+    process: a search is hundreds of classifications)."""
+    cache = current_app.extensions["maskscope.study"].setdefault("searches", {})
+    key = (photo, study.model, study.fill)
+    if key not in cache:
+        *_, last = service.search(pb.SearchRequest(image=photo_bytes(photo), model=study.model,
+                                                   goal=pb.SEARCH_GOAL_FLIP, fill=FILLS[study.fill]))
+        cache[key] = last.result
+    return cache[key]
+
+
+def _hidden_box(png: bytes):
+    with Image.open(io.BytesIO(png)) as image:
+        return image.convert("L").getbbox()
+
+
+def _rectangle_png(width: int, height: int, box) -> bytes:
+    mask = Image.new("1", (width, height), 0)
+    mask.paste(1, box)
+    out = io.BytesIO()
+    mask.save(out, "PNG")
+    return out.getvalue()
+
+
+def _shown_image(photo: str, mask: bytes = b"") -> str:
+    """The photo as the participant sees it in a trial, as a data URL: a counterfactual's region
+    hidden in flat gray (what the page shows; the model sees the study's fill)."""
+    data = photo_bytes(photo)
+    if not mask:
+        kind = (Image.open(io.BytesIO(data)).format or "JPEG").lower()
+        return f"data:image/{kind};base64," + base64.b64encode(data).decode()
+    from maskscope.photos import painted_plane, upright_rgb
+    image = upright_rgb(photo_from_file(data))
+    with Image.open(io.BytesIO(mask)) as m:
+        image.paste((128, 128, 128), mask=painted_plane(m))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def _trial_start_payload(study, participant, here, number: int, photo: str) -> dict:
+    """What a trial shows and what the model says (kept server-side, in the trial-start event)."""
+    true_label = study.labels.get(photo)
+    whole = _classify_photo(study, photo, top_k=trials.CANDIDATES)
+    top = [p.label for p in whole.predictions]
+    payload = {"photo": photo, "kind": here.kind, "phase": here.phase, "model_label": top[0],
+               "true_label": true_label, "model_correct": None if true_label is None else top[0] == true_label}
+    if here.kind == "forward":
+        return {**payload, "candidates": trials.candidates(top, true_label, participant.id, photo)}
+    found = flip_search(study, photo)
+    if trials.hides_search_region(number, participant.number) and found.found:
+        mask, hidden_by = found.hidden, "search"
+    else:  # a rectangle of the search's area away from its region (a tenth of the photo without one)
+        box = _hidden_box(found.hidden) if found.found else None
+        rectangle = trials.rectangle_away(whole.image_width, whole.image_height, found.area if found.found else 0.1,
+                                          box)
+        mask, hidden_by = _rectangle_png(whole.image_width, whole.image_height, rectangle), "rectangle"
+    hidden = _classify_photo(study, photo, mask=mask)
+    still = hidden.predictions[0].label == top[0]
+    return {**payload, "candidates": list(trials.ANSWERS), "hidden_by": hidden_by,
+            "hidden_label": hidden.predictions[0].label, "truth": "yes" if still else "no",
+            "mask": base64.b64encode(mask).decode()}
+
+
+@bp.post("/api/study/<study_id>/participants/<participant_id>/trials")
+def trial(study_id, participant_id):
+    """Shows a trial: the photo (a counterfactual's with its region hidden) and the choices, never
+    the model's answer. Shown again (a reload), it is the same trial, timed from its first showing."""
+    limited = _limited(participant_id)
+    if limited:
+        return limited
+    _, study, step, here, number, photo = _trial_request(study_id, participant_id)
+    participant = store().participant(participant_id, study_id)
+    protocol.changes(participant, study, "trial-start", step, now(), photo)  # refused before any work
+    start = store().trial_start(participant_id, study_id, step, photo)
+    payload = start["payload"] if start else _trial_start_payload(study, participant, here, number, photo)
+    if not start:
+        store().record(participant_id, study_id, "trial-start", step, payload)
+    shown = {"step": step, "photo": number, "kind": here.kind, "choices": payload["candidates"],
+             "image": _shown_image(photo, base64.b64decode(payload.get("mask", "")))}
+    if here.kind == "counterfactual":
+        shown["label"] = payload["model_label"]  # the question: will the model still say it?
+    return jsonify(shown)
+
+
+def _utc(at):
+    return at if at.tzinfo else at.replace(tzinfo=dt.timezone.utc)
+
+
+@bp.post("/api/study/<study_id>/participants/<participant_id>/trials/answer")
+def trial_answer(study_id, participant_id):
+    """A trial's answer, once: scored against the model's answer kept when it was shown, and timed
+    from then (server clock)."""
+    limited = _limited(participant_id)
+    if limited:
+        return limited
+    body, study, step, here, number, photo = _trial_request(study_id, participant_id)
+    start = store().trial_start(participant_id, study_id, step, photo)
+    if start is None:
+        raise StoreError("this trial has not been shown: POST .../trials first")
+    shown = start["payload"]
+    wrong = trials.check_answer(here.kind, body.get("choice"), body.get("confidence"), shown["candidates"])
+    if wrong:
+        raise StoreError(wrong)
+    truth = shown["model_label"] if here.kind == "forward" else shown["truth"]
+    ms = round((now() - _utc(start["at"])).total_seconds() * 1000)
+    payload = {"photo": photo, "kind": here.kind, "phase": here.phase, "candidates": shown["candidates"],
+               "choice": body["choice"], "confidence": body["confidence"], "model_label": shown["model_label"],
+               "correct": trials.score(here.kind, body["choice"], truth), "model_correct": shown["model_correct"],
+               "true_label": shown["true_label"], "ms": ms}
+    if here.kind == "counterfactual":
+        payload.update(hidden_by=shown["hidden_by"], hidden_label=shown["hidden_label"])
+    event = store().record(participant_id, study_id, "trial", step, payload)
+    return jsonify({"event": event}), 201
 
 
 # ---- the researcher's side ----
@@ -228,8 +384,10 @@ def add_study():
     except ValueError:
         data = cpu.run(_yaml, body.decode("utf-8", "replace"))  # PyYAML is pure Python: seconds for a large file
     study = parse(data, "the study")
-    for photo in study.photos:  # a missing photo is found now, not by a participant midway
-        photo_bytes(photo)
+    for photo in study.photos + tuple(p for step in study.steps for p in step.photos):
+        photo_bytes(photo)  # a missing photo is found now, not by a participant midway
+    if study.labels:
+        check_labels(study, model_labels(study.model))
     store().put_study(study)
     return jsonify({"study": study.id, "link": f"/study/{study.id}"}), 201
 
@@ -243,7 +401,7 @@ def list_studies():
 def export(study_id, table, fmt):
     """Streamed as it is read from the database: a study of any size is exported in bounded memory."""
     if table not in dataset.TABLES or fmt not in ("json", "csv"):
-        return jsonify({"error": "exports are events, steps and participants, each .json or .csv",
+        return jsonify({"error": "exports are events, steps, participants and trials, each .json or .csv",
                         "code": "NotFound"}), 404
     study = store().study(study_id)
     rows, columns = dataset.table(study, dataset.source(store(), study_id, table), table)
@@ -346,7 +504,13 @@ def summary(study_id):
             # assignment.condition_for gives every join's condition again.
             "conditions": by_condition(study, rows),
             "assignment": {"conditions": [c.name for c in study.conditions_or_all], "block": study.block_size,
-                           "seed": store().seed(study_id)}}
+                           "seed": store().seed(study_id)},
+            # The simulation trials' figures (analysis.py): by condition and phase, split by whether
+            # the model was right, each condition's utility against the study's control.
+            "simulation": {**analysis.report(dataset.analysis_rows(dataset.trial_rows(store().events(study_id))),
+                                             study.control or None), "control": study.control or None,
+                           "bootstrap": {"resamples": analysis.BOOTSTRAP_RESAMPLES, "seed": analysis.BOOTSTRAP_SEED,
+                                         "level": analysis.LEVEL, "over": "participants"}}}
     if request.args.get("faithfulness") in ("1", "true"):
         measure = DeletionAreas(study)
         areas = deletion_areas(study, store().events(study_id), views, measure)
