@@ -172,6 +172,13 @@ export class StudyApi {
 
   record(participant, event) { return postJson(`${this.base}/${encodeURIComponent(participant)}/events`, event); }
 
+  // A simulation trial: shown ({step, photo}: its choices and image, never the model's answer), then answered.
+  trial(participant, shown) { return postJson(`${this.base}/${encodeURIComponent(participant)}/trials`, shown); }
+
+  answerTrial(participant, answer) {
+    return postJson(`${this.base}/${encodeURIComponent(participant)}/trials/answer`, answer);
+  }
+
   classify(participant, { step, ...fields }) {
     const form = classifyForm(fields);
     form.append("step", String(step));

@@ -20,6 +20,8 @@ const ui = {
   predict: $("#predict"), predictLabel: $("#predict-label"), labels: $("#labels"), likert: $("#likert"),
   likertText: $("#likert-text"), likertOptions: $("#likert-options"), freeText: $("#free-text"),
   freeTextLabel: $("#free-text-label"), freeTextValue: $("#free-text-value"), done: $("#done"),
+  trial: $("#trial"), trialImage: $("#trial-image"), trialText: $("#trial-text"), trialChoices: $("#trial-choices"),
+  trialConfidence: $("#trial-confidence"), trialLevels: $("#trial-levels"),
 };
 const painter = new MaskCanvas($("#canvas"));
 const state = {
@@ -40,6 +42,8 @@ const TITLES = {
   "after:predict": "Again: which class do you expect the model to say?",
   explore: "Explore: paint over the photo and classify it",
   "explore:look": "Explore: what the model says about each photo",
+  forward: "Which class will the model say?",
+  counterfactual: "Part of the photo is hidden",
 };
 
 const record = (kind, payload = {}, step = state.step) => api.record(state.participant, { kind, step, payload });
@@ -88,6 +92,8 @@ async function agree() {
 }
 
 function currentStep() { return stepPosition(state.study.steps, state.step).step; }
+// How many photos a step goes through: a trial step's own, else the study's.
+const photoCount = (can) => can.photoCount ?? state.study.photos;
 const photoUrl = () => `/study/${encodeURIComponent(studyId)}/photos/${state.photo}`;
 
 async function startStep() {
@@ -101,7 +107,8 @@ async function startStep() {
   state.resumeAt = 0;
   await record("step-start");
   // Every photo answered but the step not ended (the page went away in between): end it now.
-  if (stepCapabilities(currentStep()).answersEachPhoto && answered >= state.study.photos) {
+  const can = stepCapabilities(currentStep());
+  if (can.answersEachPhoto && answered >= photoCount(can)) {
     await endStep();
     return;
   }
@@ -131,11 +138,11 @@ async function showTask() {
   show(ui.task);
   const { number, of } = stepPosition(state.study.steps, state.step);
   ui.progress.textContent = `Step ${number} of ${of}`;
-  ui.taskTitle.textContent = can.asks ? "A question" : TITLES[can.explores ? (can.paints ? "explore" : "explore:look")
-    : `${step.kind}:${step.task || "paint"}`];
+  ui.taskTitle.textContent = can.asks ? "A question" : can.trial ? TITLES[step.kind]
+    : TITLES[can.explores ? (can.paints ? "explore" : "explore:look") : `${step.kind}:${step.task || "paint"}`];
   const suggested = can.explores && step.minutes
     ? ` Take about ${step.minutes} minute${step.minutes === 1 ? "" : "s"}.` : "";
-  ui.taskHelp.textContent = can.photos ? `Photo ${state.photo + 1} of ${state.study.photos}.${suggested}` : "";
+  ui.taskHelp.textContent = can.photos || can.trial ? `Photo ${state.photo + 1} of ${photoCount(can)}.${suggested}` : "";
   ui.stage.hidden = !can.photos;
   // Only what the participant's condition allows is on the page: no painting tools (and no painting
   // on the photo) without paint, no "where does the model look?" without the map.
@@ -148,11 +155,34 @@ async function showTask() {
   ui.predict.hidden = !can.predicts;
   ui.likert.hidden = !can.scalePoints;
   ui.freeText.hidden = !can.freeText;
+  ui.trial.hidden = !can.trial;
+  if (can.trial) { await showTrial(); return; }
   if (can.photos) painter.setImage(await createImageBitmap(await getPhoto(photoUrl())));
   if (can.answersPlainPhoto) await classifyHere(); // nothing painted: the model's answer for the photo
   if (can.predicts) { ui.predictLabel.value = ""; await loadLabels(); }
   if (can.asks) showQuestion(step, can);
 }
+
+// A trial as the server draws it: the photo (a counterfactual's with a region hidden) and the
+// choices; the confidence scale once one is chosen. The model's answer is never asked for here.
+async function showTrial() {
+  const shown = await api.trial(state.participant, { step: state.step, photo: state.photo });
+  ui.trialImage.src = shown.image;
+  ui.trialText.textContent = shown.kind === "counterfactual"
+    ? `With the gray part hidden, will the model still say “${shown.label}”?`
+    : "Which of these will the model say about this photo?";
+  const radio = (name, value, text) => {
+    const label = document.createElement("label");
+    label.className = "check";
+    label.append(Object.assign(document.createElement("input"), { type: "radio", name, value }), ` ${text}`);
+    return label;
+  };
+  ui.trialChoices.replaceChildren(...shown.choices.map((c) => radio("trial-choice", c, c)));
+  ui.trialLevels.replaceChildren(...[1, 2, 3, 4, 5].map((k) => radio("trial-confidence", k, k)));
+  ui.trialConfidence.hidden = true;
+}
+
+ui.trialChoices.addEventListener("change", () => { ui.trialConfidence.hidden = false; });
 
 async function loadLabels() {
   if (ui.labels.options.length) return;
@@ -236,11 +266,20 @@ async function next() {
     const label = ui.predictLabel.value.trim();
     if (!label) { showBanner("Please name the class you expect."); return; }
     await answer("prediction", { photo: state.photo, label });
+  } else if (can.trial) {
+    const choice = document.querySelector("input[name=trial-choice]:checked")?.value;
+    const confidence = Number(document.querySelector("input[name=trial-confidence]:checked")?.value || 0);
+    if (!choice || !confidence) { showBanner("Please choose an answer and how sure you are."); return; }
+    try {
+      await api.answerTrial(state.participant, { step: state.step, photo: state.photo, choice, confidence });
+    } catch (error) {
+      if (error.code !== "AlreadyAnswered") throw error; // sent again after a lost reply: the same answer
+    }
   } else if (can.answersMap) {
     await answer("map", { photo: state.photo, mask: await blobToBase64(await painter.maskBlob()) });
   }
   ui.banner.hidden = true;
-  if (can.photos && state.photo + 1 < state.study.photos) {
+  if ((can.photos || can.trial) && state.photo + 1 < photoCount(can)) {
     state.photo += 1;
     await showTask();
     return;

@@ -2,6 +2,7 @@
 // slope chart of each participant's agreement before and after, and the exports.
 import { getStudyAdmin } from "./api.js";
 import { PLOT, agreementY, slopeLines } from "./study_plots.js";
+import { simulationRows } from "./study_simulation.js";
 
 const studyId = document.body.dataset.study;
 const $ = (selector) => document.querySelector(selector);
@@ -63,6 +64,11 @@ async function show(faithfulness = false) {
         number(p.before_deletion_area), number(p.after_deletion_area)]) {
         row.append(Object.assign(document.createElement("td"), { textContent: String(value) }));
       }
+      return row;
+    }));
+    $("#simulation-rows").replaceChildren(...simulationRows(summary.simulation).map((cells) => {
+      const row = document.createElement("tr");
+      for (const value of cells) row.append(Object.assign(document.createElement("td"), { textContent: value }));
       return row;
     }));
     if (faithfulness) {
