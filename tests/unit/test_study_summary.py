@@ -131,3 +131,15 @@ def test_each_conditions_figures_over_its_own_participants():
     # Events of a store from before conditions carry none: their participants are in `all`.
     assert {r["condition"] for r in participant_rows(STUDY, events("old", "left", "right", "cup", "cup"),
                                                      {"coffee": VIEW})} == {"all"}
+
+
+def test_shared_interest_beside_agreement():
+    """VIEW's salient cells: the right column (0.8 and 0.6 are at least 0.35 of 0.8). Painting the
+    right half covers exactly those: IoU 1; the left half shares none: 0."""
+    log = events("learned", "left", "right", "cup", "espresso")
+    (row,) = participant_rows(STUDY, log, {"coffee": VIEW})
+    assert (row["before_iou"], row["after_iou"]) == (0.0, 1.0)
+    assert (row["before_ground_truth_coverage"], row["after_ground_truth_coverage"]) == (0.0, 1.0)
+    assert (row["before_saliency_coverage"], row["after_saliency_coverage"]) == (0.0, 1.0)
+    summary = overall([row])
+    assert summary["after_iou"] == 1.0 and summary["before_saliency_coverage"] == 0.0

@@ -4,7 +4,8 @@ model's, and their time on task. Pure: the study, its events and the model's ans
 
 A participant's map is what they painted as "what the model needs" (a `map` event: the photo and
 a PNG mask), as coverage of the occlusion map's cells; agreement is maskscope.maps.agreement, as
-on the page.
+on the page; beside it Shared Interest's IoU, ground-truth coverage and saliency coverage of their
+region and the model's (analysis.shared_interest).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from PIL import Image
 from maskscope.maps import agreement, coverage
 from maskscope.photos import painted_plane
 from web_client import cpu
+from web_client.study.analysis import shared_interest
 from web_client.study.definition import IMPLICIT
+
+SHARED = ("iou", "ground_truth_coverage", "saliency_coverage")  # Shared Interest's figures
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ def participant_rows(study, events, views: dict[str, ModelView], run=cpu.run) ->
     for e in events:
         row = people.setdefault(e["participant_id"], {"participant_id": e["participant_id"], "agreement": {
             "before": [], "after": []}, "correct": {"before": [], "after": []}, "first": e["at"], "last": e["at"],
-            "finished": False, "condition": e.get("condition", IMPLICIT)})
+            "finished": False, "condition": e.get("condition", IMPLICIT),
+            **{k: {"before": [], "after": []} for k in SHARED}})
         row["last"] = e["at"]
         row["finished"] |= e["kind"] == "finish"
         phase = phases.get(e["step"])
@@ -75,12 +80,16 @@ def participant_rows(study, events, views: dict[str, ModelView], run=cpu.run) ->
             covered = run(map_coverage, e["payload"]["mask"], view)
             if covered is not None:
                 row["agreement"][phase].append(agreement(covered, view.drop))
+                shared = shared_interest(covered, view.drop)
+                for k in SHARED:
+                    row[k][phase].append(None if shared is None else shared[k])
         elif e["kind"] == "prediction":
             row["correct"][phase].append(float(e["payload"].get("label") == view.label))
     return [{"participant_id": pid, "finished": r["finished"],
              "before_agreement": _mean(r["agreement"]["before"]), "after_agreement": _mean(r["agreement"]["after"]),
              "before_correct": _mean(r["correct"]["before"]), "after_correct": _mean(r["correct"]["after"]),
-             "seconds": round((r["last"] - r["first"]).total_seconds(), 1), "condition": r["condition"]}
+             "seconds": round((r["last"] - r["first"]).total_seconds(), 1), "condition": r["condition"],
+             **{f"{phase}_{k}": _mean(r[k][phase]) for k in SHARED for phase in ("before", "after")}}
             for pid, r in people.items()]
 
 
@@ -90,11 +99,13 @@ def overall(rows: list[dict]) -> dict:
     alone (who have both maps; for correctness, both predictions): the comparison to report, since
     a mean over everyone who did only the first half is no "before" of the same people."""
     keys = ("before_agreement", "after_agreement", "before_correct", "after_correct", "seconds")
+    shared = tuple(f"{phase}_{k}" for k in SHARED for phase in ("before", "after"))
     paired = [r for r in rows if r["before_agreement"] is not None and r["after_agreement"] is not None]
     # Predictions pair on their own: a study may ask for classes, not maps, or the other way.
     paired_correct = [r for r in rows if r["before_correct"] is not None and r["after_correct"] is not None]
     return {"participants": len(rows), "finished": sum(r["finished"] for r in rows),
             **{k: _mean(r[k] for r in rows) for k in keys},
+            **{k: _mean(r.get(k) for r in rows) for k in shared},
             "moved_toward_the_model": sum(r["after_agreement"] > r["before_agreement"] for r in paired),
             "paired": len(paired), "paired_correct": len(paired_correct),
             "paired_means": {**{k: _mean(r[k] for r in paired) for k in keys[:2]},
