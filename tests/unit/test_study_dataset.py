@@ -37,6 +37,13 @@ def test_a_cell_is_text_a_spreadsheet_shows():
     assert cell("+1") == "'+1" and cell("plain") == "plain" and cell({"a": 1}) == '{"a":1}' and cell(3) == 3
 
 
+def test_a_participant_id_that_starts_with_a_dash_is_written_as_it_is():
+    """secrets.token_urlsafe's ids start with "-" one time in 64: the CSV's must be the real id."""
+    rows = [{**dict.fromkeys(STEP_COLUMNS, ""), "participant_id": "-Ka1dZlGwzngPbCOd", "answer": "-1+2"}]
+    (parsed,) = csv.DictReader(io.StringIO("".join(csv_lines(rows, STEP_COLUMNS))))
+    assert parsed["participant_id"] == "-Ka1dZlGwzngPbCOd" and parsed["answer"] == "'-1+2"
+
+
 def test_the_condition_is_a_new_last_column_of_each_export_and_participants_have_their_own():
     from types import SimpleNamespace
 

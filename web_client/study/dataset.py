@@ -109,6 +109,10 @@ def _participant_steps(study, events: Iterable[dict]) -> list[dict]:
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Written as they are: the store's participant ids (letters, digits, - and _: no formula can call
+# anything with them) start with "-" one time in 64, and a quoted one would no longer be the id the
+# JSON export, the URLs and pandas' joins know.
+VERBATIM = ("participant_id",)
 
 
 def cell(value):
@@ -126,7 +130,7 @@ def csv_lines(rows: Iterable[dict], columns: tuple[str, ...]) -> Iterator[str]:
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: cell(v) for k, v in row.items()})
+        writer.writerow({k: v if k in VERBATIM else cell(v) for k, v in row.items()})
         yield out.getvalue()
         out.seek(0)
         out.truncate()
