@@ -1,5 +1,6 @@
 """`python -m web_client.study`: load, list, export and delete on a SQLite file."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -7,6 +8,8 @@ import sys
 import yaml
 
 from tests.conftest import ROOT
+from tests.study import fixed_trials
+from web_client.study.dataset import TRIAL_COLUMNS
 from web_client.study.store import Store, engine_for
 
 STUDY = {"id": "cli-study", "title": "t", "consent": "c", "photos": ["coffee"], "steps": [{"kind": "before"}]}
@@ -42,3 +45,28 @@ def test_a_bad_study_file_is_refused(tmp_path):
     assert result.returncode == 1 and "kind 'dance'" in result.stderr
     unknown = run(tmp_path, "export", "nope")
     assert unknown.returncode == 1 and "no study 'nope'" in unknown.stderr
+
+
+def test_the_trials_table_exports_one_row_per_trial_answered(tmp_path):
+    (tmp_path / "trials.yaml").write_text(yaml.safe_dump(fixed_trials.STUDY))
+    assert "loaded fixed-trials: 2 steps" in run(tmp_path, "load", tmp_path / "trials.yaml").stdout
+    roles = fixed_trials.record_trials(Store(engine_for(f"sqlite:///{tmp_path / 'study.db'}")))
+    expected = [(roles[name], step, photo, right, confidence) for name in roles
+                for step, photo, right, confidence in fixed_trials.ANSWERS[name]]
+    rows = json.loads(run(tmp_path, "export", "fixed-trials", "--table", "trials", "--format", "json").stdout)
+    assert [(r["participant_id"], r["step"], r["photo"], r["correct"], r["confidence"]) for r in rows] == expected
+    assert all(tuple(r) == TRIAL_COLUMNS for r in rows)
+    china = next(r for r in rows if r["photo"] == "china")
+    assert china["model_correct"] is None and china["true_label"] is None and china["hidden_by"] is None
+    written = run(tmp_path, "export", "fixed-trials", "--table", "trials", "--out", tmp_path / "trials.csv")
+    assert written.stdout.strip() == f"wrote {len(expected)} rows to {tmp_path / 'trials.csv'}"
+    with open(tmp_path / "trials.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert tuple(table[0]) == TRIAL_COLUMNS
+    assert [(r["participant_id"], int(r["step"]), r["photo"], r["correct"], int(r["confidence"])) for r in table] == [
+        (pid, step, photo, str(right), confidence) for pid, step, photo, right, confidence in expected]
+    assert {r["condition"] for r in table} == {"paint", "none"} and {r["kind"] for r in table} == {
+        "forward", "counterfactual"}
+    assert [json.loads(r["candidates"]) for r in table] == [r["candidates"] for r in rows]
+    # Without --out: the same table on standard output.
+    assert run(tmp_path, "export", "fixed-trials", "--table", "trials").stdout == (tmp_path / "trials.csv").read_text()
