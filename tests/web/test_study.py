@@ -20,14 +20,20 @@ STUDY = {"id": "does-painting-teach", "title": "What does the classifier look at
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def client(request, server, tmp_path):
+def study_client(request, server, tmp_path, study: dict):
+    """A test client of the web app with `study` loaded, on SQLite or the real PostgreSQL
+    (request.param), the study deleted after the test."""
     url = f"sqlite:///{tmp_path / 'study.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").url
     app = create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "DATABASE_URL": url, "ADMIN_TOKEN": TOKEN})
     client = app.test_client()
-    assert client.post("/api/admin/studies", data=yaml.safe_dump(STUDY), headers=ADMIN).status_code == 201
+    assert client.post("/api/admin/studies", data=yaml.safe_dump(study), headers=ADMIN).status_code == 201
     yield client
-    client.delete(f"/api/admin/studies/{STUDY['id']}", headers=ADMIN)
+    client.delete(f"/api/admin/studies/{study['id']}", headers=ADMIN)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def client(request, server, tmp_path):
+    yield from study_client(request, server, tmp_path, STUDY)
 
 
 def participant(client):

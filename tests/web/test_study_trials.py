@@ -15,11 +15,10 @@ import pytest
 import yaml
 
 from tests.study import fixed_trials
+from tests.web.test_study import ADMIN, TOKEN, study_client
 from web_client import create_app
 from web_client.study import dataset, trials
 
-TOKEN = "s3cret-admin-token"
-ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 STUDY = {"id": "simulation", "title": "Can you predict the model?", "consent": "I agree.", "photos": ["coffee"],
          "labels": {"rocket": "missile", "chelsea": "cup"},  # chelsea's is wrong on purpose: the model is "incorrect"
          "steps": [{"kind": "forward", "phase": "pre", "photos": ["rocket", "chelsea", "china"]},
@@ -29,12 +28,7 @@ STUDY = {"id": "simulation", "title": "Can you predict the model?", "consent": "
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def client(request, server, tmp_path):
-    url = f"sqlite:///{tmp_path / 'study.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").url
-    app = create_app({"TESTING": True, "INFERENCE_ADDR": server.address, "DATABASE_URL": url, "ADMIN_TOKEN": TOKEN})
-    client = app.test_client()
-    assert client.post("/api/admin/studies", data=yaml.safe_dump(STUDY), headers=ADMIN).status_code == 201
-    yield client
-    client.delete(f"/api/admin/studies/{STUDY['id']}", headers=ADMIN)
+    yield from study_client(request, server, tmp_path, STUDY)
 
 
 def joined(client):

@@ -124,9 +124,8 @@ def report(trials: Iterable[Mapping], control: str | None) -> dict:
         for phase in ("pre", "post"):
             split = {}
             for name, model_correct in (("all", None), ("model_correct", True), ("model_incorrect", False)):
+                # A photo with no true label (model_correct None) is in "all" and in neither split.
                 chosen = select(trials, condition=condition, phase=phase, model_correct=model_correct)
-                if model_correct is not None:  # a photo with no true label is in neither split
-                    chosen = [t for t in chosen if t.get("model_correct") is not None]
                 split[name] = {"accuracy": accuracy(chosen).to_json(), "confidence": mean_confidence(chosen).to_json(),
                                "calibration": calibration(chosen), "trials": len(chosen)}
             phases[phase] = split
