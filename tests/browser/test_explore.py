@@ -160,3 +160,52 @@ def test_export_the_session_as_json_and_report(page, tmp_path):
     download.value.save_as(report)
     text = report.read_text()
     assert text.count("<tr><td class=step>") == 2 and "espresso" in text
+
+
+def test_every_tool_sends_the_photo_again_when_the_service_has_forgotten_it(page):
+    """The map, the second model, the faithfulness areas and the regions each meet a NOT_FOUND
+    once (as after a restart of the service): the page sends the photo itself, and the tool works."""
+    forgotten: dict[str, int] = {}
+    photo_sent: dict[str, int] = {}
+
+    def forget_once(route):
+        request = route.request
+        path = request.url.split("?")[0].rsplit("/", 1)[-1]
+        body = request.post_data_buffer or b""
+        by_id = b'name="image_id"' in body or b'"image_id"' in body or "image_id=" in request.url
+        if b'filename=' in body and b'name="image"' in body:
+            photo_sent[path] = photo_sent.get(path, 0) + 1
+        if by_id and path not in forgotten and path != "classify":
+            forgotten[path] = 1
+            return route.fulfill(status=404, content_type="application/json",
+                                 body=json.dumps({"error": "send the image itself again", "code": "NOT_FOUND"}))
+        return route.continue_()
+
+    page.route(re.compile(r".*/api/(explain|faithfulness|segments)(\?.*)?$"), forget_once)
+    pick_coffee(page)
+    page.wait_for_function("() => !document.querySelector('[data-action=region]').disabled", timeout=30_000)
+    assert forgotten.get("segments") == 1  # the regions came once the photo had gone again
+    explain(page)
+    assert page.locator("#explain-summary").inner_text().startswith("espresso")
+    assert forgotten.get("explain") == 1 and photo_sent.get("explain") == 1
+    page.click("[data-action=faithfulness]")
+    page.wait_for_function("() => document.querySelector('#faithfulness').textContent.startsWith('Deletion area')",
+                           timeout=60_000)
+    assert forgotten.get("faithfulness") == 1
+
+    page.unroute(re.compile(r".*/api/(explain|faithfulness|segments)(\?.*)?$"))
+    compared: list[int] = []
+
+    def forget_the_second_model_once(route):
+        body = route.request.post_data_buffer or b""
+        if SECOND_MODEL.encode() in body and b'name="image_id"' in body and not compared:
+            compared.append(1)
+            return route.fulfill(status=404, content_type="application/json",
+                                 body=json.dumps({"error": "send the image itself again", "code": "NOT_FOUND"}))
+        return route.continue_()
+
+    page.route("**/api/classify", forget_the_second_model_once)
+    page.select_option("#compare-model", SECOND_MODEL)
+    page.wait_for_function("() => document.querySelector('#compare-summary').textContent.includes('says')",
+                           timeout=20_000)
+    assert compared and not page.locator("#banner").is_visible()

@@ -227,7 +227,8 @@ async function classifyBaseline() {
 // The photo's regions, for the region tool (found by the service once per photo).
 async function loadRegions(photo) {
   try {
-    const { labels, count, width, height } = await getSegments(session.imageId);
+    const { labels, count, width, height } = await askAboutPhoto(async (source) => getSegments(source.imageId
+      ?? (await classify({ image: source.image, model: ui.model.value, fill: ui.fill.value, topK: 1 })).image_id));
     if (photo !== session.photo || width !== painter.width || height !== painter.height) return;
     painter.setRegions(labels, count);
     ui.regionTool.disabled = false;
@@ -251,6 +252,23 @@ function requestFields(request, mask) {
 // too, as a classification of its own; live frames go on once its answer brings the id back).
 function sendPhotoAgain(sent, final) {
   if (session.forget(sent)) classifyMask(final);
+}
+
+// A call about the photo on the page (a map, a second model, a search, its regions...), with the
+// one rule for a photo the service has forgotten: `ask(source)` by the photo's id, and when the
+// service answers NOT_FOUND, once more with the photo itself. The answer's id is the photo's from
+// then on (an answer without one, e.g. the regions, leaves the id to the next classification).
+async function askAboutPhoto(ask) {
+  const photo = session.photo;
+  const sent = session.imageId ? { imageId: session.imageId } : { image: photo.blob };
+  try {
+    return await ask(sent);
+  } catch (error) {
+    if (!forgotten(error, sent)) throw error;
+    const result = await ask({ image: photo.blob });
+    if (result?.image_id && photo === session.photo) session.imageId = result.image_id;
+    return result;
+  }
 }
 
 // `final`: false for a live frame's photo sent again while painting goes on (shown, not kept).
@@ -400,8 +418,8 @@ async function compare(mask) {
   if (ui.compare.hidden) return;
   const sequence = session.comparisons.next();
   try {
-    const result = await classify({ imageId: session.imageId, mask, model: other, fill: ui.fill.value,
-      keepPainted: Boolean(mask) && ui.keep.checked, topK: 0 });
+    const result = await askAboutPhoto((source) => classify({ ...source, mask, model: other, fill: ui.fill.value,
+      keepPainted: Boolean(mask) && ui.keep.checked, topK: 0 }));
     if (!session.comparisons.isLatest(sequence)) return; // a newer comparison was asked for
     const top = result.predictions[0];
     ui.compareSummary.textContent = `${result.model} says: ${top.label} (${(top.probability * 100).toFixed(0)}%)`;
@@ -487,10 +505,10 @@ async function runExplain() {
   ui.explainSummary.textContent = `Hiding one square at a time to see what “${target.label}” needs…`;
   const painted = ui.explainPainted.checked;
   try {
-    const map = await explain({ imageId: session.imageId, mask: painted ? await painter.maskBlob() : null,
-      model: ui.model.value, fill: ui.fill.value, keepPainted: painted && ui.keep.checked,
-      classIndex: target.class_index },
-    (done, total) => { ui.explainProgress.value = done / total; }, controller.signal);
+    const mask = painted ? await painter.maskBlob() : null;
+    const map = await askAboutPhoto((source) => explain({ ...source, mask, model: ui.model.value, fill: ui.fill.value,
+      keepPainted: painted && ui.keep.checked, classIndex: target.class_index },
+    (done, total) => { ui.explainProgress.value = done / total; }, controller.signal));
     if (controller !== page.explaining) return;
     page.map = { ...map, painted };
     painter.setHeatMap(map);
@@ -556,8 +574,9 @@ async function measureFaithfulness() {
   if (page.yourMap) maps["your map"] = { ...shape, drop: Array.from(page.yourMap) };
   ui.faithfulness.textContent = "Hiding the photo in each map's order…";
   try {
-    const { curves } = await getFaithfulness({ image_id: map.image_id, model: map.model, fill: ui.fill.value,
-      class_index: map.class_index, maps });
+    const { curves } = await askAboutPhoto(async (source) => getFaithfulness({
+      image_id: source.imageId ?? (await classify({ image: source.image, model: map.model, fill: ui.fill.value,
+        topK: 1 })).image_id, model: map.model, fill: ui.fill.value, class_index: map.class_index, maps }));
     if (map !== page.map) return;
     const parts = Object.entries(curves).map(([name, c]) => `${name} ${c.auc.toFixed(2)}`);
     ui.faithfulness.textContent = `Deletion area for “${map.label}” (lower: found what the model needs sooner; `
@@ -605,7 +624,7 @@ async function runSearch(goal) {
   if (!session.baseline || !session.photo) return null;
   page.searching?.abort();
   const controller = page.searching = new AbortController();
-  const photo = session.photo, settings = searchSettings();
+  const settings = searchSettings();
   page.search = null;
   painter.setOverlay(null);
   ui.searchResult.hidden = true;
@@ -623,14 +642,7 @@ async function runSearch(goal) {
   const ask = (source) => search({ ...source, model: settings.model, fill: settings.fill, goal, keepShare: KEEP_SHARE },
     progress, controller.signal);
   try {
-    const sent = settings.imageId ? { imageId: settings.imageId } : { image: photo.blob };
-    let result;
-    try {
-      result = await ask(sent);
-    } catch (error) {
-      if (!forgotten(error, sent)) throw error;
-      result = await ask({ image: photo.blob }); // the service has forgotten the photo: it goes itself
-    }
+    const result = await askAboutPhoto(ask);
     if (controller !== page.searching) return null;
     page.search = { ...result, settings: { ...settings, imageId: result.image_id } };
     if (goal === "flip" && page.challenge && sameSettings(page.challenge, page.search.settings)) {
