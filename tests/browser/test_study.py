@@ -128,6 +128,9 @@ def test_a_participant_on_a_phone_then_the_dataset_and_summary(browser, stack):
     researcher.fill("#token", TOKEN)
     researcher.click("button[type=submit]")
     wait_text(researcher, "#overall", "1 of 1 moved toward the model")
+    overall = summary["overall"]
+    assert f"IoU before {overall['before_iou']:.2f}, after {overall['after_iou']:.2f}" in \
+        researcher.locator("#overall").inner_text()
     assert researcher.locator("#slopes line.slope.up").count() == 1
     assert researcher.locator("#rows tr").count() == 1
     researcher.click("[data-action=faithfulness]")

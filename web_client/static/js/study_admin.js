@@ -53,6 +53,11 @@ async function show(faithfulness = false) {
       o.paired ? `Of the ${o.paired} with both maps, agreement with the model's map: before `
         + `${number(p.before_agreement)}, after ${number(p.after_agreement)}; ${o.moved_toward_the_model} of `
         + `${o.paired} moved toward the model.` : "",
+      o.after_iou != null || o.before_iou != null ? `Shared Interest with the model's region (all maps): IoU before `
+        + `${number(o.before_iou)}, after ${number(o.after_iou)}; the share of theirs the model's covers before `
+        + `${percent(o.before_ground_truth_coverage)}, after ${percent(o.after_ground_truth_coverage)}; of the `
+        + `model's they cover before ${percent(o.before_saliency_coverage)}, after `
+        + `${percent(o.after_saliency_coverage)}.` : "",
       o.paired_correct ? `Of the ${o.paired_correct} with both predictions, expected class right: before `
         + `${percent(p.before_correct)}, after ${percent(p.after_correct)}.` : "",
       `Time on task: ${o.seconds ?? "–"} s.`].filter(Boolean).join(" ");
