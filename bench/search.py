@@ -22,6 +22,7 @@ import numpy as np
 from bench import raw
 from bench.workload import load_workload, unique_photo
 from maskscope import Client
+from maskscope.maps import cell_of_pixels
 from maskscope.processes import ROOT, start_inference, stop_process
 
 SAMPLES = ROOT / "web_client" / "static" / "samples"
@@ -41,14 +42,11 @@ def region_areas(labels: np.ndarray, crop: tuple[int, int, int, int]) -> np.ndar
 
 def map_per_region(explanation, labels: np.ndarray) -> np.ndarray:
     """Each region's mean occlusion drop over its pixels inside the crop (the map's cells spread
-    over the photo's pixels)."""
-    left, top, right, bottom = explanation.crop
-    rows, cols = explanation.drop.shape
+    over the photo's pixels, as maskscope.maps places them)."""
     height, width = labels.shape
-    ys = ((np.arange(height) + 0.5 - top) / (bottom - top) * rows).astype(int)
-    xs = ((np.arange(width) + 0.5 - left) / (right - left) * cols).astype(int)
-    inside = ((ys >= 0) & (ys < rows))[:, None] & ((xs >= 0) & (xs < cols))[None, :]
-    values = explanation.drop[np.clip(ys, 0, rows - 1)[:, None], np.clip(xs, 0, cols - 1)[None, :]]
+    rows, cols, inside_y, inside_x = cell_of_pixels(explanation.crop, *explanation.drop.shape, width, height)
+    inside = inside_y[:, None] & inside_x[None, :]
+    values = explanation.drop[rows[:, None], cols[None, :]]
     count = np.bincount(labels[inside], minlength=int(labels.max()) + 1)
     total = np.bincount(labels[inside], weights=values[inside], minlength=len(count))
     return np.divide(total, count, out=np.full(len(count), -np.inf), where=count > 0)

@@ -9,7 +9,9 @@ import numpy as np
 Crop = tuple[float, float, float, float]  # left, top, right, bottom, in photo pixels
 
 
-def _cell_of_pixels(crop: Crop, rows: int, cols: int, width: int, height: int):
+def cell_of_pixels(crop: Crop, rows: int, cols: int, width: int, height: int):
+    """Per axis, each pixel's cell of a rows x cols map over `crop` (clipped), and whether the pixel
+    is inside the map: (row of each y, column of each x, inside by y, inside by x)."""
     left, top, right, bottom = crop
     ys = (np.arange(height) + 0.5 - top) / (bottom - top) * rows
     xs = (np.arange(width) + 0.5 - left) / (right - left) * cols
@@ -19,7 +21,7 @@ def _cell_of_pixels(crop: Crop, rows: int, cols: int, width: int, height: int):
 
 def cells_to_pixels(cells: np.ndarray, crop: Crop, width: int, height: int) -> np.ndarray:
     """Boolean height x width: the photo's pixels under the given cells of a map over `crop`."""
-    r, c, inside_y, inside_x = _cell_of_pixels(crop, *cells.shape, width, height)
+    r, c, inside_y, inside_x = cell_of_pixels(crop, *cells.shape, width, height)
     return cells[r[:, None], c[None, :]] & inside_y[:, None] & inside_x[None, :]
 
 
@@ -40,7 +42,7 @@ def coverage(mask: np.ndarray, crop: Crop, rows: int, cols: int) -> np.ndarray:
     covers. Summed over runs of rows and columns, so it needs memory for rows x width numbers, not
     for one per pixel (a 40-megapixel mask is summed in place)."""
     height, width = mask.shape
-    r, c, inside_y, inside_x = _cell_of_pixels(crop, rows, cols, width, height)
+    r, c, inside_y, inside_x = cell_of_pixels(crop, rows, cols, width, height)
     y0, y1, y_starts, y_cells = _run(r, inside_y)
     x0, x1, x_starts, x_cells = _run(c, inside_x)
     painted, total = np.zeros((rows, cols)), np.zeros((rows, cols))
@@ -87,7 +89,7 @@ def cells_to_png(cells: np.ndarray, crop: Crop, width: int, height: int) -> byte
     made from one packed row per row of cells: a 40-megapixel photo's mask costs 5 MB, not 40."""
     from maskscope.photos import one_bit_png
     rows, cols = cells.shape
-    r, c, inside_y, inside_x = _cell_of_pixels(crop, rows, cols, width, height)
+    r, c, inside_y, inside_x = cell_of_pixels(crop, rows, cols, width, height)
     if not cells.any():
         return b""
     packed = np.zeros((rows + 1, (width + 7) // 8), np.uint8)  # the last: rows outside the map

@@ -10,9 +10,8 @@ import urllib.request
 import pytest
 
 from tests.browser.test_devices import press, shot, stroke, to_page
-from tests.browser.test_study import admin, participant_page, wait_text
+from tests.browser.test_study import TOKEN, admin, participant_page, stack, wait_text  # noqa: F401 (stack: a fixture)
 
-TOKEN = "browser-admin-token"
 STUDY = {"id": "conditions", "title": "Which help?", "consent": "I agree to take part.", "photos": ["coffee"],
          "conditions": [{"name": "paint"}, {"name": "paint+map", "map": True},
                         {"name": "map", "paint": False, "map": True}, {"name": "none", "paint": False}],
@@ -22,14 +21,6 @@ STUDY = {"id": "conditions", "title": "Which help?", "consent": "I agree to take
 # What each condition's explore page shows: the painting tools (undo, clear), Classify, the map button.
 SHOWN = {"paint": (True, True, False), "paint+map": (True, True, True), "map": (False, False, True),
          "none": (False, False, False)}
-
-
-@pytest.fixture(scope="module")
-def stack(model_dir, tmp_path_factory):
-    from tests.browser.conftest import serving
-    database = tmp_path_factory.mktemp("study") / "study.db"
-    with serving(model_dir, "--database-url", f"sqlite:///{database}", env={"MASKSCOPE_ADMIN_TOKEN": TOKEN}) as stack:
-        yield stack
 
 
 def api(stack, path, body=None):
