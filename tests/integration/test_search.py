@@ -129,6 +129,18 @@ def test_bad_searches_say_what_is_wrong(stub, photo_png, fields, message):
     assert message in error.value.details()
 
 
+def test_past_every_bound_the_server_still_searches(stub, photo_png):
+    """A budget past the server's maximum and scattered regions are refused; the next search is answered."""
+    with pytest.raises(grpc.RpcError) as error:
+        search(stub, image=photo_png["coffee"], max_classifications=4097)
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    rows, cols = np.indices((400, 600))
+    with pytest.raises(grpc.RpcError) as error:
+        search(stub, image=photo_png["coffee"], regions=labels_png((rows // 3 * 7 + cols // 3) % 200))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "too scattered" in error.value.details()
+    assert search(stub, image=photo_png["coffee"], max_classifications=50)[-1].result.classifications <= 50
+
+
 def test_regions_of_another_size_are_refused(stub, photo_png):
     with pytest.raises(grpc.RpcError) as error:
         search(stub, image=photo_png["coffee"], regions=labels_png(np.zeros((10, 10))))

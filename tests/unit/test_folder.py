@@ -50,3 +50,17 @@ def test_only_photos_are_taken_from_a_folder(tmp_path):
     assert [p.name for p in photos_in(tmp_path)] == ["a.png", "b.JPG", "c.webp"]
     with pytest.raises(FileNotFoundError):
         photos_in(tmp_path / "missing")
+
+
+def test_a_folder_past_the_photo_limit_and_concurrency_out_of_range_are_refused(tmp_path, monkeypatch):
+    from maskscope import folder
+    for i in range(4):
+        (tmp_path / f"{i}.png").write_bytes(b"x")
+    monkeypatch.setattr(folder, "MAX_PHOTOS", 3)
+    with pytest.raises(ValueError, match="holds 4 photos; one run takes at most 3"):
+        folder.photos_in(tmp_path)
+    for concurrency in (0, 65):
+        with pytest.raises(ValueError, match="concurrency must be between 1 and 64"):
+            folder.run_folder(None, tmp_path, rule="centre", concurrency=concurrency)
+    with pytest.raises(ValueError, match="give either search"):
+        folder.run_folder(None, tmp_path)
